@@ -1,0 +1,127 @@
+//! The crate's error type, how errors are rendered (`error:` / `caused by:` /
+//! `hint:`), and the process exit statuses of product.md section 6.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Anything that ends a command unsuccessfully.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Login(#[from] crate::login::LoginError),
+    #[error(transparent)]
+    OpenUnison(#[from] crate::openunison::OpenUnisonError),
+    #[error(transparent)]
+    Kubeconfig(#[from] crate::kubeconfig::KubeconfigError),
+    #[error(transparent)]
+    Session(#[from] crate::session::SessionError),
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The command line or environment asked for something impossible (exit 2).
+    #[error("{message}")]
+    Usage { message: String, hint: Option<String> },
+}
+
+/// Errors that can say what the user should do about them.
+pub trait Hint {
+    /// A `hint:` line naming what to do, where one helps.
+    fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::Login(err) => err.hint(),
+            Error::OpenUnison(err) => err.hint(),
+            Error::Kubeconfig(err) => err.hint(),
+            Error::Session(err) => err.hint(),
+            Error::Exec(err) => err.hint(),
+            Error::File(err) => err.hint(),
+            Error::Usage { hint, .. } => hint.clone(),
+        }
+    }
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
+        Error::Usage { message: message.into(), hint }
+    }
+
+    /// Renders the error as the lines printed on stderr.
+    pub fn render(&self) -> String {
+        let mut text = format!("error: {}", crate::output::sanitize(&self.to_string()));
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(&format!("\n  caused by: {}", crate::output::sanitize(&cause.to_string())));
+            source = cause.source();
+        }
+        if let Some(hint) = self.hint() {
+            text.push_str(&format!("\nhint: {}", crate::output::sanitize(&hint)));
+        }
+        text
+    }
+
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Usage { .. } => ExitStatus::Usage,
+            Error::Exec(err) => err.exit_status(),
+            _ => ExitStatus::Failure,
+        }
+    }
+}
+
+/// An I/O failure on a named file: every file error names its file.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} `{path}`")]
+pub struct FileError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl FileError {
+    pub fn new(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        FileError { action, path: path.into(), source }
+    }
+}
+
+impl Hint for FileError {
+    fn hint(&self) -> Option<String> {
+        match self.source.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                Some(format!("check the permissions of `{}` and its directory", self.path.display()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How the process ends (product.md section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    /// The operation failed (login, server, kubeconfig).
+    Failure,
+    /// Usage error, as clap's own.
+    Usage,
+    /// `exec` passes its child's status through.
+    Child(u8),
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        match status {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Failure => ExitCode::from(1),
+            ExitStatus::Usage => ExitCode::from(2),
+            ExitStatus::Child(code) => ExitCode::from(code),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,289 @@
+//! Private, atomic file handling shared by sessions and kubeconfigs: 0700
+//! directories that belong to us, 0600 files written by temp-file-and-rename,
+//! and OS advisory locks that a crashed holder can never leave stuck.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::FileError;
+
+/// Creates `dir` (and parents) as 0700 if missing, and refuses a directory that
+/// another user owns or that group or others may write to.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|err| FileError::new("create directory", dir, err))?;
+    }
+    check_private_dir(dir)
+}
+
+/// Refuses a directory owned by someone else or writable by group/others.
+pub fn check_private_dir(dir: &Path) -> Result<(), FileError> {
+    let meta = fs::metadata(dir).map_err(|err| FileError::new("read directory", dir, err))?;
+    let uid = unsafe { libc::geteuid() };
+    if meta.uid() != uid {
+        return Err(FileError::new(
+            "trust directory",
+            dir,
+            io::Error::new(io::ErrorKind::PermissionDenied, format!("it is owned by uid {}, not by you", meta.uid())),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(FileError::new(
+            "trust directory",
+            dir,
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("it is writable by group or others (mode {:o}); run `chmod 700` on it", meta.mode() & 0o777),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a file that holds secrets, refusing it when group or others can read or
+/// write it, or when another user owns it.
+pub fn read_private(path: &Path) -> Result<Vec<u8>, FileError> {
+    let mut file = File::open(path).map_err(|err| FileError::new("read", path, err))?;
+    let meta = file.metadata().map_err(|err| FileError::new("read", path, err))?;
+    let uid = unsafe { libc::geteuid() };
+    if meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(FileError::new(
+            "trust",
+            path,
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "it holds secrets but has mode {:o} and owner uid {}; it must be 0600 and yours",
+                    meta.mode() & 0o777,
+                    meta.uid()
+                ),
+            ),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|err| FileError::new("read", path, err))?;
+    Ok(bytes)
+}
+
+/// Replaces `path` atomically with `bytes`: a temporary file in the same
+/// directory, created with `mode`, synced, then renamed over the target. A
+/// symlinked target is followed so the link keeps pointing at the new content.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
+    let target = resolve_symlinks(path);
+    let dir = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".oulogin-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(&dir)
+        .map_err(|err| FileError::new("create a temporary file in", &dir, err))?;
+    // The umask may have narrowed the mode; set it exactly.
+    fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode))
+        .map_err(|err| FileError::new("set permissions of", temp.path(), err))?;
+    temp.write_all(bytes).map_err(|err| FileError::new("write", temp.path(), err))?;
+    temp.as_file().sync_all().map_err(|err| FileError::new("sync", temp.path(), err))?;
+    temp.persist(&target).map_err(|err| FileError::new("replace", &target, err.error))?;
+    Ok(())
+}
+
+/// Like [`write_atomic`], but keeps the mode of an existing file (0600 for a new one).
+pub fn write_atomic_keep_mode(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    let mode = fs::metadata(resolve_symlinks(path)).map(|meta| meta.mode() & 0o7777).unwrap_or(0o600);
+    write_atomic(path, bytes, mode)
+}
+
+/// Follows a chain of symlinks (bounded) to the file they point at, even when
+/// that file does not exist yet.
+pub fn resolve_symlinks(path: &Path) -> PathBuf {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&current) {
+            Ok(target) => {
+                current = if target.is_absolute() {
+                    target
+                } else {
+                    current.parent().map(|parent| parent.join(&target)).unwrap_or(target)
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    current
+}
+
+/// What a lock holder is doing, written into the lock file so that waiters can
+/// say what they wait for.
+pub const HOLDER_REFRESH: &str = "refresh";
+pub const HOLDER_LOGIN: &str = "browser login";
+
+/// An exclusive OS advisory lock on a dedicated lock file, released when
+/// dropped or when the process dies (`flock(2)`).
+#[derive(Debug)]
+pub struct Lock {
+    file: File,
+    path: PathBuf,
+}
+
+/// The outcome of waiting for a lock that stayed busy.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("gave up after {waited:?} waiting for {holder} to release `{path}`")]
+    TimedOut { path: PathBuf, holder: String, waited: Duration },
+}
+
+impl Lock {
+    /// Takes the lock, waiting at most `timeout`. After `notice_after`,
+    /// `on_wait` is called once with a description of the holder (its PID and
+    /// what it is doing), so the caller can tell the user what it waits for.
+    pub fn acquire(
+        path: &Path,
+        timeout: Duration,
+        notice_after: Duration,
+        mut on_wait: impl FnMut(&str),
+    ) -> Result<Lock, LockError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|err| FileError::new("open lock file", path, err))?;
+        let started = Instant::now();
+        let mut noticed = false;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Lock { file, path: path.to_path_buf() }),
+                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::Error(err)) => return Err(FileError::new("lock", path, err).into()),
+            }
+            let waited = started.elapsed();
+            if waited >= timeout {
+                return Err(LockError::TimedOut { path: path.to_path_buf(), holder: describe_holder(path), waited });
+            }
+            if !noticed && waited >= notice_after {
+                noticed = true;
+                on_wait(&describe_holder(path));
+            }
+            std::thread::sleep(pause.min(timeout - waited));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Takes the lock only if it is free right now.
+    pub fn try_acquire(path: &Path) -> Result<Option<Lock>, FileError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|err| FileError::new("open lock file", path, err))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Lock { file, path: path.to_path_buf() })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(err)) => Err(FileError::new("lock", path, err)),
+        }
+    }
+
+    /// Records who holds the lock and why, for waiters' messages.
+    pub fn set_holder(&mut self, activity: &str) {
+        let line = format!("{} {}\n", std::process::id(), activity);
+        // Best effort: the record only feeds a message.
+        let _ = self.file.set_len(0);
+        let _ = self.file.rewind();
+        let _ = self.file.write_all(line.as_bytes());
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// "process 1234 (refresh)" from a lock file's holder record.
+pub fn describe_holder(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut words = text.split_whitespace();
+    match (words.next(), words.collect::<Vec<_>>().join(" ")) {
+        (Some(pid), activity) if !activity.is_empty() => format!("process {pid} ({activity})"),
+        (Some(pid), _) => format!("process {pid}"),
+        _ => "another process".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_is_private_and_follows_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"one", 0o600).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(&real).unwrap(), b"one");
+        assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn keep_mode_keeps_an_existing_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        fs::write(&path, b"x").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic_keep_mode(&path, b"y").unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
+        let fresh = dir.path().join("fresh");
+        write_atomic_keep_mode(&fresh, b"z").unwrap();
+        assert_eq!(fs::metadata(&fresh).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn loose_secret_files_and_dirs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        fs::write(&path, b"x").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(read_private(&path).is_err());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_private(&path).unwrap(), b"x");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(check_private_dir(dir.path()).is_err());
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(check_private_dir(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn a_held_lock_times_out_with_the_holder_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.lock");
+        let mut first = Lock::acquire(&path, Duration::from_secs(1), Duration::from_secs(1), |_| {}).unwrap();
+        first.set_holder(HOLDER_REFRESH);
+        let mut told = None;
+        let err = Lock::acquire(&path, Duration::from_millis(300), Duration::from_millis(50), |holder| {
+            told = Some(holder.to_string())
+        })
+        .unwrap_err();
+        let expected = format!("process {} (refresh)", std::process::id());
+        assert_eq!(told.as_deref(), Some(expected.as_str()));
+        assert!(matches!(err, LockError::TimedOut { .. }), "{err}");
+        drop(first);
+        assert!(Lock::try_acquire(&path).unwrap().is_some());
+    }
+}

@@ -1,0 +1,29 @@
+//! `kubectl-oulogin`: parse the command line, run the command, turn the outcome
+//! into an exit status. Nothing else lives here.
+
+mod app;
+mod cli;
+mod error;
+mod exec;
+mod files;
+mod kubeconfig;
+mod login;
+mod openunison;
+mod output;
+mod session;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match app::run(cli) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            eprintln!("{}", err.render());
+            err.exit_status().into()
+        }
+    }
+}

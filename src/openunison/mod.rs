@@ -1,0 +1,132 @@
+//! Talking to OpenUnison: the host and its endpoints, TLS trust, the
+//! `cli-local` code exchange and id_token verification, the
+//! `/k8slogin/token/user` bootstrap JSON, and k8sIdp refreshes.
+//! Blocking functions; each runs its own small runtime only when called, so the
+//! cached `token` path never builds an HTTP client.
+
+use std::path::PathBuf;
+
+use crate::error::Hint;
+
+/// An OpenUnison host, `host[:port]`, without scheme or path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Host(String);
+
+impl Host {
+    /// Accepts `host`, `host:port` and, leniently, `https://host[:port][/]`.
+    pub fn parse(text: &str) -> Result<Host, OpenUnisonError> {
+        let trimmed = text.trim();
+        let bare = trimmed.strip_prefix("https://").unwrap_or(trimmed).trim_end_matches('/');
+        let invalid = |why: &str| OpenUnisonError::InvalidHost { host: text.to_string(), why: why.to_string() };
+        if bare.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if bare.contains("://") {
+            return Err(invalid("only https is supported; give the host without a scheme"));
+        }
+        if bare.contains(['/', '?', '#', '@']) || bare.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid("give only `HOST` or `HOST:PORT`"));
+        }
+        let url = url::Url::parse(&format!("https://{bare}/")).map_err(|err| invalid(&err.to_string()))?;
+        let host = url.host_str().ok_or_else(|| invalid("no host name"))?;
+        Ok(Host(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        }))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `https://host[:port]`
+    pub fn base_url(&self) -> String {
+        format!("https://{}", self.0)
+    }
+
+    /// The `cli-local` issuer: `https://HOST/auth/idp/k8s-login-cli`.
+    pub fn cli_issuer(&self) -> String {
+        format!("{}/auth/idp/k8s-login-cli", self.base_url())
+    }
+
+    /// The k8sIdp issuer: `https://HOST/auth/idp/k8sIdp`.
+    pub fn k8s_issuer(&self) -> String {
+        format!("{}/auth/idp/k8sIdp", self.base_url())
+    }
+
+    /// The k8sIdp token endpoint, where refreshes go.
+    pub fn k8s_token_endpoint(&self) -> String {
+        format!("{}/token", self.k8s_issuer())
+    }
+
+    /// Recovers the host from a legacy `idp-issuer-url` under `/auth/idp/`.
+    pub fn from_issuer_url(issuer: &str) -> Option<Host> {
+        let url = url::Url::parse(issuer).ok()?;
+        if url.scheme() != "https" || !url.path().starts_with("/auth/idp/") {
+            return None;
+        }
+        let host = url.host_str()?;
+        Host::parse(&match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        })
+        .ok()
+    }
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Extra trust for the OpenUnison host on top of the system roots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TrustConfig {
+    /// `--certificate-authority FILE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM text kept with a session (the OpenUnison CA from the bootstrap JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+}
+
+impl TrustConfig {
+    pub fn from_settings(ca_file: Option<PathBuf>) -> TrustConfig {
+        TrustConfig { ca_file, ca_pem: None }
+    }
+}
+
+/// Failures talking to OpenUnison. Every variant names the URL (or, for a
+/// token that fails verification, the issuer).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenUnisonError {
+    /// `--host` is not a usable host.
+    #[error("`{host}` is not a valid OpenUnison host: {why}")]
+    InvalidHost { host: String, why: String },
+}
+
+impl Hint for OpenUnisonError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_normalised() {
+        assert_eq!(Host::parse("OU.Example.com").unwrap().as_str(), "ou.example.com");
+        assert_eq!(Host::parse("https://ou.example.com:8443/").unwrap().as_str(), "ou.example.com:8443");
+        assert_eq!(Host::parse("ou.example.com:443").unwrap().as_str(), "ou.example.com");
+        assert!(Host::parse("http://ou.example.com").is_err());
+        assert!(Host::parse("ou.example.com/path").is_err());
+        assert!(Host::parse("").is_err());
+    }
+
+    #[test]
+    fn legacy_issuers_give_their_host() {
+        let host = Host::from_issuer_url("https://ou.example.com:8443/auth/idp/k8sIdp").unwrap();
+        assert_eq!(host.as_str(), "ou.example.com:8443");
+        assert!(Host::from_issuer_url("https://dex.example.com/dex").is_none());
+    }
+}
