@@ -1,17 +1,355 @@
 //! Isolation: private per-tool kubeconfig directories for `--isolated` and
-//! `exec`, running the child with signals forwarded, its exit status passed
-//! through, and leftovers of killed runs cleaned up.
+//! `exec`, running the child with signals forwarded and its exit status passed
+//! through, and removing what killed runs left behind.
+//!
+//! Every directory lives under `$KUBECACHEDIR/oulogin/isolated/` (0700) and
+//! holds `kubeconfig`, `session.json` and their locks. An `exec` directory also
+//! holds `active.lock`: the plugin takes a flock on it and hands the open file
+//! to the child, so the lock stays held for as long as the command (or anything
+//! it started) runs, even when the plugin itself is killed with SIGKILL. A later
+//! run that can take that lock knows nobody can use the directory any more.
 
-use crate::error::{ExitStatus, Hint};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, SystemTime};
+
+use crate::error::{ExitStatus, FileError, Hint};
+use crate::files;
+
+/// Exit status when the command cannot be found (shell convention).
+pub const EXIT_NOT_FOUND: u8 = 127;
+/// Exit status when the command exists but cannot be started (shell convention).
+pub const EXIT_CANNOT_RUN: u8 = 126;
+
+/// An `--isolated` session left unused this long is probed, and removed once
+/// OpenUnison no longer refreshes it (OpenUnison's default inactivity timeout).
+pub const ISOLATED_IDLE_BEFORE_PROBE: Duration = Duration::from_secs(900);
 
 /// Failures of `exec` and `--isolated`.
 #[derive(Debug, thiserror::Error)]
-pub enum ExecError {}
+pub enum ExecError {
+    /// The command to run does not exist or cannot be executed.
+    #[error("could not run `{program}`")]
+    CannotStart {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    /// Waiting for the command failed.
+    #[error("lost track of `{program}`")]
+    Wait {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+}
 
 impl ExecError {
     pub fn exit_status(&self) -> ExitStatus {
-        ExitStatus::Failure
+        match self {
+            ExecError::CannotStart { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                ExitStatus::Child(EXIT_NOT_FOUND)
+            }
+            ExecError::CannotStart { .. } => ExitStatus::Child(EXIT_CANNOT_RUN),
+            ExecError::Wait { .. } => ExitStatus::Failure,
+        }
     }
 }
 
-impl Hint for ExecError {}
+impl Hint for ExecError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ExecError::CannotStart { source, program } if source.kind() == io::ErrorKind::NotFound => {
+                Some(format!("check that `{program}` is installed and on PATH"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a private directory is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `exec`: removed when the command exits.
+    Exec,
+    /// `--isolated`: kept for the user's shell, removed once its session is dead.
+    Isolated,
+}
+
+impl Purpose {
+    fn prefix(self) -> &'static str {
+        match self {
+            Purpose::Exec => "exec-",
+            Purpose::Isolated => "isolated-",
+        }
+    }
+}
+
+/// A private directory holding one tool's kubeconfig and session.
+#[derive(Debug)]
+pub struct PrivateDir {
+    path: PathBuf,
+    purpose: Purpose,
+    /// For `exec`: the flock that the child inherits.
+    active: Option<File>,
+    keep: bool,
+}
+
+/// The parent of all private directories.
+pub fn private_root(session_dir: &Path) -> PathBuf {
+    session_dir.join("isolated")
+}
+
+impl PrivateDir {
+    /// Creates a new 0700 directory under `private_root`.
+    pub fn create(session_dir: &Path, purpose: Purpose) -> Result<PrivateDir, FileError> {
+        let root = private_root(session_dir);
+        files::ensure_private_dir(session_dir)?;
+        files::ensure_private_dir(&root)?;
+        let dir = tempfile::Builder::new()
+            .prefix(purpose.prefix())
+            .tempdir_in(&root)
+            .map_err(|err| FileError::new("create a private directory in", &root, err))?;
+        // tempfile creates 0700 directories; keep it beyond the TempDir guard,
+        // since our own Drop decides when it goes.
+        let path = dir.keep();
+        let mut private = PrivateDir { path, purpose, active: None, keep: purpose == Purpose::Isolated };
+        if purpose == Purpose::Exec {
+            let lock_path = private.path.join("active.lock");
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&lock_path)
+                .map_err(|err| FileError::new("create", &lock_path, err))?;
+            file.lock().map_err(|err| FileError::new("lock", &lock_path, err))?;
+            private.active = Some(file);
+        }
+        Ok(private)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.path.join("kubeconfig")
+    }
+
+    pub fn session_file(&self) -> PathBuf {
+        self.path.join("session.json")
+    }
+
+    /// Keeps the directory when this guard is dropped (a finished `--isolated` login).
+    pub fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        self.path.clone()
+    }
+
+    /// Runs `command` with `KUBECONFIG` pointing at this directory's kubeconfig
+    /// and the rest of the environment untouched, forwarding SIGINT, SIGTERM and
+    /// SIGHUP, and returns its exit status (128+N when it died of signal N).
+    pub fn run(&self, command: &[OsString]) -> Result<ExitStatus, ExecError> {
+        let (program, args) = command.split_first().expect("clap requires a command");
+        let shown = program.to_string_lossy().into_owned();
+        let mut child_command = Command::new(program);
+        child_command.args(args).env(crate::settings::env::KUBECONFIG, self.kubeconfig());
+        if let Some(active) = &self.active {
+            inherit_fd(&mut child_command, active);
+        }
+        let forwarder = SignalForwarder::install().map_err(|source| ExecError::Wait { program: shown.clone(), source })?;
+        let mut child =
+            child_command.spawn().map_err(|source| ExecError::CannotStart { program: shown.clone(), source })?;
+        let status = forwarder.wait(&mut child).map_err(|source| ExecError::Wait { program: shown, source })?;
+        Ok(ExitStatus::Child(exit_code(status)))
+    }
+
+    /// Whether this is an `exec` or an `--isolated` directory.
+    pub fn purpose(&self) -> Purpose {
+        self.purpose
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// The shell's view of a finished process: its code, or 128+N for signal N.
+pub fn exit_code(status: std::process::ExitStatus) -> u8 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => (code & 0xff) as u8,
+        (None, Some(signal)) => (128 + signal).clamp(0, 255) as u8,
+        (None, None) => 1,
+    }
+}
+
+/// Lets the child inherit `file`'s descriptor (and so its flock).
+fn inherit_fd(command: &mut Command, file: &File) {
+    use std::os::unix::process::CommandExt;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, between fork and exec, touches no
+    // memory and is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Forwards termination signals that another process sent us to the child.
+/// Signals the terminal generated (Ctrl-C) already reach the child through its
+/// process group, so those are not sent a second time.
+struct SignalForwarder {
+    signals: signal_hook::iterator::SignalsInfo<signal_hook::iterator::exfiltrator::WithOrigin>,
+}
+
+impl SignalForwarder {
+    fn install() -> io::Result<SignalForwarder> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let signals = signal_hook::iterator::SignalsInfo::<signal_hook::iterator::exfiltrator::WithOrigin>::new([
+            SIGINT, SIGTERM, SIGHUP,
+        ])?;
+        Ok(SignalForwarder { signals })
+    }
+
+    fn wait(mut self, child: &mut Child) -> io::Result<std::process::ExitStatus> {
+        let pid = child.id() as libc::pid_t;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            for origin in self.signals.pending() {
+                let from_terminal = matches!(origin.cause, signal_hook::low_level::siginfo::Cause::Kernel);
+                if !from_terminal {
+                    // SAFETY: kill(2) on our own child's pid.
+                    unsafe {
+                        libc::kill(pid, origin.signal);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A leftover directory and what to do with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leftover {
+    /// Nobody can use it any more: remove it.
+    Remove(PathBuf),
+    /// An `--isolated` session unused for long: remove it if its session is dead.
+    Probe(PathBuf),
+}
+
+/// Finds directories that killed runs left behind. `exec` directories whose
+/// `active.lock` nobody holds (neither plugin nor command runs) are removed;
+/// `--isolated` ones idle longer than [`ISOLATED_IDLE_BEFORE_PROBE`] are probed.
+pub fn find_leftovers(session_dir: &Path, now: SystemTime) -> Vec<Leftover> {
+    let root = private_root(session_dir);
+    let Ok(entries) = fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(Purpose::Exec.prefix()) {
+            let lock = path.join("active.lock");
+            let unused = match OpenOptions::new().write(true).open(&lock) {
+                Ok(file) => file.try_lock().is_ok(),
+                // A directory killed before its lock existed.
+                Err(err) => err.kind() == io::ErrorKind::NotFound && idle_for(&path, now) > Duration::from_secs(60),
+            };
+            if unused {
+                found.push(Leftover::Remove(path));
+            }
+        } else if name.starts_with(Purpose::Isolated.prefix()) && idle_for(&path.join("session.json"), now) > ISOLATED_IDLE_BEFORE_PROBE
+        {
+            found.push(Leftover::Probe(path));
+        }
+    }
+    found
+}
+
+fn idle_for(path: &Path, now: SystemTime) -> Duration {
+    fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .map(|modified| now.duration_since(modified).unwrap_or_default())
+        .unwrap_or(Duration::MAX)
+}
+
+/// Removes a leftover directory, quietly: cleaning up must never fail a run.
+pub fn remove_dir(path: &Path) {
+    let _ = fs::remove_dir_all(path);
+}
+
+/// The `export` line that `eval "$(kubectl oulogin --isolated ...)"` runs, quoted
+/// for POSIX shells (bash, zsh, sh; fish accepts `export` too).
+pub fn export_line(kubeconfig: &Path) -> String {
+    format!("export KUBECONFIG={}", shell_quote(kubeconfig.as_os_str()))
+}
+
+fn shell_quote(text: &OsStr) -> String {
+    let text = text.to_string_lossy();
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        let status = Command::new("sh").args(["-c", "exit 7"]).status().unwrap();
+        assert_eq!(exit_code(status), 7);
+        let status = Command::new("sh").args(["-c", "kill -TERM $$"]).status().unwrap();
+        assert_eq!(exit_code(status), 128 + 15);
+    }
+
+    #[test]
+    fn export_lines_are_quoted() {
+        assert_eq!(export_line(Path::new("/tmp/a b/kubeconfig")), "export KUBECONFIG='/tmp/a b/kubeconfig'");
+        assert_eq!(export_line(Path::new("/tmp/it's")), r"export KUBECONFIG='/tmp/it'\''s'");
+    }
+
+    #[test]
+    fn exec_dirs_are_leftovers_only_when_nobody_holds_them() {
+        let cache = tempfile::tempdir().unwrap();
+        let session_dir = cache.path().join("oulogin");
+        let held = PrivateDir::create(&session_dir, Purpose::Exec).unwrap();
+        let released = PrivateDir::create(&session_dir, Purpose::Exec).unwrap();
+        let released_path = released.path().to_path_buf();
+        // Simulate a SIGKILLed plugin: the directory stays, the lock goes.
+        let mut released = released;
+        released.keep = true;
+        drop(released);
+        let found = find_leftovers(&session_dir, SystemTime::now());
+        assert_eq!(found, vec![Leftover::Remove(released_path)]);
+        assert!(held.path().exists());
+    }
+
+    #[test]
+    fn a_missing_command_maps_to_127() {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = PrivateDir::create(&cache.path().join("oulogin"), Purpose::Exec).unwrap();
+        let err = dir.run(&["definitely-not-a-command-oulogin".into()]).unwrap_err();
+        assert_eq!(err.exit_status(), ExitStatus::Child(127));
+        assert!(err.to_string().contains("definitely-not-a-command-oulogin"));
+    }
+}
