@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use crate::error::Hint;
 
+pub mod tls;
+
 /// An OpenUnison host, `host[:port]`, without scheme or path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]

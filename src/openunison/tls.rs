@@ -1,0 +1,679 @@
+//! TLS trust for talking to OpenUnison: a rustls client configuration (ring
+//! provider, set explicitly) that trusts the system roots plus every CA the user
+//! supplied (`--certificate-authority`, the CA kept with a session, and the
+//! `SSL_CERT_FILE` bundle, read by us so it is an *extra* bundle on every
+//! platform).
+//!
+//! It also accepts a self-signed server certificate, deliberately and narrowly:
+//! webpki refuses a `CA:TRUE` certificate used as the server's own certificate
+//! (`CaUsedAsEndEntity`) even when it is given as a root, which is exactly what
+//! `openssl req -x509` makes for lab installs. [`PinningVerifier`] first asks
+//! webpki; only if that fails, and the presented certificate is byte for byte
+//! one that the user supplied (never a system root), valid for the server name
+//! and within its validity period, is it accepted. Handshake signatures are
+//! always verified with the presented certificate's key, so the server must hold
+//! the private key.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::DigitallySignedStruct;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+use super::TrustConfig;
+use crate::error::Hint;
+
+/// Directories that hold the system's CA certificates when `SSL_CERT_FILE`
+/// hides them from `rustls-native-certs` (it reads only that file when the
+/// variable is set, but for us the variable adds to the system roots).
+#[cfg(all(unix, not(target_os = "macos")))]
+const SYSTEM_CA_DIRS: &[&str] = &["/etc/ssl/certs", "/etc/pki/tls/certs"];
+
+/// Why the TLS trust could not be set up. Each variant names the file or the
+/// source of the certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// A CA file could not be read.
+    #[error("cannot read the CA certificates in {origin}")]
+    Read {
+        origin: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CA source holds no certificate at all.
+    #[error("{origin} holds no PEM certificate")]
+    NoCertificate { origin: String },
+    /// A CA source holds a certificate that cannot be parsed.
+    #[error("{origin} holds a malformed certificate: {why}")]
+    Malformed { origin: String, why: String },
+    /// Neither the system nor the user supplied any trusted certificate.
+    #[error("no trusted CA certificates: the system store is empty or unreadable and no CA was given")]
+    NoRoots,
+    /// rustls refused the configuration (should not happen).
+    #[error("cannot set up TLS: {why}")]
+    Setup { why: String },
+}
+
+impl Hint for TrustError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            TrustError::Read { .. } | TrustError::NoCertificate { .. } | TrustError::Malformed { .. } => Some(
+                "give a PEM file (`-----BEGIN CERTIFICATE-----`) with `--certificate-authority`, or fix `SSL_CERT_FILE`"
+                    .to_string(),
+            ),
+            TrustError::NoRoots => {
+                Some("install the system CA certificates, or give the OpenUnison CA with `--certificate-authority`".to_string())
+            }
+            TrustError::Setup { .. } => None,
+        }
+    }
+}
+
+/// Why a piece of PEM text is not a usable certificate bundle; the caller names
+/// where the text came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PemProblem {
+    #[error("no `-----BEGIN CERTIFICATE-----` section")]
+    Empty,
+    #[error("a certificate has no `-----END CERTIFICATE-----` line (truncated?)")]
+    Truncated,
+    #[error("a `-----BEGIN` line is malformed")]
+    BadBegin,
+    #[error("certificate {index} is not valid base64")]
+    BadBase64 { index: usize },
+    #[error("certificate {index} is not a valid X.509 certificate")]
+    BadCertificate { index: usize },
+    #[error("a PEM section is too large")]
+    TooLarge,
+}
+
+/// Parses PEM text holding one or more certificates, strictly: CRLF line ends
+/// are accepted, but a truncated, non-base64 or non-X.509 certificate is an
+/// error, and so is text without any certificate. Other PEM sections (keys,
+/// parameters) are skipped.
+pub fn parse_pem_certificates(text: &str) -> Result<Vec<CertificateDer<'static>>, PemProblem> {
+    let normalised = normalise_line_ends(text);
+    let mut certs = Vec::new();
+    for item in CertificateDer::pem_slice_iter(normalised.as_bytes()) {
+        let index = certs.len() + 1;
+        let cert = item.map_err(|err| match err {
+            rustls::pki_types::pem::Error::MissingSectionEnd { .. } => PemProblem::Truncated,
+            rustls::pki_types::pem::Error::IllegalSectionStart { .. } => PemProblem::BadBegin,
+            rustls::pki_types::pem::Error::SectionTooLarge => PemProblem::TooLarge,
+            _ => PemProblem::BadBase64 { index },
+        })?;
+        // Parsing it as a trust anchor checks the DER structure (and accepts
+        // the old v1 roots that some bundles still carry).
+        rustls::RootCertStore::empty().add(cert.clone()).map_err(|_| PemProblem::BadCertificate { index })?;
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        return Err(PemProblem::Empty);
+    }
+    Ok(certs)
+}
+
+/// `\r\n` (and stray `\r`) to `\n`: OpenUnison's PEMs use CRLF.
+pub fn normalise_line_ends(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// The certificates a configuration trusts: the system store, and what the user
+/// supplied (which may also be pinned as self-signed server certificates).
+#[derive(Debug, Default)]
+struct TrustSources {
+    system: Vec<CertificateDer<'static>>,
+    supplied: Vec<CertificateDer<'static>>,
+}
+
+impl TrustSources {
+    /// Reads every source for `trust`: `SSL_CERT_FILE` from the environment,
+    /// the system store, `ca_file` and `ca_pem`.
+    fn load(trust: &TrustConfig) -> Result<TrustSources, TrustError> {
+        let ssl_cert_file = std::env::var_os(crate::settings::env::SSL_CERT_FILE)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from);
+        let mut sources = TrustSources { system: load_system_roots(ssl_cert_file.is_some()), supplied: Vec::new() };
+        if let Some(path) = &ssl_cert_file {
+            sources.supplied.extend(read_bundle(path, &format!("`{}` (`SSL_CERT_FILE`)", path.display()), true)?);
+        }
+        sources.add_trust_config(trust)?;
+        Ok(sources)
+    }
+
+    fn add_trust_config(&mut self, trust: &TrustConfig) -> Result<(), TrustError> {
+        if let Some(path) = &trust.ca_file {
+            self.supplied.extend(read_bundle(path, &format!("`{}`", path.display()), false)?);
+        }
+        if let Some(pem) = &trust.ca_pem {
+            let origin = "the OpenUnison CA kept with the session".to_string();
+            self.supplied.extend(parse_pem_certificates(pem).map_err(|problem| pem_error(origin, problem))?);
+        }
+        Ok(())
+    }
+
+    fn client_config(self) -> Result<rustls::ClientConfig, TrustError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        // System stores carry the odd certificate webpki cannot use; skip those.
+        roots.add_parsable_certificates(self.system);
+        for cert in &self.supplied {
+            // Already checked when parsed; a failure here would be a bug, and
+            // skipping it only means it is not trusted.
+            let _ = roots.add(cert.clone());
+        }
+        if roots.is_empty() {
+            return Err(TrustError::NoRoots);
+        }
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|err| TrustError::Setup { why: err.to_string() })?;
+        let verifier = PinningVerifier { webpki, pinned: self.supplied };
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|err| TrustError::Setup { why: err.to_string() })?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        // reqwest is built without HTTP/2.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
+}
+
+/// The rustls configuration for talking to OpenUnison with `trust`.
+pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TrustError> {
+    TrustSources::load(trust)?.client_config()
+}
+
+fn pem_error(origin: String, problem: PemProblem) -> TrustError {
+    match problem {
+        PemProblem::Empty => TrustError::NoCertificate { origin },
+        problem => TrustError::Malformed { origin, why: problem.to_string() },
+    }
+}
+
+/// Reads a PEM bundle. A `lenient` bundle (`SSL_CERT_FILE`, often a whole
+/// system store) may hold certificates webpki cannot parse; they are skipped as
+/// long as at least one is usable.
+fn read_bundle(path: &Path, origin: &str, lenient: bool) -> Result<Vec<CertificateDer<'static>>, TrustError> {
+    let bytes = std::fs::read(path).map_err(|source| TrustError::Read { origin: origin.to_string(), source })?;
+    let text = String::from_utf8_lossy(&bytes);
+    if !lenient {
+        return parse_pem_certificates(&text).map_err(|problem| pem_error(origin.to_string(), problem));
+    }
+    let normalised = normalise_line_ends(&text);
+    let mut certs = Vec::new();
+    for item in CertificateDer::pem_slice_iter(normalised.as_bytes()) {
+        match item {
+            Ok(cert) if rustls::RootCertStore::empty().add(cert.clone()).is_ok() => certs.push(cert),
+            Ok(_) => {}
+            Err(_) => {
+                return parse_pem_certificates(&text)
+                    .map_err(|problem| pem_error(origin.to_string(), problem))
+                    .map(|_| Vec::new());
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(TrustError::NoCertificate { origin: origin.to_string() });
+    }
+    Ok(certs)
+}
+
+/// The platform's trusted roots. Errors are not fatal: a missing system store
+/// is fine when the user supplied the CA.
+fn load_system_roots(ssl_cert_file_set: bool) -> Vec<CertificateDer<'static>> {
+    let mut certs = rustls_native_certs::load_native_certs().certs;
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if ssl_cert_file_set && std::env::var_os("SSL_CERT_DIR").is_none() {
+        // rustls-native-certs loaded only `SSL_CERT_FILE`; add the system store.
+        for dir in SYSTEM_CA_DIRS.iter().map(Path::new).filter(|dir| dir.is_dir()) {
+            certs.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
+        }
+    }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    let _ = ssl_cert_file_set;
+    certs
+}
+
+/// Delegates to webpki, and falls back to accepting a self-signed server
+/// certificate that the user supplied explicitly (see the module docs).
+#[derive(Debug)]
+struct PinningVerifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    /// Every certificate the user supplied; never the system roots.
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for PinningVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let webpki_error =
+            match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+                Ok(verified) => return Ok(verified),
+                Err(err) => err,
+            };
+        if !self.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) {
+            return Err(webpki_error);
+        }
+        verify_pinned(end_entity, server_name, now)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// The checks a pinned (user-supplied, self-signed) server certificate must
+/// still pass: it names the server, and `now` is within its validity period.
+fn verify_pinned(end_entity: &CertificateDer<'_>, server_name: &ServerName<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+    rustls::client::verify_server_name(&parsed, server_name)?;
+    let (not_before, not_after) = der::validity(end_entity.as_ref())
+        .ok_or(rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    if now < not_before {
+        return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidYet));
+    }
+    if now > not_after {
+        return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired));
+    }
+    Ok(())
+}
+
+/// Just enough DER to read a certificate's validity period, which webpki does
+/// not expose.
+mod der {
+    /// `(notBefore, notAfter)` as Unix seconds.
+    pub(super) fn validity(cert: &[u8]) -> Option<(i64, i64)> {
+        let (certificate, _) = expect(cert, 0x30)?;
+        let (tbs, _) = expect(certificate, 0x30)?;
+        let mut rest = tbs;
+        if rest.first() == Some(&0xa0) {
+            rest = read(rest)?.2; // [0] version
+        }
+        rest = expect(rest, 0x02)?.1; // serialNumber
+        rest = expect(rest, 0x30)?.1; // signature AlgorithmIdentifier
+        rest = expect(rest, 0x30)?.1; // issuer
+        let (validity, _) = expect(rest, 0x30)?;
+        let (not_before, rest) = time(validity)?;
+        let (not_after, rest) = time(rest)?;
+        rest.is_empty().then_some((not_before, not_after))
+    }
+
+    /// One TLV: `(tag, content, rest)`. Only single-byte tags, which is all a
+    /// certificate's outer structure uses.
+    fn read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, input) = input.split_first()?;
+        let (&first, mut input) = input.split_first()?;
+        let len = if first < 0x80 {
+            usize::from(first)
+        } else {
+            let count = usize::from(first & 0x7f);
+            if count == 0 || count > 4 || input.len() < count {
+                return None;
+            }
+            let (bytes, after) = input.split_at(count);
+            input = after;
+            bytes.iter().fold(0usize, |len, &byte| (len << 8) | usize::from(byte))
+        };
+        if input.len() < len {
+            return None;
+        }
+        let (content, rest) = input.split_at(len);
+        Some((tag, content, rest))
+    }
+
+    fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (found, content, rest) = read(input)?;
+        (found == tag).then_some((content, rest))
+    }
+
+    /// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`).
+    fn time(input: &[u8]) -> Option<(i64, &[u8])> {
+        let (tag, content, rest) = read(input)?;
+        let text = std::str::from_utf8(content).ok()?;
+        let digits = text.strip_suffix('Z')?;
+        if !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
+        let (year, digits) = match (tag, digits.len()) {
+            (0x17, 12) => {
+                let short: i64 = digits[..2].parse().ok()?;
+                (if short >= 50 { 1900 + short } else { 2000 + short }, &digits[2..])
+            }
+            (0x18, 14) => (digits[..4].parse().ok()?, &digits[4..]),
+            _ => return None,
+        };
+        let field = |at: usize| -> Option<i64> { digits.get(at..at + 2)?.parse().ok() };
+        let (month, day, hour, minute, second) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
+        Some((seconds, rest))
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+    fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+        let year = if month <= 2 { year - 1 } else { year };
+        let era = year.div_euclid(400);
+        let year_of_era = year - era * 400;
+        let month_index = (month + 9) % 12;
+        let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        era * 146_097 + day_of_era - 719_468
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn civil_dates_count_from_the_epoch() {
+            assert_eq!(days_from_civil(1970, 1, 1), 0);
+            assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+            assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+            assert_eq!(days_from_civil(1969, 12, 31), -1);
+        }
+
+        #[test]
+        fn garbage_has_no_validity() {
+            assert_eq!(validity(b""), None);
+            assert_eq!(validity(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
+            assert_eq!(validity(&[0x30, 0x02, 0x30, 0x00]), None);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::net::SocketAddr;
+
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A PEM certificate with its key, for test servers.
+    pub(crate) struct TestCert {
+        pub(crate) cert_pem: String,
+        pub(crate) key_pem: String,
+    }
+
+    /// A self-signed `CA:TRUE` certificate for `names`, what `openssl req -x509` makes.
+    pub(crate) fn self_signed(names: &[&str]) -> TestCert {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names.iter().map(|name| name.to_string()).collect::<Vec<_>>()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        TestCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+    }
+
+    /// A CA and a leaf for `names` signed by it: `(ca, leaf)`.
+    pub(crate) fn ca_and_leaf(names: &[&str]) -> (TestCert, TestCert) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, &ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_params = CertificateParams::new(names.iter().map(|name| name.to_string()).collect::<Vec<_>>()).unwrap();
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        (
+            TestCert { cert_pem: ca_cert.pem(), key_pem: ca_key.serialize_pem() },
+            TestCert { cert_pem: leaf.pem(), key_pem: leaf_key.serialize_pem() },
+        )
+    }
+
+    /// Serves TLS with `cert` on 127.0.0.1, answering each connection with a
+    /// fixed HTTP response, for at most `connections` connections.
+    pub(crate) async fn tls_server(cert: &TestCert, connections: usize) -> SocketAddr {
+        let certs = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for _ in 0..connections {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(stream).await {
+                        let mut buf = [0u8; 4096];
+                        let _ = tls.read(&mut buf).await;
+                        let _ = tls
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                            .await;
+                        let _ = tls.shutdown().await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn sources(supplied_pem: &str) -> TrustSources {
+        let mut sources = TrustSources::default();
+        sources.add_trust_config(&TrustConfig { ca_file: None, ca_pem: Some(supplied_pem.to_string()) }).unwrap();
+        sources
+    }
+
+    /// Connects to `addr` as `server_name` with `config`; `Ok` when the
+    /// handshake (and so the certificate check) succeeded.
+    async fn handshake(config: rustls::ClientConfig, addr: SocketAddr, server_name: &str) -> Result<(), String> {
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from(server_name.to_string()).unwrap();
+        let mut tls = connector.connect(name, stream).await.map_err(|err| err.to_string())?;
+        tls.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.map_err(|err| err.to_string())?;
+        let mut body = Vec::new();
+        let _ = tls.read_to_end(&mut body).await;
+        Ok(())
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    #[test]
+    fn a_leaf_signed_by_a_supplied_ca_is_trusted() {
+        let (ca, leaf) = ca_and_leaf(&["127.0.0.1", "localhost"]);
+        runtime().block_on(async {
+            let addr = tls_server(&leaf, 2).await;
+            handshake(sources(&ca.cert_pem).client_config().unwrap(), addr, "127.0.0.1").await.unwrap();
+            // The same leaf without its CA is not.
+            let unrelated = self_signed(&["127.0.0.1"]);
+            let err = handshake(sources(&unrelated.cert_pem).client_config().unwrap(), addr, "127.0.0.1").await.unwrap_err();
+            assert!(err.contains("UnknownIssuer"), "{err}");
+        });
+    }
+
+    #[test]
+    fn a_supplied_self_signed_ca_certificate_is_accepted_as_the_server_certificate() {
+        let cert = self_signed(&["localhost", "127.0.0.1"]);
+        runtime().block_on(async {
+            let addr = tls_server(&cert, 2).await;
+            handshake(sources(&cert.cert_pem).client_config().unwrap(), addr, "localhost").await.unwrap();
+            handshake(sources(&cert.cert_pem).client_config().unwrap(), addr, "127.0.0.1").await.unwrap();
+        });
+    }
+
+    #[test]
+    fn webpki_alone_rejects_the_self_signed_ca_certificate() {
+        // Documents why the pinning fallback exists.
+        let cert = self_signed(&["localhost"]);
+        runtime().block_on(async {
+            let addr = tls_server(&cert, 1).await;
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add_parsable_certificates(parse_pem_certificates(&cert.cert_pem).unwrap());
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let err = handshake(config, addr, "localhost").await.unwrap_err();
+            assert!(err.contains("CaUsedAsEndEntity"), "{err}");
+        });
+    }
+
+    #[test]
+    fn a_self_signed_certificate_that_was_not_supplied_is_refused() {
+        let served = self_signed(&["localhost"]);
+        let other = self_signed(&["localhost"]);
+        runtime().block_on(async {
+            let addr = tls_server(&served, 1).await;
+            let err = handshake(sources(&other.cert_pem).client_config().unwrap(), addr, "localhost").await.unwrap_err();
+            assert!(err.contains("CaUsedAsEndEntity"), "{err}");
+        });
+    }
+
+    #[test]
+    fn a_self_signed_system_root_is_not_pinned() {
+        // Only what the user supplied may be accepted as the server's own certificate.
+        let served = self_signed(&["localhost"]);
+        let sources = TrustSources { system: parse_pem_certificates(&served.cert_pem).unwrap(), supplied: Vec::new() };
+        runtime().block_on(async {
+            let addr = tls_server(&served, 1).await;
+            let err = handshake(sources.client_config().unwrap(), addr, "localhost").await.unwrap_err();
+            assert!(err.contains("CaUsedAsEndEntity"), "{err}");
+        });
+    }
+
+    #[test]
+    fn a_pinned_certificate_for_another_name_is_refused() {
+        let cert = self_signed(&["ou.example.com"]);
+        runtime().block_on(async {
+            let addr = tls_server(&cert, 2).await;
+            let err = handshake(sources(&cert.cert_pem).client_config().unwrap(), addr, "localhost").await.unwrap_err();
+            assert!(err.contains("not valid for name"), "{err}");
+            let err = handshake(sources(&cert.cert_pem).client_config().unwrap(), addr, "127.0.0.1").await.unwrap_err();
+            assert!(err.contains("not valid for name"), "{err}");
+        });
+    }
+
+    #[test]
+    fn a_pinned_certificate_outside_its_validity_is_refused() {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        let cert = params.self_signed(&key).unwrap();
+        let der = cert.der().clone();
+        let name = ServerName::try_from("localhost").unwrap();
+        let at = |secs| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        // 2001-06-01
+        assert!(verify_pinned(&der, &name, at(991_353_600)).is_ok());
+        // 2003-01-01 and 2000-01-01
+        assert!(matches!(
+            verify_pinned(&der, &name, at(1_041_379_200)),
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired))
+        ));
+        assert!(matches!(
+            verify_pinned(&der, &name, at(946_684_800)),
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidYet))
+        ));
+    }
+
+    #[test]
+    fn validity_is_read_from_utc_and_generalized_times() {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(1999, 12, 31);
+        params.not_after = rcgen::date_time_ymd(2051, 3, 1);
+        let cert = params.self_signed(&key).unwrap();
+        // 1999-12-31T00:00:00Z and 2051-03-01T00:00:00Z
+        assert_eq!(der::validity(cert.der()), Some((946_598_400, 2_561_241_600)));
+    }
+
+    #[test]
+    fn pem_bundles_are_parsed_strictly() {
+        let (ca, leaf) = ca_and_leaf(&["localhost"]);
+        let both = format!("{}{}", ca.cert_pem, leaf.cert_pem);
+        assert_eq!(parse_pem_certificates(&both).unwrap().len(), 2);
+        assert_eq!(parse_pem_certificates(&both.replace('\n', "\r\n")).unwrap().len(), 2);
+        assert_eq!(parse_pem_certificates("hello"), Err(PemProblem::Empty));
+        assert_eq!(parse_pem_certificates(""), Err(PemProblem::Empty));
+        let truncated = &ca.cert_pem[..ca.cert_pem.len() / 2];
+        assert_eq!(parse_pem_certificates(truncated), Err(PemProblem::Truncated));
+        // Lines dropped from the middle: valid base64, invalid DER.
+        let lines: Vec<&str> = ca.cert_pem.lines().collect();
+        let mut cut = lines.clone();
+        cut.remove(3);
+        let cut = cut.join("\n");
+        assert!(matches!(
+            parse_pem_certificates(&cut),
+            Err(PemProblem::BadCertificate { index: 1 } | PemProblem::BadBase64 { index: 1 })
+        ));
+        let mut garbled = lines;
+        garbled[2] = "!!!!";
+        assert!(parse_pem_certificates(&garbled.join("\n")).is_err());
+    }
+
+    #[test]
+    fn ca_files_that_are_missing_or_not_pem_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let err = TrustSources::default()
+            .add_trust_config(&TrustConfig { ca_file: Some(missing.clone()), ca_pem: None })
+            .unwrap_err();
+        assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let err = TrustSources::default()
+            .add_trust_config(&TrustConfig { ca_file: Some(junk.clone()), ca_pem: None })
+            .unwrap_err();
+        assert!(matches!(err, TrustError::NoCertificate { .. }));
+        assert!(err.to_string().contains(&junk.display().to_string()), "{err}");
+        let (ca, _) = ca_and_leaf(&["localhost"]);
+        let crlf = dir.path().join("crlf.pem");
+        std::fs::write(&crlf, ca.cert_pem.replace('\n', "\r\n")).unwrap();
+        let mut sources = TrustSources::default();
+        sources.add_trust_config(&TrustConfig { ca_file: Some(crlf), ca_pem: None }).unwrap();
+        assert_eq!(sources.supplied.len(), 1);
+    }
+
+    #[test]
+    fn the_system_store_is_loaded_without_the_user_bundle() {
+        // Nothing to assert about its content here; it must not fail.
+        let _ = load_system_roots(false);
+        assert!(matches!(TrustSources::default().client_config(), Err(TrustError::NoRoots)));
+    }
+}
