@@ -5,11 +5,9 @@ use crate::error::{Error, ExitStatus};
 
 pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
     match cli.command {
-        Some(Command::Completion(args)) => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(args.shell, &mut command, "kubectl-oulogin", &mut std::io::stdout());
-            Ok(ExitStatus::Success)
-        }
+        Some(Command::Completion(args)) => crate::completion::print_completion(args.shell),
+        Some(Command::Complete(args)) => crate::completion::print_kubectl_completions(&args.words),
+        Some(Command::Man) => crate::completion::print_man(),
         _ => Err(Error::usage("not implemented yet", None)),
     }
 }

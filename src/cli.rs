@@ -60,7 +60,7 @@ pub enum Command {
     Completion(CompletionArgs),
 
     /// Answer kubectl's plugin completion protocol (used by `kubectl_complete-oulogin`).
-    #[command(name = "__complete", hide = true)]
+    #[command(name = "__complete", hide = true, disable_help_flag = true)]
     Complete(CompleteArgs),
 
     /// Print the man page (roff) on stdout.

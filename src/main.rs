@@ -3,6 +3,7 @@
 
 mod app;
 mod cli;
+mod completion;
 mod error;
 mod exec;
 mod files;

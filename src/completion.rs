@@ -1,0 +1,690 @@
+//! Everything generated from the clap definition for shells and manuals: the
+//! completion scripts (`completion SHELL`), the man page (`__man`), and the
+//! answers to kubectl's plugin completion protocol (`__complete`, called by the
+//! `kubectl_complete-oulogin` shim when a user presses TAB after `kubectl oulogin`).
+//!
+//! kubectl (1.26+) runs `kubectl_complete-oulogin WORD... PARTIAL` with the words
+//! typed after `kubectl oulogin`, the last being the word under the cursor (empty
+//! after a space). It reads one candidate per line (`candidate<TAB>description` is
+//! allowed; cobra strips descriptions where the shell wants none) and, as the
+//! last line, an optional cobra directive `:N`. kubectl does not filter by the
+//! partial word, so we do.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Arg, ArgAction, CommandFactory, ValueHint};
+
+use crate::cli::Cli;
+use crate::error::{Error, ExitStatus, FileError};
+
+/// The name the completion scripts and the man page are generated for: the
+/// binary on `PATH`, so they also work when it is run directly.
+const BINARY_NAME: &str = "kubectl-oulogin";
+
+/// Cobra's `ShellCompDirective` bits (github.com/spf13/cobra, completions.go).
+mod directive {
+    /// Let the shell complete file names when there is no candidate.
+    pub const DEFAULT: u32 = 0;
+    /// Never complete file names.
+    pub const NO_FILE_COMP: u32 = 4;
+}
+
+/// Largest kubeconfig read for context names; completion must stay instant.
+const MAX_KUBECONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// `completion SHELL`: prints the script clap_complete generates for the binary.
+pub fn print_completion(shell: clap_complete::Shell) -> Result<ExitStatus, Error> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BINARY_NAME, &mut script);
+    write_stdout(&script)
+}
+
+/// `__man`: prints the man page (roff) of the whole command tree.
+pub fn print_man() -> Result<ExitStatus, Error> {
+    write_stdout(&man_page())
+}
+
+/// `__complete WORD...`: prints the kubectl plugin completion answer.
+pub fn print_kubectl_completions(words: &[String]) -> Result<ExitStatus, Error> {
+    write_stdout(complete_for_kubectl(words).as_bytes())
+}
+
+/// The man page: clap_mangen's page for `kubectl oulogin` (with its SUBCOMMANDS
+/// list), followed by one section per visible subcommand holding its synopsis,
+/// description and options, so that `man kubectl-oulogin` documents every flag.
+pub fn man_page() -> Vec<u8> {
+    let mut command = Cli::command();
+    command.build();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command.clone())
+        .render(&mut page)
+        .expect("rendering into memory cannot fail");
+    for sub in command
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set() && sub.get_name() != "help")
+    {
+        let man = clap_mangen::Man::new(sub.clone());
+        let mut section = Vec::new();
+        man.render_synopsis_section(&mut section)
+            .expect("rendering into memory cannot fail");
+        man.render_description_section(&mut section)
+            .expect("rendering into memory cannot fail");
+        if sub.get_arguments().any(|arg| !arg.is_hide_set()) {
+            man.render_options_section(&mut section)
+                .expect("rendering into memory cannot fail");
+        }
+        let heading = sub.get_bin_name().unwrap_or(sub.get_name()).to_uppercase();
+        page.extend_from_slice(format!(".SH \"{heading}\"\n").as_bytes());
+        // clap_mangen renders each part under its own `.SH`; inside a subcommand's
+        // section those become sub-headings (`.SS`), the synopsis needs none.
+        // Control lines are the only lines starting with `.`: roff text is escaped.
+        for line in String::from_utf8_lossy(&section).lines() {
+            match line {
+                ".SH SYNOPSIS" => {}
+                ".SH DESCRIPTION" => page.extend_from_slice(b".SS DESCRIPTION\n"),
+                line if line.starts_with(".SH ") => {
+                    page.extend_from_slice(format!(".SS {}\n", &line[4..]).as_bytes())
+                }
+                line => {
+                    page.extend_from_slice(line.as_bytes());
+                    page.push(b'\n');
+                }
+            }
+        }
+    }
+    page
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<ExitStatus, Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(ExitStatus::Success),
+        // `kubectl oulogin completion bash | head` is not a failure.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitStatus::Success),
+        Err(err) => Err(FileError::new("write to", "standard output", err).into()),
+    }
+}
+
+/// Answers kubectl's plugin completion protocol for `words` (the words after
+/// `kubectl oulogin`, the last one being the partial word): candidates one per
+/// line, then `:<cobra directive>`. Never fails: anything unreadable means no
+/// candidates.
+pub fn complete_for_kubectl(words: &[String]) -> String {
+    let mut command = Cli::command();
+    command.build();
+    let (partial, typed) = match words.split_last() {
+        Some((partial, typed)) => (partial.as_str(), typed),
+        None => ("", &[][..]),
+    };
+    let answer = Completer::new(&command, typed).complete(partial);
+    let mut out = String::new();
+    for candidate in &answer.candidates {
+        out.push_str(&candidate.value);
+        if let Some(description) = &candidate.description {
+            out.push('\t');
+            out.push_str(description);
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(":{}\n", answer.directive));
+    out
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Candidate {
+    value: String,
+    description: Option<String>,
+}
+
+#[derive(Debug)]
+struct Answer {
+    candidates: Vec<Candidate>,
+    directive: u32,
+}
+
+impl Answer {
+    fn none(directive: u32) -> Answer {
+        Answer {
+            candidates: Vec::new(),
+            directive,
+        }
+    }
+
+    fn of(candidates: Vec<Candidate>) -> Answer {
+        Answer {
+            candidates,
+            directive: directive::NO_FILE_COMP,
+        }
+    }
+}
+
+/// Where the typed words (all but the partial one) left the parser.
+struct Completer<'a> {
+    /// The (sub)command being completed.
+    command: &'a clap::Command,
+    /// Long and short flags already given to `command`.
+    used: Vec<&'a Arg>,
+    /// Positional values already given to `command`.
+    positionals: usize,
+    /// A flag that still waits for its value: the partial word is that value.
+    pending_value: Option<&'a Arg>,
+    /// A `--` was typed: the rest is a command line of its own (`exec`).
+    after_double_dash: bool,
+    /// `--kubeconfig PATH` as typed, for context names.
+    kubeconfig: Option<PathBuf>,
+}
+
+impl<'a> Completer<'a> {
+    fn new(root: &'a clap::Command, typed: &[String]) -> Completer<'a> {
+        let mut state = Completer {
+            command: root,
+            used: Vec::new(),
+            positionals: 0,
+            pending_value: None,
+            after_double_dash: false,
+            kubeconfig: None,
+        };
+        for word in typed {
+            if state.after_double_dash {
+                continue;
+            }
+            if let Some(arg) = state.pending_value.take() {
+                state.note_value(arg, word);
+                continue;
+            }
+            if word == "--" {
+                state.after_double_dash = true;
+            } else if let Some(long) = word.strip_prefix("--") {
+                let (name, value) = match long.split_once('=') {
+                    Some((name, value)) => (name, Some(value)),
+                    None => (long, None),
+                };
+                if let Some(arg) = state
+                    .command
+                    .get_arguments()
+                    .find(|arg| arg.get_long() == Some(name))
+                {
+                    state.used.push(arg);
+                    match value {
+                        Some(value) => state.note_value(arg, value),
+                        None if takes_value(arg) => state.pending_value = Some(arg),
+                        None => {}
+                    }
+                }
+            } else if let Some(shorts) = word.strip_prefix('-').filter(|shorts| !shorts.is_empty())
+            {
+                // `-o json`, `-ojson`, `-o=json`: only the first short flag can take a value here.
+                let mut chars = shorts.chars();
+                let first = chars.next();
+                if let Some(arg) = state
+                    .command
+                    .get_arguments()
+                    .find(|arg| arg.get_short() == first)
+                {
+                    state.used.push(arg);
+                    let rest = chars.as_str();
+                    if takes_value(arg) && rest.is_empty() {
+                        state.pending_value = Some(arg);
+                    }
+                }
+            } else if let Some(sub) = state.subcommand_named(word) {
+                state.command = sub;
+                state.used.clear();
+                state.positionals = 0;
+            } else {
+                state.positionals += 1;
+            }
+        }
+        state
+    }
+
+    fn note_value(&mut self, arg: &Arg, value: &str) {
+        if arg.get_long() == Some("kubeconfig") && !value.is_empty() {
+            self.kubeconfig = Some(PathBuf::from(value));
+        }
+    }
+
+    /// A subcommand can follow only before any flag or positional of its parent
+    /// (`args_conflicts_with_subcommands`).
+    fn subcommands_allowed(&self) -> bool {
+        self.used.is_empty() && self.positionals == 0
+    }
+
+    fn subcommand_named(&self, word: &str) -> Option<&'a clap::Command> {
+        if !self.subcommands_allowed() {
+            return None;
+        }
+        self.command
+            .get_subcommands()
+            .find(|sub| sub.get_name() == word || sub.get_all_aliases().any(|alias| alias == word))
+    }
+
+    fn complete(&self, partial: &str) -> Answer {
+        if self.after_double_dash {
+            // The command line `exec` runs: let the shell complete files.
+            return Answer::none(directive::DEFAULT);
+        }
+        if let Some(arg) = self.pending_value {
+            return self.complete_value(arg, partial, "");
+        }
+        if let Some((name, value)) = partial
+            .strip_prefix("--")
+            .and_then(|long| long.split_once('='))
+        {
+            return match self
+                .command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(name))
+            {
+                Some(arg) if takes_value(arg) => {
+                    self.complete_value(arg, value, &format!("--{name}="))
+                }
+                _ => Answer::none(directive::NO_FILE_COMP),
+            };
+        }
+        if partial.starts_with('-') {
+            return Answer::of(self.flags(partial));
+        }
+        let mut candidates = Vec::new();
+        if self.subcommands_allowed() {
+            candidates.extend(
+                self.command
+                    .get_subcommands()
+                    .filter(|sub| !sub.is_hide_set() && sub.get_name().starts_with(partial))
+                    .map(|sub| Candidate {
+                        value: sub.get_name().to_string(),
+                        description: sub.get_about().map(|about| one_line(&about.to_string())),
+                    }),
+            );
+        }
+        if let Some(arg) = self.next_positional() {
+            if arg.is_last_set() {
+                // `exec ... -- CMD`: the command must come after `--`.
+                if partial.is_empty() {
+                    candidates.push(Candidate {
+                        value: "--".to_string(),
+                        description: arg_description(arg),
+                    });
+                }
+            } else {
+                let values = self.complete_value(arg, partial, "");
+                if values.candidates.is_empty() && candidates.is_empty() {
+                    return values;
+                }
+                candidates.extend(values.candidates);
+            }
+        }
+        if candidates.is_empty() && partial.is_empty() {
+            // Nothing positional is possible here: the flags are what can come next.
+            return Answer::of(self.flags(partial));
+        }
+        Answer::of(candidates)
+    }
+
+    /// The positional argument the next plain word would fill.
+    fn next_positional(&self) -> Option<&'a Arg> {
+        let mut positionals: Vec<&Arg> = self
+            .command
+            .get_positionals()
+            .filter(|arg| !arg.is_hide_set())
+            .collect();
+        positionals.sort_by_key(|arg| arg.get_index());
+        let mut remaining = self.positionals;
+        for arg in positionals {
+            let takes_many = arg
+                .get_num_args()
+                .is_some_and(|range| range.max_values() > 1)
+                || matches!(arg.get_action(), ArgAction::Append);
+            if remaining == 0 || takes_many {
+                return Some(arg);
+            }
+            remaining -= 1;
+        }
+        None
+    }
+
+    /// Long (and short, unless `--` was typed) flags of the current command
+    /// starting with `partial`, except those already given.
+    fn flags(&self, partial: &str) -> Vec<Candidate> {
+        let mut candidates = Vec::new();
+        for arg in self
+            .command
+            .get_arguments()
+            .filter(|arg| !arg.is_positional() && !arg.is_hide_set())
+        {
+            let repeatable = matches!(arg.get_action(), ArgAction::Append | ArgAction::Count);
+            if !repeatable && self.used.iter().any(|used| used.get_id() == arg.get_id()) {
+                continue;
+            }
+            let mut forms = Vec::new();
+            if let Some(long) = arg.get_long() {
+                forms.push(format!("--{long}"));
+            }
+            if let Some(short) = arg.get_short() {
+                forms.push(format!("-{short}"));
+            }
+            for form in forms.into_iter().filter(|form| form.starts_with(partial)) {
+                candidates.push(Candidate {
+                    value: form,
+                    description: arg_description(arg),
+                });
+            }
+        }
+        candidates
+    }
+
+    /// Values for `arg` starting with `partial`, each prefixed with `prefix`
+    /// (`--output=` when completing `--output=j`).
+    fn complete_value(&self, arg: &Arg, partial: &str, prefix: &str) -> Answer {
+        let possible: Vec<_> = arg
+            .get_possible_values()
+            .into_iter()
+            .filter(|value| !value.is_hide_set())
+            .collect();
+        if !possible.is_empty() {
+            return Answer::of(
+                possible
+                    .iter()
+                    .filter(|value| value.get_name().starts_with(partial))
+                    .map(|value| Candidate {
+                        value: format!("{prefix}{}", value.get_name()),
+                        description: value.get_help().map(|help| one_line(&help.to_string())),
+                    })
+                    .collect(),
+            );
+        }
+        if arg.get_long() == Some("context") {
+            let names = context_names(self.kubeconfig.as_deref());
+            return Answer::of(
+                names
+                    .into_iter()
+                    .filter(|name| name.starts_with(partial))
+                    .map(|name| Candidate {
+                        value: format!("{prefix}{name}"),
+                        description: None,
+                    })
+                    .collect(),
+            );
+        }
+        match arg.get_value_hint() {
+            ValueHint::AnyPath
+            | ValueHint::FilePath
+            | ValueHint::DirPath
+            | ValueHint::ExecutablePath
+                if prefix.is_empty() =>
+            {
+                Answer::none(directive::DEFAULT)
+            }
+            _ => Answer::none(directive::NO_FILE_COMP),
+        }
+    }
+}
+
+fn takes_value(arg: &Arg) -> bool {
+    arg.get_action().takes_values()
+}
+
+fn arg_description(arg: &Arg) -> Option<String> {
+    arg.get_help().map(|help| one_line(&help.to_string()))
+}
+
+/// The first line of a help text, without trailing period or tabs (a tab
+/// separates candidate and description in the protocol).
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default().replace('\t', " ");
+    line.trim().trim_end_matches('.').to_string()
+}
+
+/// Context names of the kubeconfig kubectl would use: `--kubeconfig` as typed,
+/// else the `KUBECONFIG` list, else `~/.kube/config`, in file order without
+/// duplicates. Unreadable or malformed files contribute nothing.
+fn context_names(explicit: Option<&Path>) -> Vec<String> {
+    let files: Vec<PathBuf> = match explicit {
+        Some(path) => vec![path.to_path_buf()],
+        None => match std::env::var_os(crate::settings::env::KUBECONFIG)
+            .filter(|list| !list.is_empty())
+        {
+            Some(list) => std::env::split_paths(&list)
+                .filter(|path| !path.as_os_str().is_empty())
+                .collect(),
+            None => dirs::home_dir()
+                .map(|home| home.join(".kube").join("config"))
+                .into_iter()
+                .collect(),
+        },
+    };
+    let mut names: Vec<String> = Vec::new();
+    for file in files {
+        for name in context_names_in(&file) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+fn context_names_in(file: &Path) -> Vec<String> {
+    let Ok(metadata) = std::fs::metadata(file) else {
+        return Vec::new();
+    };
+    if !metadata.is_file() || metadata.len() > MAX_KUBECONFIG_BYTES {
+        return Vec::new();
+    }
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
+    let Ok(document) = serde_saphyr::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    document
+        .get("contexts")
+        .and_then(|contexts| contexts.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|context| context.get("name")?.as_str())
+        .filter(|name| !name.is_empty() && !name.contains(['\n', '\t']))
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(words: &[&str]) -> (Vec<String>, String) {
+        let words: Vec<String> = words.iter().map(|word| word.to_string()).collect();
+        let out = complete_for_kubectl(&words);
+        let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
+        let directive = lines.pop().expect("a directive line");
+        assert!(
+            directive.starts_with(':'),
+            "last line `{directive}` is not a directive in:\n{out}"
+        );
+        let values = lines
+            .iter()
+            .map(|line| line.split('\t').next().unwrap().to_string())
+            .collect();
+        (values, directive)
+    }
+
+    #[test]
+    fn empty_word_offers_visible_subcommands_only() {
+        let (values, directive) = complete(&[""]);
+        for expected in ["exec", "token", "status", "logout", "completion"] {
+            assert!(
+                values.contains(&expected.to_string()),
+                "{expected} missing from {values:?}"
+            );
+        }
+        assert!(
+            !values.iter().any(|value| value.starts_with("__")),
+            "hidden subcommands offered: {values:?}"
+        );
+        assert!(
+            !values.iter().any(|value| value.starts_with('-')),
+            "flags offered for an empty word: {values:?}"
+        );
+        assert_eq!(directive, ":4");
+    }
+
+    #[test]
+    fn no_words_at_all_is_the_empty_word() {
+        let (values, _) = complete(&[]);
+        assert!(values.contains(&"status".to_string()));
+    }
+
+    #[test]
+    fn subcommands_are_filtered_by_the_partial_word() {
+        assert_eq!(complete(&["st"]).0, ["status"]);
+        assert_eq!(complete(&["lo"]).0, ["logout"]);
+    }
+
+    #[test]
+    fn dash_offers_the_long_flags_of_the_command() {
+        let (values, directive) = complete(&["--"]);
+        for expected in [
+            "--host",
+            "--kubeconfig",
+            "--context",
+            "--isolated",
+            "--no-browser",
+            "--port",
+            "--help",
+        ] {
+            assert!(
+                values.contains(&expected.to_string()),
+                "{expected} missing from {values:?}"
+            );
+        }
+        assert_eq!(directive, ":4");
+        let (values, _) = complete(&["status", "--"]);
+        assert!(
+            values.contains(&"--output".to_string()) && values.contains(&"--check".to_string())
+        );
+        assert!(
+            !values.contains(&"--host".to_string()),
+            "login flag offered to status: {values:?}"
+        );
+    }
+
+    #[test]
+    fn flags_already_given_are_not_offered_again() {
+        let (values, _) = complete(&["status", "--check", "--c"]);
+        assert!(!values.contains(&"--check".to_string()), "{values:?}");
+    }
+
+    #[test]
+    fn subcommands_are_not_offered_after_a_login_flag() {
+        let (values, _) = complete(&["--force", ""]);
+        assert!(!values.contains(&"status".to_string()), "{values:?}");
+        assert!(values.contains(&"--host".to_string()), "{values:?}");
+    }
+
+    #[test]
+    fn value_enums_complete_their_values() {
+        assert_eq!(complete(&["status", "-o", ""]).0, ["table", "json", "yaml"]);
+        assert_eq!(complete(&["status", "--output", "j"]).0, ["json"]);
+        assert_eq!(complete(&["status", "--output=y"]).0, ["--output=yaml"]);
+        assert_eq!(complete(&["completion", "b"]).0, ["bash"]);
+        let (shells, _) = complete(&["completion", ""]);
+        assert_eq!(shells, ["bash", "elvish", "fish", "powershell", "zsh"]);
+    }
+
+    #[test]
+    fn path_flags_leave_completion_to_the_shell() {
+        let (values, directive) = complete(&["--kubeconfig", ""]);
+        assert!(values.is_empty());
+        assert_eq!(directive, ":0");
+        let (_, directive) = complete(&["--host", ""]);
+        assert_eq!(directive, ":4");
+    }
+
+    #[test]
+    fn exec_wants_double_dash_then_leaves_the_command_to_the_shell() {
+        let (values, _) = complete(&["exec", "--host", "h", ""]);
+        assert!(values.contains(&"--".to_string()), "{values:?}");
+        let (values, directive) = complete(&["exec", "--", "k9"]);
+        assert!(values.is_empty());
+        assert_eq!(directive, ":0");
+    }
+
+    #[test]
+    fn context_names_come_from_the_kubeconfig() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: Config\ncontexts:\n- name: prod\n  context: {cluster: a, user: b}\n\
+             - name: dev\n  context: {cluster: a, user: c}\n- name: prod-eu\n  context: {cluster: e, user: b}\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        assert_eq!(
+            complete(&["--kubeconfig", path, "--context", ""]).0,
+            ["prod", "dev", "prod-eu"]
+        );
+        assert_eq!(
+            complete(&["logout", "--kubeconfig", path, "--context", "pr"]).0,
+            ["prod", "prod-eu"]
+        );
+        assert_eq!(
+            complete(&["--kubeconfig", path, "--context=d"]).0,
+            ["--context=dev"]
+        );
+    }
+
+    #[test]
+    fn broken_kubeconfigs_give_no_context_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        std::fs::write(&file, "contexts: [ {name: unterminated\n").unwrap();
+        let (values, directive) =
+            complete(&["--kubeconfig", file.to_str().unwrap(), "--context", ""]);
+        assert!(values.is_empty());
+        assert_eq!(directive, ":4");
+        let missing = dir.path().join("missing");
+        assert!(
+            complete(&["--kubeconfig", missing.to_str().unwrap(), "--context", ""])
+                .0
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn descriptions_are_single_lines_after_a_tab() {
+        let out = complete_for_kubectl(&["".to_string()]);
+        let status = out
+            .lines()
+            .find(|line| line.starts_with("status\t"))
+            .expect("status with a description");
+        assert_eq!(
+            status,
+            "status\tShow the contexts this tool manages and the state of their sessions"
+        );
+    }
+
+    #[test]
+    fn man_page_documents_every_subcommand_and_flag() {
+        let page = String::from_utf8(man_page()).unwrap();
+        assert!(
+            page.starts_with(".ie \\n(.g .ds Aq") || page.contains(".TH kubectl-oulogin 1"),
+            "{page}"
+        );
+        for heading in [
+            ".SH \"KUBECTL OULOGIN EXEC\"",
+            ".SH \"KUBECTL OULOGIN STATUS\"",
+            ".SH \"KUBECTL OULOGIN LOGOUT\"",
+        ] {
+            assert!(page.contains(heading), "{heading} missing");
+        }
+        for flag in ["no\\-browser", "purge", "session\\-file", "output"] {
+            assert!(page.contains(flag), "{flag} missing");
+        }
+        assert!(
+            !page.contains("__complete") && !page.contains("__man"),
+            "hidden commands documented"
+        );
+    }
+}
