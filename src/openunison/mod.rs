@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use crate::error::Hint;
 
+pub mod client;
+#[cfg(test)]
+mod testing;
 pub mod tls;
 
 /// An OpenUnison host, `host[:port]`, without scheme or path.

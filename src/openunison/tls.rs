@@ -133,9 +133,8 @@ impl TrustSources {
     /// Reads every source for `trust`: `SSL_CERT_FILE` from the environment,
     /// the system store, `ca_file` and `ca_pem`.
     fn load(trust: &TrustConfig) -> Result<TrustSources, TrustError> {
-        let ssl_cert_file = std::env::var_os(crate::settings::env::SSL_CERT_FILE)
-            .filter(|value| !value.is_empty())
-            .map(PathBuf::from);
+        let ssl_cert_file =
+            std::env::var_os(crate::settings::env::SSL_CERT_FILE).filter(|value| !value.is_empty()).map(PathBuf::from);
         let mut sources = TrustSources { system: load_system_roots(ssl_cert_file.is_some()), supplied: Vec::new() };
         if let Some(path) = &ssl_cert_file {
             sources.supplied.extend(read_bundle(path, &format!("`{}` (`SSL_CERT_FILE`)", path.display()), true)?);
@@ -295,7 +294,11 @@ impl ServerCertVerifier for PinningVerifier {
 
 /// The checks a pinned (user-supplied, self-signed) server certificate must
 /// still pass: it names the server, and `now` is within its validity period.
-fn verify_pinned(end_entity: &CertificateDer<'_>, server_name: &ServerName<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+fn verify_pinned(
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
     let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
     rustls::client::verify_server_name(&parsed, server_name)?;
     let (not_before, not_after) = der::validity(end_entity.as_ref())
@@ -416,77 +419,17 @@ mod der {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use std::net::SocketAddr;
 
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+    use crate::openunison::testing::{Reply, TestCert, TestServer, ca_and_leaf, self_signed};
 
-    /// A PEM certificate with its key, for test servers.
-    pub(crate) struct TestCert {
-        pub(crate) cert_pem: String,
-        pub(crate) key_pem: String,
-    }
-
-    /// A self-signed `CA:TRUE` certificate for `names`, what `openssl req -x509` makes.
-    pub(crate) fn self_signed(names: &[&str]) -> TestCert {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(names.iter().map(|name| name.to_string()).collect::<Vec<_>>()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let cert = params.self_signed(&key).unwrap();
-        TestCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
-    }
-
-    /// A CA and a leaf for `names` signed by it: `(ca, leaf)`.
-    pub(crate) fn ca_and_leaf(names: &[&str]) -> (TestCert, TestCert) {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "test CA");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, &ca_key);
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf_params = CertificateParams::new(names.iter().map(|name| name.to_string()).collect::<Vec<_>>()).unwrap();
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-        (
-            TestCert { cert_pem: ca_cert.pem(), key_pem: ca_key.serialize_pem() },
-            TestCert { cert_pem: leaf.pem(), key_pem: leaf_key.serialize_pem() },
-        )
-    }
-
-    /// Serves TLS with `cert` on 127.0.0.1, answering each connection with a
-    /// fixed HTTP response, for at most `connections` connections.
-    pub(crate) async fn tls_server(cert: &TestCert, connections: usize) -> SocketAddr {
-        let certs = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            for _ in 0..connections {
-                let Ok((stream, _)) = listener.accept().await else { return };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    if let Ok(mut tls) = acceptor.accept(stream).await {
-                        let mut buf = [0u8; 4096];
-                        let _ = tls.read(&mut buf).await;
-                        let _ = tls
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
-                            .await;
-                        let _ = tls.shutdown().await;
-                    }
-                });
-            }
-        });
-        addr
+    async fn tls_server(cert: &TestCert) -> SocketAddr {
+        TestServer::spawn(cert, Arc::new(|_| Reply::html(200, "ok"))).await.addr
     }
 
     fn sources(supplied_pem: &str) -> TrustSources {
@@ -516,11 +459,12 @@ pub(crate) mod tests {
     fn a_leaf_signed_by_a_supplied_ca_is_trusted() {
         let (ca, leaf) = ca_and_leaf(&["127.0.0.1", "localhost"]);
         runtime().block_on(async {
-            let addr = tls_server(&leaf, 2).await;
+            let addr = tls_server(&leaf).await;
             handshake(sources(&ca.cert_pem).client_config().unwrap(), addr, "127.0.0.1").await.unwrap();
             // The same leaf without its CA is not.
             let unrelated = self_signed(&["127.0.0.1"]);
-            let err = handshake(sources(&unrelated.cert_pem).client_config().unwrap(), addr, "127.0.0.1").await.unwrap_err();
+            let err =
+                handshake(sources(&unrelated.cert_pem).client_config().unwrap(), addr, "127.0.0.1").await.unwrap_err();
             assert!(err.contains("UnknownIssuer"), "{err}");
         });
     }
@@ -529,7 +473,7 @@ pub(crate) mod tests {
     fn a_supplied_self_signed_ca_certificate_is_accepted_as_the_server_certificate() {
         let cert = self_signed(&["localhost", "127.0.0.1"]);
         runtime().block_on(async {
-            let addr = tls_server(&cert, 2).await;
+            let addr = tls_server(&cert).await;
             handshake(sources(&cert.cert_pem).client_config().unwrap(), addr, "localhost").await.unwrap();
             handshake(sources(&cert.cert_pem).client_config().unwrap(), addr, "127.0.0.1").await.unwrap();
         });
@@ -540,14 +484,15 @@ pub(crate) mod tests {
         // Documents why the pinning fallback exists.
         let cert = self_signed(&["localhost"]);
         runtime().block_on(async {
-            let addr = tls_server(&cert, 1).await;
+            let addr = tls_server(&cert).await;
             let mut roots = rustls::RootCertStore::empty();
             roots.add_parsable_certificates(parse_pem_certificates(&cert.cert_pem).unwrap());
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+            let config =
+                rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
             let err = handshake(config, addr, "localhost").await.unwrap_err();
             assert!(err.contains("CaUsedAsEndEntity"), "{err}");
         });
@@ -558,8 +503,9 @@ pub(crate) mod tests {
         let served = self_signed(&["localhost"]);
         let other = self_signed(&["localhost"]);
         runtime().block_on(async {
-            let addr = tls_server(&served, 1).await;
-            let err = handshake(sources(&other.cert_pem).client_config().unwrap(), addr, "localhost").await.unwrap_err();
+            let addr = tls_server(&served).await;
+            let err =
+                handshake(sources(&other.cert_pem).client_config().unwrap(), addr, "localhost").await.unwrap_err();
             assert!(err.contains("CaUsedAsEndEntity"), "{err}");
         });
     }
@@ -570,7 +516,7 @@ pub(crate) mod tests {
         let served = self_signed(&["localhost"]);
         let sources = TrustSources { system: parse_pem_certificates(&served.cert_pem).unwrap(), supplied: Vec::new() };
         runtime().block_on(async {
-            let addr = tls_server(&served, 1).await;
+            let addr = tls_server(&served).await;
             let err = handshake(sources.client_config().unwrap(), addr, "localhost").await.unwrap_err();
             assert!(err.contains("CaUsedAsEndEntity"), "{err}");
         });
@@ -580,7 +526,7 @@ pub(crate) mod tests {
     fn a_pinned_certificate_for_another_name_is_refused() {
         let cert = self_signed(&["ou.example.com"]);
         runtime().block_on(async {
-            let addr = tls_server(&cert, 2).await;
+            let addr = tls_server(&cert).await;
             let err = handshake(sources(&cert.cert_pem).client_config().unwrap(), addr, "localhost").await.unwrap_err();
             assert!(err.contains("not valid for name"), "{err}");
             let err = handshake(sources(&cert.cert_pem).client_config().unwrap(), addr, "127.0.0.1").await.unwrap_err();
