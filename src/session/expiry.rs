@@ -1,0 +1,109 @@
+//! Token freshness: the refresh margin, the point after which a token counts
+//! as stale, and the `expirationTimestamp` handed to client-go. One rule for
+//! both, so client-go never holds a credential we would already refresh.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The largest refresh margin (OpenUnison's one-minute tokens get exactly this).
+pub const MAX_MARGIN_MS: i64 = 10_000;
+
+/// `exp` and `iat` of a token, in seconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    pub exp: i64,
+    pub iat: Option<i64>,
+}
+
+/// `min(10 s, (exp - iat) / 3)` in milliseconds. Without `iat` the lifetime is
+/// unknown and the full 10 s apply; a token issued at or after its expiry has
+/// no margin left to give.
+pub fn margin_ms(lifetime: Lifetime) -> i64 {
+    match lifetime.iat {
+        None => MAX_MARGIN_MS,
+        Some(iat) if lifetime.exp <= iat => 0,
+        Some(iat) => MAX_MARGIN_MS.min((lifetime.exp - iat).saturating_mul(1000) / 3),
+    }
+}
+
+/// `exp - margin`, rounded down to whole seconds (RFC 3339 timestamps carry
+/// whole seconds, and rounding up would hand out a token past its margin).
+pub fn expiry_point(lifetime: Lifetime) -> i64 {
+    (lifetime.exp.saturating_mul(1000) - margin_ms(lifetime)).div_euclid(1000)
+}
+
+/// A token is fresh strictly before its expiry point.
+pub fn is_fresh(lifetime: Lifetime, now: SystemTime) -> bool {
+    unix_millis(now) < expiry_point(lifetime).saturating_mul(1000)
+}
+
+/// The `expirationTimestamp` to report: the expiry point, except that it is
+/// never in the past (client-go would run the plugin for every request). A
+/// token that is already stale when handed out (a server clock ahead of ours)
+/// gets one second.
+pub fn reported_expiry(lifetime: Lifetime, now: SystemTime) -> i64 {
+    expiry_point(lifetime).max(unix_millis(now).div_euclid(1000) + 1)
+}
+
+/// RFC 3339 in UTC with a `Z`, whole seconds.
+pub fn rfc3339(unix_seconds: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_secs(unix_seconds.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// Milliseconds since the epoch (negative before it, which only a broken clock gives).
+pub fn unix_millis(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(since) => since.as_millis() as i64,
+        Err(before) => -(before.duration().as_millis() as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at_millis(millis: i64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(millis as u64)
+    }
+
+    #[test]
+    fn one_minute_tokens_get_a_ten_second_margin() {
+        let token = Lifetime { exp: 1_000_060, iat: Some(1_000_000) };
+        assert_eq!(margin_ms(token), 10_000);
+        assert_eq!(expiry_point(token), 1_000_050);
+        assert!(is_fresh(token, at_millis(1_000_049_999)));
+        assert!(!is_fresh(token, at_millis(1_000_050_000)));
+    }
+
+    #[test]
+    fn five_second_tokens_get_a_third_of_their_life_rounded_down() {
+        let token = Lifetime { exp: 1_000_005, iat: Some(1_000_000) };
+        assert_eq!(margin_ms(token), 1_666);
+        // exp - 1.666 s = 1_000_003.334, floored to whole seconds.
+        assert_eq!(expiry_point(token), 1_000_003);
+        assert!(is_fresh(token, at_millis(1_000_002_999)));
+        assert!(!is_fresh(token, at_millis(1_000_003_000)));
+    }
+
+    #[test]
+    fn long_lived_tokens_are_capped_at_ten_seconds_and_odd_ones_are_safe() {
+        assert_eq!(margin_ms(Lifetime { exp: 4000, iat: Some(400) }), 10_000);
+        assert_eq!(margin_ms(Lifetime { exp: 100, iat: None }), 10_000);
+        assert_eq!(margin_ms(Lifetime { exp: 100, iat: Some(100) }), 0);
+        assert_eq!(margin_ms(Lifetime { exp: 100, iat: Some(200) }), 0);
+        assert_eq!(expiry_point(Lifetime { exp: 100, iat: Some(100) }), 100);
+    }
+
+    #[test]
+    fn the_reported_expiry_is_never_in_the_past() {
+        let token = Lifetime { exp: 1_000_060, iat: Some(1_000_000) };
+        assert_eq!(reported_expiry(token, at_millis(1_000_010_000)), 1_000_050);
+        assert_eq!(reported_expiry(token, at_millis(1_000_055_500)), 1_000_056);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

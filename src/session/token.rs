@@ -1,0 +1,612 @@
+//! `kubectl oulogin token`: the exec credential plugin. Prints exactly one
+//! ExecCredential on stdout. Under the session lock it hands out the cached
+//! id_token while it is fresh (the hot path: a lock, two small reads and one
+//! small write; no async runtime, HTTP client or trust store), and otherwise
+//! refreshes, or, when OpenUnison says the session is gone, logs in again in
+//! the browser once for every process waiting on the lock.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::cli::TokenArgs;
+use crate::error::Error;
+use crate::files::{self, Lock};
+use crate::settings::{self, BrowserChoice, Paths};
+
+use super::SessionError;
+use super::cooldown;
+use super::expiry::{self, Lifetime};
+use super::handouts::{Handout, Handouts, fingerprint};
+use super::store::{self, Secret, Session, SessionLocation};
+
+/// The ExecCredential versions client-go may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecApiVersion {
+    V1,
+    V1Beta1,
+}
+
+impl ExecApiVersion {
+    pub const V1_NAME: &str = "client.authentication.k8s.io/v1";
+    pub const V1BETA1_NAME: &str = "client.authentication.k8s.io/v1beta1";
+
+    /// The version `KUBERNETES_EXEC_INFO` asks for. Absent or unreadable means
+    /// an old client: v1beta1. A version we do not speak is an error, since
+    /// client-go rejects an answer in another version anyway.
+    pub fn from_exec_info(exec_info: Option<&str>) -> Result<ExecApiVersion, SessionError> {
+        let requested = exec_info
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .and_then(|value| value.get("apiVersion").and_then(|version| version.as_str()).map(str::to_string));
+        match requested.as_deref() {
+            None => Ok(ExecApiVersion::V1Beta1),
+            Some(Self::V1_NAME) => Ok(ExecApiVersion::V1),
+            Some(Self::V1BETA1_NAME) => Ok(ExecApiVersion::V1Beta1),
+            Some(other) => Err(SessionError::UnsupportedExecApiVersion { version: other.to_string() }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecApiVersion::V1 => Self::V1_NAME,
+            ExecApiVersion::V1Beta1 => Self::V1BETA1_NAME,
+        }
+    }
+}
+
+/// The one JSON document `token` prints.
+pub fn exec_credential(version: ExecApiVersion, token: &str, expires_at: i64) -> String {
+    let document = serde_json::json!({
+        "kind": "ExecCredential",
+        "apiVersion": version.as_str(),
+        "spec": {"interactive": false},
+        "status": {"token": token, "expirationTimestamp": expiry::rfc3339(expires_at)},
+    });
+    format!("{document}\n")
+}
+
+/// Whether `token` may open a browser, as far as the environment goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserEnvironment {
+    /// `OULOGIN_NO_BROWSER=1`.
+    pub forbidden: bool,
+    /// A display to open the system browser on (always true outside Linux).
+    pub display: bool,
+}
+
+impl BrowserEnvironment {
+    pub fn detect() -> BrowserEnvironment {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+        let display = !cfg!(target_os = "linux") || set("DISPLAY") || set("WAYLAND_DISPLAY") || is_wsl(&set);
+        BrowserEnvironment { forbidden: settings::no_browser_from_env(), display }
+    }
+
+    /// Why no browser may be opened for a session that remembers `browser`, if so.
+    pub fn refusal(&self, browser: &BrowserChoice) -> Option<&'static str> {
+        if self.forbidden {
+            Some("`OULOGIN_NO_BROWSER=1` is set")
+        } else if *browser == BrowserChoice::NoBrowser {
+            Some("the session was created with `--no-browser`")
+        } else if *browser == BrowserChoice::System && !self.display {
+            Some("there is no display to open a browser on (neither `DISPLAY` nor `WAYLAND_DISPLAY` is set)")
+        } else {
+            None
+        }
+    }
+}
+
+/// WSL opens Windows' browser without an X display.
+fn is_wsl(set: &dyn Fn(&str) -> bool) -> bool {
+    set("WSL_DISTRO_NAME")
+        || set("WSL_INTEROP")
+        || std::fs::read_to_string("/proc/sys/kernel/osrelease").is_ok_and(|text| text.to_lowercase().contains("microsoft"))
+}
+
+/// Everything `token` needs, resolved from the command line and environment.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub location: SessionLocation,
+    /// `--host`, for messages that name the login command.
+    pub host: Option<String>,
+    /// `$KUBECACHEDIR/oulogin`: where login port locks live, also for isolated sessions.
+    pub session_dir: PathBuf,
+    /// `KUBERNETES_EXEC_INFO`.
+    pub exec_info: Option<String>,
+    pub browser_environment: BrowserEnvironment,
+    /// The client process that runs us (the 401 heuristic's key).
+    pub parent: u32,
+}
+
+impl TokenRequest {
+    pub fn resolve(args: &TokenArgs) -> Result<TokenRequest, Error> {
+        let paths = Paths::from_env()?;
+        let location = match (&args.session, &args.session_file) {
+            (_, Some(file)) => SessionLocation::from_file(file),
+            (Some(name), None) => SessionLocation::named(&paths.session_dir, name)?,
+            (None, None) => return Err(Error::usage("`token` needs `--session` or `--session-file`", None)),
+        };
+        Ok(TokenRequest {
+            location,
+            host: args.host.clone(),
+            session_dir: paths.session_dir,
+            exec_info: std::env::var(settings::env::KUBERNETES_EXEC_INFO).ok(),
+            browser_environment: BrowserEnvironment::detect(),
+            parent: std::os::unix::process::parent_id(),
+        })
+    }
+}
+
+/// New tokens for a session, from a refresh or a browser login.
+#[derive(Debug)]
+pub struct Renewal {
+    pub id_token: Secret,
+    pub refresh_token: Secret,
+    /// From a browser login: the OpenUnison CA of the bootstrap JSON.
+    pub ou_ca_pem: Option<String>,
+    /// From a browser login: the user's display name.
+    pub user: Option<String>,
+}
+
+/// Why a refresh gave no tokens.
+#[derive(Debug)]
+pub enum RefreshFailure {
+    /// `401`: the OpenUnison session is gone (spent refresh token, logout, timeout).
+    SessionGone { url: String },
+    /// Anything else (network, TLS, server error): the session may still be alive.
+    Other(Error),
+}
+
+/// The network side of `token`, so the locking logic can be tested without a server.
+pub trait Renewer {
+    fn refresh(&self, session: &Session) -> Result<Renewal, RefreshFailure>;
+    fn browser_login(&self, session: &Session, session_dir: &std::path::Path) -> Result<Renewal, Error>;
+}
+
+/// Runs `kubectl oulogin token`.
+pub fn run_token(request: TokenRequest) -> Result<(), Error> {
+    let credential = issue(&request, &super::renewer::OpenUnison)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(credential.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|source| SessionError::Output { source })?;
+    Ok(())
+}
+
+/// The ExecCredential text for `request`, doing whatever the session needs.
+pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Error> {
+    let started_us = unix_micros(SystemTime::now());
+    let version = ExecApiVersion::from_exec_info(request.exec_info.as_deref())?;
+    let location = &request.location;
+    let with_host = |err: SessionError| match err {
+        SessionError::Missing { path, isolated, .. } => {
+            SessionError::Missing { path, isolated, host: request.host.clone() }
+        }
+        other => other,
+    };
+    store::check_dir(location).map_err(with_host)?;
+    let mut lock = store::lock(location)?;
+    let mut session = store::load(location).map_err(with_host)?;
+
+    let now = SystemTime::now();
+    let handouts_path = location.handouts_path();
+    let mut handouts = Handouts::load(&handouts_path);
+    handouts.prune(unix_micros(now));
+
+    let cached = lifetime_of(&session.id_token).filter(|lifetime| expiry::is_fresh(*lifetime, now));
+    let lifetime = match cached {
+        Some(lifetime)
+            if !handouts.suggests_rejection(request.parent, &fingerprint(session.id_token.expose()), started_us) =>
+        {
+            lifetime
+        }
+        Some(lifetime) => match renew(request, &mut session, &mut lock, renewer) {
+            Ok(renewed) => renewed,
+            // The token looked rejected but we cannot get another; the cached one
+            // is still within its lifetime, so it is the best answer there is.
+            Err(Renewed::Unreachable(err)) => {
+                crate::output::warn(format!(
+                    "could not refresh the session for `{}` ({}); handing out the cached token",
+                    session.host,
+                    crate::output::sanitize(&err.to_string())
+                ));
+                lifetime
+            }
+            Err(Renewed::Failed(err)) => return Err(err),
+        },
+        None => renew(request, &mut session, &mut lock, renewer).map_err(Renewed::into_error)?,
+    };
+
+    let now = SystemTime::now();
+    let expires_at = expiry::reported_expiry(lifetime, now);
+    handouts.record(Handout {
+        parent: request.parent,
+        token: fingerprint(session.id_token.expose()),
+        at_us: unix_micros(now),
+        until: expiry::expiry_point(lifetime),
+    });
+    // A hint only: failing to remember a handout must not fail the handout.
+    let _ = handouts.save(&handouts_path);
+    drop(lock);
+    Ok(exec_credential(version, session.id_token.expose(), expires_at))
+}
+
+/// How getting new tokens failed.
+enum Renewed {
+    /// The refresh failed for a reason other than a dead session.
+    Unreachable(Error),
+    /// The session is dead and could not be brought back, or it could not be stored.
+    Failed(Error),
+}
+
+impl Renewed {
+    fn into_error(self) -> Error {
+        match self {
+            Renewed::Unreachable(err) | Renewed::Failed(err) => err,
+        }
+    }
+}
+
+/// Refreshes, or logs in again when the session is gone; stores the result
+/// before anything is printed. The caller holds the session lock throughout,
+/// so this happens once for every process waiting on it.
+fn renew(
+    request: &TokenRequest,
+    session: &mut Session,
+    lock: &mut Lock,
+    renewer: &dyn Renewer,
+) -> Result<Lifetime, Renewed> {
+    let location = &request.location;
+    lock.set_holder(files::HOLDER_REFRESH);
+    let renewal = match renewer.refresh(session) {
+        Ok(renewal) => renewal,
+        Err(RefreshFailure::Other(err)) => return Err(Renewed::Unreachable(err)),
+        Err(RefreshFailure::SessionGone { url: _ }) => login_again(request, session, lock, renewer).map_err(Renewed::Failed)?,
+    };
+    let lifetime = lifetime_of(&renewal.id_token)
+        .ok_or_else(|| Renewed::Failed(SessionError::NoExpiry { host: session.host.to_string() }.into()))?;
+    session.id_token = renewal.id_token;
+    session.refresh_token = renewal.refresh_token;
+    if let Some(pem) = renewal.ou_ca_pem {
+        session.trust.ca_pem = Some(pem);
+    }
+    if let Some(user) = renewal.user {
+        session.user = user;
+    }
+    store::save(location, session).map_err(|err| Renewed::Failed(err.into()))?;
+    Ok(lifetime)
+}
+
+/// The session is gone: one browser login, unless a recent one failed or no
+/// browser may be opened.
+fn login_again(
+    request: &TokenRequest,
+    session: &Session,
+    lock: &mut Lock,
+    renewer: &dyn Renewer,
+) -> Result<Renewal, Error> {
+    let location = &request.location;
+    let host = session.host.to_string();
+    let isolated = location.is_isolated();
+    if let Some(left) = cooldown::remaining(location, SystemTime::now()) {
+        return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated }.into());
+    }
+    if let Some(reason) = request.browser_environment.refusal(&session.browser) {
+        return Err(SessionError::Ended { host, reason, isolated }.into());
+    }
+    lock.set_holder(files::HOLDER_LOGIN);
+    crate::output::info(format!("the OpenUnison session for `{host}` has ended; logging in again in the browser"));
+    match renewer.browser_login(session, &request.session_dir) {
+        Ok(renewal) => {
+            cooldown::clear(location)?;
+            Ok(renewal)
+        }
+        Err(err) => {
+            // Without the marker every background caller would open its own tab.
+            if let Err(marker) = cooldown::start(location) {
+                crate::output::warn(crate::error::Error::from(marker).render());
+            }
+            Err(err)
+        }
+    }
+}
+
+/// `exp`/`iat` of an id_token; `None` when it is no readable JWT (then it counts as stale).
+fn lifetime_of(token: &Secret) -> Option<Lifetime> {
+    let times = super::renewer::jwt::read_times(token.expose()).ok()?;
+    Some(Lifetime { exp: times.exp, iat: times.iat })
+}
+
+fn unix_micros(time: SystemTime) -> i64 {
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) => since.as_micros() as i64,
+        Err(before) => -(before.duration().as_micros() as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::store::tests::{private_dir, sample};
+    use base64::Engine;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// An unsigned JWT with `exp`/`iat` relative to now, marked so tests can tell tokens apart.
+    fn jwt(mark: &str, lifetime_secs: i64, age_secs: i64) -> String {
+        let now = expiry::unix_millis(SystemTime::now()) / 1000;
+        let iat = now - age_secs;
+        let claims = serde_json::json!({"iat": iat, "exp": iat + lifetime_secs, "jti": mark});
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!("{}.{}.sig", engine.encode(br#"{"alg":"RS256"}"#), engine.encode(claims.to_string()))
+    }
+
+    #[derive(Default)]
+    struct FakeOpenUnison {
+        refreshes: AtomicUsize,
+        logins: AtomicUsize,
+        /// `None`: refresh works; `Some(true)`: session gone; `Some(false)`: unreachable.
+        refresh_fails: Option<bool>,
+        login_fails: bool,
+        refresh_delay: Duration,
+        refreshed_with: Mutex<Vec<String>>,
+    }
+
+    impl Renewer for FakeOpenUnison {
+        fn refresh(&self, session: &Session) -> Result<Renewal, RefreshFailure> {
+            std::thread::sleep(self.refresh_delay);
+            let count = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+            self.refreshed_with.lock().unwrap().push(session.refresh_token.expose().to_string());
+            match self.refresh_fails {
+                Some(true) => Err(RefreshFailure::SessionGone { url: session.token_endpoint.clone() }),
+                Some(false) => Err(RefreshFailure::Other(Error::usage("connection refused", None))),
+                None => Ok(Renewal {
+                    id_token: Secret::new(jwt(&format!("refreshed-{count}"), 60, 0)),
+                    refresh_token: Secret::new(format!("rt-{count}")),
+                    ou_ca_pem: None,
+                    user: None,
+                }),
+            }
+        }
+
+        fn browser_login(&self, _session: &Session, _session_dir: &std::path::Path) -> Result<Renewal, Error> {
+            let count = self.logins.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.login_fails {
+                return Err(Error::usage("the browser login timed out", None));
+            }
+            Ok(Renewal {
+                id_token: Secret::new(jwt(&format!("login-{count}"), 60, 0)),
+                refresh_token: Secret::new(format!("login-rt-{count}")),
+                ou_ca_pem: Some("PEM".to_string()),
+                user: Some("Jane Doe".to_string()),
+            })
+        }
+    }
+
+    struct Setup {
+        _temp: tempfile::TempDir,
+        request: TokenRequest,
+    }
+
+    fn setup(id_token: &str, browser: BrowserChoice) -> Setup {
+        let (temp, dir) = private_dir();
+        let location = SessionLocation::named(&dir, "ou.example.com_8443").unwrap();
+        let mut session = sample(id_token, "rt-0");
+        session.browser = browser;
+        store::save(&location, &session).unwrap();
+        let request = TokenRequest {
+            location,
+            host: Some("ou.example.com:8443".to_string()),
+            session_dir: dir,
+            exec_info: Some(r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#.to_string()),
+            browser_environment: BrowserEnvironment { forbidden: false, display: true },
+            parent: 4242,
+        };
+        Setup { _temp: temp, request }
+    }
+
+    fn token_of(credential: &str) -> String {
+        let value: serde_json::Value = serde_json::from_str(credential).unwrap();
+        value["status"]["token"].as_str().unwrap().to_string()
+    }
+
+    fn stored(request: &TokenRequest) -> Session {
+        store::load(&request.location).unwrap()
+    }
+
+    #[test]
+    fn exec_info_versions_are_echoed_and_unknown_ones_refused() {
+        let v1 = r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#;
+        assert_eq!(ExecApiVersion::from_exec_info(Some(v1)).unwrap(), ExecApiVersion::V1);
+        let beta = r#"{"apiVersion":"client.authentication.k8s.io/v1beta1"}"#;
+        assert_eq!(ExecApiVersion::from_exec_info(Some(beta)).unwrap(), ExecApiVersion::V1Beta1);
+        assert_eq!(ExecApiVersion::from_exec_info(None).unwrap(), ExecApiVersion::V1Beta1);
+        assert_eq!(ExecApiVersion::from_exec_info(Some("{oops")).unwrap(), ExecApiVersion::V1Beta1);
+        let alpha = r#"{"apiVersion":"client.authentication.k8s.io/v1alpha1"}"#;
+        assert!(matches!(
+            ExecApiVersion::from_exec_info(Some(alpha)),
+            Err(SessionError::UnsupportedExecApiVersion { .. })
+        ));
+    }
+
+    #[test]
+    fn the_exec_credential_is_one_exact_document() {
+        assert_eq!(
+            exec_credential(ExecApiVersion::V1, "tok", 1_700_000_000),
+            "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\",\
+             \"spec\":{\"interactive\":false},\"status\":{\"token\":\"tok\",\
+             \"expirationTimestamp\":\"2023-11-14T22:13:20Z\"}}\n"
+        );
+        assert!(exec_credential(ExecApiVersion::V1Beta1, "t", 0).contains("\"client.authentication.k8s.io/v1beta1\""));
+    }
+
+    #[test]
+    fn a_fresh_token_is_handed_out_without_a_refresh() {
+        let cached = jwt("cached", 60, 5);
+        let setup = setup(&cached, BrowserChoice::System);
+        let fake = FakeOpenUnison::default();
+        let credential = issue(&setup.request, &fake).unwrap();
+        assert_eq!(token_of(&credential), cached);
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 0);
+        let lifetime = lifetime_of(&Secret::new(cached)).unwrap();
+        assert!(credential.contains(&expiry::rfc3339(lifetime.exp - 10)), "{credential}");
+    }
+
+    #[test]
+    fn a_stale_token_is_refreshed_and_the_rotated_session_stored() {
+        let setup = setup(&jwt("old", 60, 55), BrowserChoice::System);
+        let fake = FakeOpenUnison::default();
+        let credential = issue(&setup.request, &fake).unwrap();
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
+        assert_eq!(*fake.refreshed_with.lock().unwrap(), ["rt-0"]);
+        let session = stored(&setup.request);
+        assert_eq!(session.refresh_token.expose(), "rt-1");
+        assert_eq!(token_of(&credential), session.id_token.expose());
+        // Another client now gets the refreshed token without a second refresh.
+        let other = TokenRequest { parent: 1, ..setup.request.clone() };
+        assert_eq!(token_of(&issue(&other, &fake).unwrap()), session.id_token.expose());
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_same_parent_asking_again_for_a_fresh_token_forces_a_refresh() {
+        let setup = setup(&jwt("cached", 60, 0), BrowserChoice::System);
+        let fake = FakeOpenUnison::default();
+        let first = token_of(&issue(&setup.request, &fake).unwrap());
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 0);
+        std::thread::sleep(Duration::from_millis(2));
+        let second = token_of(&issue(&setup.request, &fake).unwrap());
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1, "a re-run by the same client means a 401");
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn different_parents_sharing_a_token_do_not_refresh() {
+        let setup = setup(&jwt("cached", 60, 0), BrowserChoice::System);
+        let fake = FakeOpenUnison::default();
+        for parent in [100, 101, 102] {
+            issue(&TokenRequest { parent, ..setup.request.clone() }, &fake).unwrap();
+        }
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_suspected_rejection_that_cannot_be_refreshed_hands_out_the_cached_token() {
+        let cached = jwt("cached", 60, 0);
+        let setup = setup(&cached, BrowserChoice::System);
+        let fake = FakeOpenUnison { refresh_fails: Some(false), ..Default::default() };
+        issue(&setup.request, &fake).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(token_of(&issue(&setup.request, &fake).unwrap()), cached);
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_stale_token_that_cannot_be_refreshed_is_an_error() {
+        let setup = setup(&jwt("old", 60, 55), BrowserChoice::System);
+        let fake = FakeOpenUnison { refresh_fails: Some(false), ..Default::default() };
+        assert!(issue(&setup.request, &fake).is_err());
+        assert_eq!(stored(&setup.request).refresh_token.expose(), "rt-0");
+    }
+
+    #[test]
+    fn a_gone_session_is_replaced_in_place_by_one_browser_login() {
+        let setup = setup(&jwt("old", 60, 55), BrowserChoice::Command("fake-browser".to_string()));
+        cooldown::start_at(&setup.request.location, SystemTime::now() - Duration::from_secs(61)).unwrap();
+        let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
+        let credential = issue(&setup.request, &fake).unwrap();
+        assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
+        let session = stored(&setup.request);
+        assert_eq!(token_of(&credential), session.id_token.expose());
+        assert_eq!(session.refresh_token.expose(), "login-rt-1");
+        assert_eq!(session.trust.ca_pem.as_deref(), Some("PEM"));
+        assert_eq!(session.user, "Jane Doe");
+        assert!(!setup.request.location.cooldown_path().exists(), "a successful login ends the cool-down");
+    }
+
+    #[test]
+    fn a_failed_browser_login_starts_a_cool_down_that_fails_fast() {
+        let setup = setup(&jwt("old", 60, 55), BrowserChoice::System);
+        let fake = FakeOpenUnison { refresh_fails: Some(true), login_fails: true, ..Default::default() };
+        assert!(issue(&setup.request, &fake).is_err());
+        assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
+        let started = std::time::Instant::now();
+        let err = issue(&setup.request, &fake).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(fake.logins.load(Ordering::SeqCst), 1, "no second browser tab");
+        assert!(matches!(err, Error::Session(SessionError::CoolingDown { .. })), "{err:?}");
+        assert!(err.render().contains("kubectl oulogin --host ou.example.com:8443 --force"), "{}", err.render());
+    }
+
+    #[test]
+    fn no_browser_is_opened_when_none_may_be() {
+        let cases = [
+            (BrowserChoice::System, BrowserEnvironment { forbidden: true, display: true }, "OULOGIN_NO_BROWSER"),
+            (BrowserChoice::NoBrowser, BrowserEnvironment { forbidden: false, display: true }, "--no-browser"),
+            (BrowserChoice::System, BrowserEnvironment { forbidden: false, display: false }, "no display"),
+        ];
+        for (browser, environment, reason) in cases {
+            let mut setup = setup(&jwt("old", 60, 55), browser);
+            setup.request.browser_environment = environment;
+            let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
+            let err = issue(&setup.request, &fake).unwrap_err();
+            assert_eq!(fake.logins.load(Ordering::SeqCst), 0);
+            let text = err.render();
+            assert!(text.contains(reason) && text.contains("kubectl oulogin --host ou.example.com:8443 --force"), "{text}");
+        }
+        // A browser command of its own needs no display.
+        let mut setup = setup(&jwt("old", 60, 55), BrowserChoice::Command("w3m".to_string()));
+        setup.request.browser_environment.display = false;
+        let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
+        issue(&setup.request, &fake).unwrap();
+        assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn isolated_sessions_that_end_point_to_a_new_isolated_session() {
+        let (_temp, dir) = private_dir();
+        let location = SessionLocation::isolated(&dir);
+        let mut session = sample(&jwt("old", 60, 55), "rt-0");
+        session.browser = BrowserChoice::NoBrowser;
+        store::save(&location, &session).unwrap();
+        let request = TokenRequest {
+            location,
+            host: None,
+            session_dir: dir.clone(),
+            exec_info: None,
+            browser_environment: BrowserEnvironment { forbidden: false, display: true },
+            parent: 1,
+        };
+        let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
+        let text = issue(&request, &fake).unwrap_err().render();
+        assert!(text.contains("isolated session has ended") && text.contains("kubectl oulogin exec"), "{text}");
+    }
+
+    #[test]
+    fn a_missing_session_names_the_file_and_the_login_command() {
+        let setup = setup(&jwt("x", 60, 0), BrowserChoice::System);
+        store::delete(&setup.request.location).unwrap();
+        let text = issue(&setup.request, &FakeOpenUnison::default()).unwrap_err().render();
+        assert!(text.contains("ou.example.com_8443.json"), "{text}");
+        assert!(text.contains("kubectl oulogin --host ou.example.com:8443"), "{text}");
+    }
+
+    #[test]
+    fn threads_racing_through_an_expiry_share_one_refresh() {
+        let setup = setup(&jwt("old", 60, 55), BrowserChoice::System);
+        let fake = FakeOpenUnison { refresh_delay: Duration::from_millis(200), ..Default::default() };
+        let tokens: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|parent| {
+                    let request = TokenRequest { parent, ..setup.request.clone() };
+                    let fake = &fake;
+                    scope.spawn(move || token_of(&issue(&request, fake).unwrap()))
+                })
+                .collect();
+            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+        });
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
+        assert!(tokens.iter().all(|token| *token == tokens[0]));
+    }
+}
