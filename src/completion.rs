@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, CommandFactory, ValueHint};
+use clap_mangen::roff::{Roff, bold, roman};
 
 use crate::cli::Cli;
 use crate::error::{Error, ExitStatus, FileError};
@@ -50,50 +51,87 @@ pub fn print_kubectl_completions(words: &[String]) -> Result<ExitStatus, Error> 
     write_stdout(complete_for_kubectl(words).as_bytes())
 }
 
-/// The man page: clap_mangen's page for `kubectl oulogin` (with its SUBCOMMANDS
-/// list), followed by one section per visible subcommand holding its synopsis,
-/// description and options, so that `man kubectl-oulogin` documents every flag.
+/// The man page of the whole command tree in one page: clap_mangen's NAME,
+/// SYNOPSIS, DESCRIPTION and OPTIONS of `kubectl oulogin`, a SUBCOMMANDS list,
+/// then one section per visible subcommand (its synopsis, description and
+/// options), then the after-help text and the version.
 pub fn man_page() -> Vec<u8> {
     let mut command = Cli::command();
     command.build();
-    let mut page = Vec::new();
-    clap_mangen::Man::new(command.clone())
-        .render(&mut page)
-        .expect("rendering into memory cannot fail");
-    for sub in command
+    let subcommands: Vec<&clap::Command> = command
         .get_subcommands()
         .filter(|sub| !sub.is_hide_set() && sub.get_name() != "help")
-    {
-        let man = clap_mangen::Man::new(sub.clone());
-        let mut section = Vec::new();
-        man.render_synopsis_section(&mut section)
-            .expect("rendering into memory cannot fail");
-        man.render_description_section(&mut section)
-            .expect("rendering into memory cannot fail");
-        if sub.get_arguments().any(|arg| !arg.is_hide_set()) {
-            man.render_options_section(&mut section)
-                .expect("rendering into memory cannot fail");
-        }
-        let heading = sub.get_bin_name().unwrap_or(sub.get_name()).to_uppercase();
-        page.extend_from_slice(format!(".SH \"{heading}\"\n").as_bytes());
-        // clap_mangen renders each part under its own `.SH`; inside a subcommand's
-        // section those become sub-headings (`.SS`), the synopsis needs none.
-        // Control lines are the only lines starting with `.`: roff text is escaped.
-        for line in String::from_utf8_lossy(&section).lines() {
-            match line {
-                ".SH SYNOPSIS" => {}
-                ".SH DESCRIPTION" => page.extend_from_slice(b".SS DESCRIPTION\n"),
-                line if line.starts_with(".SH ") => {
-                    page.extend_from_slice(format!(".SS {}\n", &line[4..]).as_bytes())
-                }
-                line => {
-                    page.extend_from_slice(line.as_bytes());
-                    page.push(b'\n');
-                }
+        .collect();
+    let main = clap_mangen::Man::new(command.clone());
+    let mut page = Vec::new();
+    let rendered: std::io::Result<()> = (|| {
+        main.render_title(&mut page)?;
+        main.render_name_section(&mut page)?;
+        main.render_synopsis_section(&mut page)?;
+        main.render_description_section(&mut page)?;
+        main.render_options_section(&mut page)?;
+
+        let mut list = Roff::new();
+        list.control("SH", ["SUBCOMMANDS"]);
+        for sub in &subcommands {
+            list.control("TP", []);
+            list.text([bold(full_name(sub))]);
+            if let Some(about) = sub.get_about() {
+                list.text([roman(about.to_string())]);
             }
         }
+        list.to_writer(&mut page)?;
+
+        for sub in &subcommands {
+            let man = clap_mangen::Man::new((*sub).clone());
+            let mut heading = Roff::new();
+            heading.control("SH", [full_name(sub).to_uppercase().as_str()]);
+            heading.to_writer(&mut page)?;
+            let mut parts = Vec::new();
+            man.render_synopsis_section(&mut parts)?;
+            man.render_description_section(&mut parts)?;
+            if sub.get_arguments().any(|arg| !arg.is_hide_set()) {
+                man.render_options_section(&mut parts)?;
+            }
+            // clap_mangen puts each part under its own `.SH`; inside this
+            // subcommand's section they become `.SS`, the synopsis needs none.
+            // Only control lines start with `.`: roff escapes such text.
+            for line in String::from_utf8_lossy(&parts).lines() {
+                let line = match line.strip_prefix(".SH ") {
+                    Some("SYNOPSIS") => continue,
+                    Some(title) => format!(".SS {title}"),
+                    None => line.to_string(),
+                };
+                page.extend_from_slice(line.as_bytes());
+                page.push(b'\n');
+            }
+        }
+
+        if command.get_after_help().is_some() || command.get_after_long_help().is_some() {
+            main.render_extra_section(&mut page)?;
+        }
+        main.render_version_section(&mut page)
+    })();
+    rendered.expect("rendering into memory cannot fail");
+    // Every clap_mangen/roff render starts with the same apostrophe-string
+    // preamble; one at the top of the page is enough.
+    let mut seen = std::collections::HashSet::new();
+    let mut deduplicated = Vec::with_capacity(page.len());
+    for line in String::from_utf8_lossy(&page).lines() {
+        if line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq") {
+            if !seen.insert(line.to_string()) {
+                continue;
+            }
+        }
+        deduplicated.extend_from_slice(line.as_bytes());
+        deduplicated.push(b'\n');
     }
-    page
+    deduplicated
+}
+
+/// `kubectl oulogin exec`, as typed.
+fn full_name(sub: &clap::Command) -> String {
+    sub.get_bin_name().unwrap_or(sub.get_name()).to_string()
 }
 
 fn write_stdout(bytes: &[u8]) -> Result<ExitStatus, Error> {
@@ -685,6 +723,10 @@ mod tests {
         assert!(
             !page.contains("__complete") && !page.contains("__man"),
             "hidden commands documented"
+        );
+        assert!(
+            !page.contains("kubectl-oulogin-exec(1)"),
+            "refers to per-subcommand pages that are not shipped"
         );
     }
 }

@@ -1,0 +1,120 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'kubectl-oulogin'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'kubectl-oulogin'= {
+            cand --host 'OpenUnison host, `HOST[:PORT]`; `https://` is implied'
+            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
+            cand --context 'Existing context to log in again for; with `--host`, the name of the new context'
+            cand --certificate-authority 'Extra CA certificate (PEM) to trust for the OpenUnison host, on top of the system roots'
+            cand --browser-command 'Open the login URL with this command (split like a shell would; the URL is appended)'
+            cand --port 'Loopback port for the browser redirect (OpenUnison registers 8400)'
+            cand --timeout 'How long to wait for the browser login'
+            cand --no-browser 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin'
+            cand --force 'Log in even if the existing session still works'
+            cand --auth-provider 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
+            cand --isolated 'Log in into a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand exec 'Run a command with its own fresh kubeconfig and OpenUnison session, removed again when the command exits'
+            cand token 'The exec credential plugin that kubeconfigs written by this tool call'
+            cand status 'Show the contexts this tool manages and the state of their sessions'
+            cand logout 'Remove the local session and the credentials of a context'
+            cand completion 'Print a shell completion script'
+            cand __complete 'Answer kubectl''s plugin completion protocol (used by `kubectl_complete-oulogin`)'
+            cand __man 'Print the man page (roff) on stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kubectl-oulogin;exec'= {
+            cand --host 'OpenUnison host, `HOST[:PORT]`; `https://` is implied'
+            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
+            cand --context 'Existing context to log in again for; with `--host`, the name of the new context'
+            cand --certificate-authority 'Extra CA certificate (PEM) to trust for the OpenUnison host, on top of the system roots'
+            cand --browser-command 'Open the login URL with this command (split like a shell would; the URL is appended)'
+            cand --port 'Loopback port for the browser redirect (OpenUnison registers 8400)'
+            cand --timeout 'How long to wait for the browser login'
+            cand --no-browser 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin'
+            cand --force 'Log in even if the existing session still works'
+            cand --auth-provider 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'kubectl-oulogin;token'= {
+            cand --session 'Name of a session under `$KUBECACHEDIR/oulogin/`'
+            cand --session-file 'Path of a session file (isolated kubeconfigs keep theirs beside them)'
+            cand --host 'OpenUnison host of the session, used in messages when the session is missing'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'kubectl-oulogin;status'= {
+            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --check 'Ask OpenUnison whether each session is still alive (costs one refresh per session)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'kubectl-oulogin;logout'= {
+            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
+            cand --context 'The context to log out of (default: the current context)'
+            cand --all 'Log out of every context this tool manages'
+            cand --purge 'Also remove the context and cluster entries, not only the credentials'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'kubectl-oulogin;completion'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'kubectl-oulogin;__complete'= {
+        }
+        &'kubectl-oulogin;__man'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'kubectl-oulogin;help'= {
+            cand exec 'Run a command with its own fresh kubeconfig and OpenUnison session, removed again when the command exits'
+            cand token 'The exec credential plugin that kubeconfigs written by this tool call'
+            cand status 'Show the contexts this tool manages and the state of their sessions'
+            cand logout 'Remove the local session and the credentials of a context'
+            cand completion 'Print a shell completion script'
+            cand __complete 'Answer kubectl''s plugin completion protocol (used by `kubectl_complete-oulogin`)'
+            cand __man 'Print the man page (roff) on stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'kubectl-oulogin;help;exec'= {
+        }
+        &'kubectl-oulogin;help;token'= {
+        }
+        &'kubectl-oulogin;help;status'= {
+        }
+        &'kubectl-oulogin;help;logout'= {
+        }
+        &'kubectl-oulogin;help;completion'= {
+        }
+        &'kubectl-oulogin;help;__complete'= {
+        }
+        &'kubectl-oulogin;help;__man'= {
+        }
+        &'kubectl-oulogin;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Build the release archive of kubectl-oulogin for one Rust target, name it as
+# krew-manifest.yaml expects, and fill the version and that platform's sha256
+# into the manifest.
+#
+#   scripts/release.sh TARGET                  cargo build --release --locked --target TARGET, then package
+#   scripts/release.sh --binary PATH TARGET    package an already built binary (no cargo build)
+#   scripts/release.sh --record-only TARGET    only hash an archive already in the dist directory
+#                                              and record it in the manifest
+# Options: --manifest FILE (default: krew-manifest.yaml), --dist DIR (default: dist/).
+#
+# Output: DIST/kubectl-oulogin-VERSION-TARGET.tar.gz (.zip for Windows targets)
+# holding, at its top level, the binary, LICENSE, the man page
+# kubectl-oulogin.1, the kubectl_complete-oulogin shim (not on Windows) and
+# completions/ (the scripts checked in under completions/); plus a `.sha256`
+# file beside it in `sha256sum` format. The archive is reproducible: sorted
+# entries, fixed owner and mtime (SOURCE_DATE_EPOCH, else 0).
+#
+# The manifest is edited in place, line by line, so its comments and layout
+# stay: `spec.version` and the version in every `uri` become the Cargo.toml
+# version; the sha256 of the platform whose `uri` names TARGET is set. When the
+# version changes, the other platforms' sha256 are reset to 64 zeros (no
+# archive for the new version yet), which krew refuses to install.
+#
+# Other platforms (CI): this machine builds only its host target
+# (x86_64-unknown-linux-gnu). A release workflow runs one job per platform on
+# a native runner, with bash and python3 (Git Bash on Windows):
+#   ubuntu-latest          scripts/release.sh x86_64-unknown-linux-gnu
+#   ubuntu-24.04-arm       scripts/release.sh aarch64-unknown-linux-gnu
+#   macos-13               scripts/release.sh x86_64-apple-darwin
+#   macos-14               scripts/release.sh aarch64-apple-darwin
+#   windows-latest         scripts/release.sh x86_64-pc-windows-msvc
+#   windows-11-arm         scripts/release.sh aarch64-pc-windows-msvc
+# Each job uploads dist/*. A final job downloads all archives into dist/, runs
+# `scripts/release.sh --record-only TARGET` for each of the six targets, and
+# commits the completed krew-manifest.yaml / attaches the archives to the
+# GitHub release `vVERSION` the `uri`s point at.
+#
+# Needs: cargo (unless --binary/--record-only), python3 >= 3.11 (tomllib).
+set -euo pipefail
+
+usage() {
+    sed -n '5,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+binary=""
+record_only=0
+manifest="$root/krew-manifest.yaml"
+dist="$root/dist"
+
+while (($#)); do
+    case "$1" in
+        --binary) binary="${2:?--binary needs a path}"; shift 2 ;;
+        --record-only) record_only=1; shift ;;
+        --manifest) manifest="${2:?--manifest needs a file}"; shift 2 ;;
+        --dist) dist="${2:?--dist needs a directory}"; shift 2 ;;
+        -h | --help) usage ;;
+        -*) echo "release.sh: unknown option \`$1\`" >&2; usage ;;
+        *) break ;;
+    esac
+done
+(($# == 1)) || usage
+target="$1"
+
+version="$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["package"]["version"])' "$root/Cargo.toml")"
+case "$target" in
+    *-windows-*) exe=".exe"; ext="zip" ;;
+    *) exe=""; ext="tar.gz" ;;
+esac
+archive="$dist/kubectl-oulogin-$version-$target.$ext"
+mkdir -p "$dist"
+
+if ((!record_only)); then
+    if [[ -z "$binary" ]]; then
+        cargo build --release --locked --target "$target" --manifest-path "$root/Cargo.toml"
+        binary="$root/target/$target/release/kubectl-oulogin$exe"
+    fi
+    [[ -f "$binary" ]] || { echo "release.sh: no binary at \`$binary\`" >&2; exit 1; }
+
+    stage="$(mktemp -d)"
+    trap 'rm -rf "$stage"' EXIT
+    install -m 0755 "$binary" "$stage/kubectl-oulogin$exe"
+    install -m 0644 "$root/LICENSE" "$stage/LICENSE"
+    install -m 0644 "$root/completions/kubectl-oulogin.1" "$stage/kubectl-oulogin.1"
+    if [[ -z "$exe" ]]; then
+        install -m 0755 "$root/completions/kubectl_complete-oulogin" "$stage/kubectl_complete-oulogin"
+    fi
+    mkdir "$stage/completions"
+    for script in kubectl-oulogin.bash _kubectl-oulogin kubectl-oulogin.fish _kubectl-oulogin.ps1 kubectl-oulogin.elv; do
+        install -m 0644 "$root/completions/$script" "$stage/completions/$script"
+    done
+
+    python3 - "$stage" "$archive" "$ext" <<'PY'
+import gzip, os, sys, tarfile, zipfile
+
+stage, archive, ext = sys.argv[1:]
+mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+entries = []
+for directory, dirs, files in os.walk(stage):
+    dirs.sort()
+    for name in sorted(dirs + files):
+        path = os.path.join(directory, name)
+        entries.append((os.path.relpath(path, stage).replace(os.sep, "/"), path))
+entries.sort()
+partial = archive + ".partial"
+if ext == "zip":
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, path in entries:
+            if os.path.isdir(path):
+                continue
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = (os.stat(path).st_mode & 0o777 | 0o100000) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with open(path, "rb") as data:
+                out.writestr(info, data.read())
+else:
+    with open(partial, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime) as zipped:
+        with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as out:
+            for name, path in entries:
+                info = out.gettarinfo(path, arcname=name)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = mtime
+                info.mode = 0o755 if info.isdir() else os.stat(path).st_mode & 0o777
+                if info.isfile():
+                    with open(path, "rb") as data:
+                        out.addfile(info, data)
+                else:
+                    out.addfile(info)
+os.replace(partial, archive)
+PY
+fi
+
+[[ -f "$archive" ]] || { echo "release.sh: no archive at \`$archive\`" >&2; exit 1; }
+
+python3 - "$archive" "$manifest" "$version" "$target" <<'PY'
+import hashlib, os, re, sys
+
+archive, manifest, version, target = sys.argv[1:]
+with open(archive, "rb") as data:
+    sha256 = hashlib.sha256(data.read()).hexdigest()
+with open(archive + ".sha256", "w") as out:
+    out.write(f"{sha256}  {os.path.basename(archive)}\n")
+
+with open(manifest) as text:
+    lines = text.read().splitlines(keepends=True)
+zeros = "0" * 64
+version_line = re.compile(r"^(  version: )v(\S+)(\s*)$")
+sha_line = re.compile(r"^(\s+sha256: )(\S+)(\s*)$")
+old_version = next((m.group(2) for m in map(version_line.match, lines) if m), None)
+if old_version is None:
+    sys.exit(f"release.sh: `{manifest}` has no `spec.version` line")
+# Each platform entry names its target in its uri, on a line before its sha256.
+uri_line = re.compile(
+    r"^(\s+uri: \S*/download/)v" + re.escape(old_version) + r"/kubectl-oulogin-" + re.escape(old_version)
+    + r"-([A-Za-z0-9_.-]+?)(\.tar\.gz|\.zip)(\s*)$"
+)
+version_changed = old_version != version
+found = 0
+uris = 0
+current = None  # the target of the platform entry being read
+for index, line in enumerate(lines):
+    if line.lstrip().startswith("- selector:"):
+        current = None
+    if m := version_line.match(line):
+        lines[index] = f"{m.group(1)}v{version}{m.group(3)}"
+    elif m := uri_line.match(line):
+        uris += 1
+        current = m.group(2)
+        lines[index] = f"{m.group(1)}v{version}/kubectl-oulogin-{version}-{current}{m.group(3)}{m.group(4)}"
+    elif (m := sha_line.match(line)) and current is not None:
+        if current == target:
+            lines[index] = f"{m.group(1)}{sha256}{m.group(3)}"
+            found += 1
+        elif version_changed:
+            lines[index] = f"{m.group(1)}{zeros}{m.group(3)}"
+if uris != sum(1 for line in lines if line.lstrip().startswith("uri:")):
+    sys.exit(f"release.sh: `{manifest}` has a uri that is not `.../download/v{old_version}/kubectl-oulogin-{old_version}-TARGET.tar.gz|.zip`")
+if found != 1:
+    sys.exit(f"release.sh: `{manifest}` has {found} platforms with a uri for `{target}` (want exactly 1)")
+partial = manifest + ".partial"
+with open(partial, "w") as out:
+    out.writelines(lines)
+os.replace(partial, manifest)
+print(f"{archive}\nsha256 {sha256}\nrecorded for {target} v{version} in {manifest}", file=sys.stderr)
+PY
