@@ -112,7 +112,8 @@ pub struct TokenRequest {
     pub session_dir: PathBuf,
     /// `KUBERNETES_EXEC_INFO`.
     pub exec_info: Option<String>,
-    pub browser_environment: BrowserEnvironment,
+    /// `None`: looked up only when a browser login is in question (keeps the hot path lean).
+    pub browser_environment: Option<BrowserEnvironment>,
     /// The client process that runs us (the 401 heuristic's key).
     pub parent: u32,
 }
@@ -130,7 +131,7 @@ impl TokenRequest {
             host: args.host.clone(),
             session_dir: paths.session_dir,
             exec_info: std::env::var(settings::env::KUBERNETES_EXEC_INFO).ok(),
-            browser_environment: BrowserEnvironment::detect(),
+            browser_environment: None,
             parent: std::os::unix::process::parent_id(),
         })
     }
@@ -291,7 +292,8 @@ fn login_again(
     if let Some(left) = cooldown::remaining(location, SystemTime::now()) {
         return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated }.into());
     }
-    if let Some(reason) = request.browser_environment.refusal(&session.browser) {
+    let environment = request.browser_environment.clone().unwrap_or_else(BrowserEnvironment::detect);
+    if let Some(reason) = environment.refusal(&session.browser) {
         return Err(SessionError::Ended { host, reason, isolated }.into());
     }
     lock.set_holder(files::HOLDER_LOGIN);
@@ -400,7 +402,7 @@ mod tests {
             host: Some("ou.example.com:8443".to_string()),
             session_dir: dir,
             exec_info: Some(r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#.to_string()),
-            browser_environment: BrowserEnvironment { forbidden: false, display: true },
+            browser_environment: Some(BrowserEnvironment { forbidden: false, display: true }),
             parent: 4242,
         };
         Setup { _temp: temp, request }
@@ -548,7 +550,7 @@ mod tests {
         ];
         for (browser, environment, reason) in cases {
             let mut setup = setup(&jwt("old", 60, 55), browser);
-            setup.request.browser_environment = environment;
+            setup.request.browser_environment = Some(environment);
             let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
             let err = issue(&setup.request, &fake).unwrap_err();
             assert_eq!(fake.logins.load(Ordering::SeqCst), 0);
@@ -557,7 +559,7 @@ mod tests {
         }
         // A browser command of its own needs no display.
         let mut setup = setup(&jwt("old", 60, 55), BrowserChoice::Command("w3m".to_string()));
-        setup.request.browser_environment.display = false;
+        setup.request.browser_environment = Some(BrowserEnvironment { forbidden: false, display: false });
         let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
         issue(&setup.request, &fake).unwrap();
         assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
@@ -575,7 +577,7 @@ mod tests {
             host: None,
             session_dir: dir.clone(),
             exec_info: None,
-            browser_environment: BrowserEnvironment { forbidden: false, display: true },
+            browser_environment: Some(BrowserEnvironment { forbidden: false, display: true }),
             parent: 1,
         };
         let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
