@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use crate::error::Hint;
 
+pub mod bootstrap;
 pub mod client;
+pub mod jwt;
 #[cfg(test)]
 mod testing;
 pub mod tls;
