@@ -24,25 +24,3 @@ impl Renewer for OpenUnison {
         Err(Error::usage("browser login is not wired yet", None))
     }
 }
-
-/// TEMPORARY stand-in for `crate::openunison::jwt::read_times` (unverified `exp`/`iat`).
-pub mod jwt {
-    use base64::Engine;
-
-    pub struct TokenTimes {
-        pub exp: i64,
-        pub iat: Option<i64>,
-    }
-
-    pub fn read_times(token: &str) -> Result<TokenTimes, ()> {
-        #[derive(serde::Deserialize)]
-        struct Claims {
-            exp: i64,
-            iat: Option<i64>,
-        }
-        let payload = token.split('.').nth(1).ok_or(())?;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).map_err(|_| ())?;
-        let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| ())?;
-        Ok(TokenTimes { exp: claims.exp, iat: claims.iat })
-    }
-}

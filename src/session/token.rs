@@ -315,7 +315,7 @@ fn login_again(
 
 /// `exp`/`iat` of an id_token; `None` when it is no readable JWT (then it counts as stale).
 fn lifetime_of(token: &Secret) -> Option<Lifetime> {
-    let times = super::renewer::jwt::read_times(token.expose()).ok()?;
+    let times = crate::openunison::jwt::read_times(token.expose()).ok()?;
     Some(Lifetime { exp: times.exp, iat: times.iat })
 }
 
