@@ -9,11 +9,19 @@ use std::path::PathBuf;
 use crate::error::Hint;
 
 pub mod bootstrap;
+pub mod cli_login;
 pub mod client;
 pub mod jwt;
+mod refresh;
 #[cfg(test)]
 mod testing;
 pub mod tls;
+
+pub use bootstrap::{Bootstrap, BootstrapError};
+pub use client::HttpError;
+pub use jwt::{JwtError, TokenTimes, read_times};
+pub use refresh::{RefreshError, Tokens, refresh};
+pub use tls::TrustError;
 
 /// An OpenUnison host, `host[:port]`, without scheme or path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -112,9 +120,61 @@ pub enum OpenUnisonError {
     /// `--host` is not a usable host.
     #[error("`{host}` is not a valid OpenUnison host: {why}")]
     InvalidHost { host: String, why: String },
+    /// The CA certificates to trust could not be loaded.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// A request failed (transport, status, size, not JSON).
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The `cli-local` id_token failed verification.
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
+    /// The `/k8slogin/token/user` answer is unusable.
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    /// A k8sIdp refresh failed.
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
+    /// The `cli-local` token endpoint refused the authorization code.
+    #[error("`{url}` refused the authorization code (HTTP {status})")]
+    CodeRejected { url: String, status: u16 },
+    /// An answer is JSON, but not the JSON expected.
+    #[error("the answer from `{url}` is unusable: {why}")]
+    BadAnswer { url: String, why: String },
 }
 
-impl Hint for OpenUnisonError {}
+impl Hint for OpenUnisonError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            OpenUnisonError::InvalidHost { .. } => Some("give `--host HOST` or `--host HOST:PORT`".to_string()),
+            OpenUnisonError::Trust(err) => err.hint(),
+            OpenUnisonError::Http(err) => err.hint(),
+            OpenUnisonError::Jwt(err) => err.hint(),
+            OpenUnisonError::Bootstrap(err) => err.hint(),
+            OpenUnisonError::Refresh(err) => err.hint(),
+            OpenUnisonError::CodeRejected { status: 403, .. } => Some(
+                "the code is only valid for a minute: log in again, and check that this computer's clock is right"
+                    .to_string(),
+            ),
+            OpenUnisonError::CodeRejected { status: 400, .. } => {
+                Some("OpenUnison did not accept the PKCE verifier; log in again".to_string())
+            }
+            OpenUnisonError::CodeRejected { .. } | OpenUnisonError::BadAnswer { .. } => None,
+        }
+    }
+}
+
+/// Lets each of this module's errors end a command with `?`.
+macro_rules! into_crate_error {
+    ($($error:ty),*) => {$(
+        impl From<$error> for crate::error::Error {
+            fn from(err: $error) -> Self {
+                crate::error::Error::OpenUnison(err.into())
+            }
+        }
+    )*};
+}
+into_crate_error!(TrustError, HttpError, JwtError, BootstrapError, RefreshError);
 
 #[cfg(test)]
 mod tests {
