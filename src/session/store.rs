@@ -142,6 +142,11 @@ impl SessionLocation {
         host.as_str().replace(':', "_")
     }
 
+    /// `X` of `X.json`: what `--session` names for a shared session.
+    pub fn stem(&self) -> &str {
+        &self.stem
+    }
+
     pub fn kind(&self) -> &SessionKind {
         &self.kind
     }

@@ -262,7 +262,9 @@ fn renew(
     let renewal = match renewer.refresh(session) {
         Ok(renewal) => renewal,
         Err(RefreshFailure::Other(err)) => return Err(Renewed::Unreachable(err)),
-        Err(RefreshFailure::SessionGone { url: _ }) => login_again(request, session, lock, renewer).map_err(Renewed::Failed)?,
+        Err(RefreshFailure::SessionGone { url }) => {
+            login_again(request, session, &url, lock, renewer).map_err(Renewed::Failed)?
+        }
     };
     let lifetime = lifetime_of(&renewal.id_token)
         .ok_or_else(|| Renewed::Failed(SessionError::NoExpiry { host: session.host.to_string() }.into()))?;
@@ -283,6 +285,7 @@ fn renew(
 fn login_again(
     request: &TokenRequest,
     session: &Session,
+    refused_by: &str,
     lock: &mut Lock,
     renewer: &dyn Renewer,
 ) -> Result<Renewal, Error> {
@@ -297,7 +300,10 @@ fn login_again(
         return Err(SessionError::Ended { host, reason, isolated }.into());
     }
     lock.set_holder(files::HOLDER_LOGIN);
-    crate::output::info(format!("the OpenUnison session for `{host}` has ended; logging in again in the browser"));
+    crate::output::info(format!(
+        "the OpenUnison session for `{host}` has ended (`{refused_by}` refused its refresh token); \
+         logging in again in the browser"
+    ));
     match renewer.browser_login(session, &request.session_dir) {
         Ok(renewal) => {
             cooldown::clear(location)?;
