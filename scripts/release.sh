@@ -148,6 +148,7 @@ with open(manifest) as text:
     lines = text.read().splitlines(keepends=True)
 zeros = "0" * 64
 version_line = re.compile(r"^(  version: )v(\S+)(\s*)$")
+# Quoted: an all-digit checksum would otherwise be a YAML number, which krew rejects.
 sha_line = re.compile(r"^(\s+sha256: )(\S+)(\s*)$")
 old_version = next((m.group(2) for m in map(version_line.match, lines) if m), None)
 if old_version is None:
@@ -172,10 +173,10 @@ for index, line in enumerate(lines):
         lines[index] = f"{m.group(1)}v{version}/kubectl-oulogin-{version}-{current}{m.group(3)}{m.group(4)}"
     elif (m := sha_line.match(line)) and current is not None:
         if current == target:
-            lines[index] = f"{m.group(1)}{sha256}{m.group(3)}"
+            lines[index] = f'{m.group(1)}"{sha256}"{m.group(3)}'
             found += 1
         elif version_changed:
-            lines[index] = f"{m.group(1)}{zeros}{m.group(3)}"
+            lines[index] = f'{m.group(1)}"{zeros}"{m.group(3)}'
 if uris != sum(1 for line in lines if line.lstrip().startswith("uri:")):
     sys.exit(f"release.sh: `{manifest}` has a uri that is not `.../download/v{old_version}/kubectl-oulogin-{old_version}-TARGET.tar.gz|.zip`")
 if found != 1:

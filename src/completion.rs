@@ -118,10 +118,9 @@ pub fn man_page() -> Vec<u8> {
     let mut seen = std::collections::HashSet::new();
     let mut deduplicated = Vec::with_capacity(page.len());
     for line in String::from_utf8_lossy(&page).lines() {
-        if line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq") {
-            if !seen.insert(line.to_string()) {
-                continue;
-            }
+        let preamble = line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq");
+        if preamble && !seen.insert(line.to_string()) {
+            continue;
         }
         deduplicated.extend_from_slice(line.as_bytes());
         deduplicated.push(b'\n');
