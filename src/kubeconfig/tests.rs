@@ -1,0 +1,1106 @@
+//! Unit tests for reading, merging and writing kubeconfig lists.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use super::write::lock_path;
+use super::*;
+use crate::error::Error;
+
+const REALISTIC: &str = include_str!("testdata/realistic.yaml");
+
+fn put(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn explicit(path: &Path) -> KubeconfigSelection {
+    KubeconfigSelection::Explicit(path.to_path_buf())
+}
+
+fn list(paths: &[&Path]) -> KubeconfigSelection {
+    KubeconfigSelection::List(paths.iter().map(|path| path.to_path_buf()).collect())
+}
+
+fn fields(value: Value) -> Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+fn context_change(name: &str, cluster: &str) -> Change {
+    Change::SetContext {
+        name: name.to_string(),
+        context: fields(json!({"cluster": cluster, "user": "u"})),
+    }
+}
+
+/// Runs `update` with fixed changes.
+fn apply(
+    selection: &KubeconfigSelection,
+    lock_dir: &Path,
+    changes: Vec<Change>,
+) -> Result<Kubeconfigs, Error> {
+    update(selection, lock_dir, |_| Ok((changes, ()))).map(|(config, ())| config)
+}
+
+fn kubeconfig_error(err: Error) -> KubeconfigError {
+    match err {
+        Error::Kubeconfig(err) => err,
+        other => panic!("expected a kubeconfig error, got {other:?}"),
+    }
+}
+
+fn parse_text(text: &str) -> Result<yaml::Parsed, KubeconfigError> {
+    yaml::parse(Path::new("/k/config"), text.as_bytes())
+}
+
+const TWO_ENTRIES: &str = "\
+apiVersion: v1
+kind: Config
+clusters:
+- name: c1
+  cluster:
+    server: https://one
+users:
+- name: u1
+  user:
+    token: t1
+contexts:
+- name: ctx1
+  context:
+    cluster: c1
+    user: u1
+current-context: ctx1
+";
+
+// ---------------------------------------------------------------- YAML layer
+
+#[test]
+fn realistic_file_round_trips_with_unknown_fields_and_ambiguous_strings() {
+    let parsed = parse_text(REALISTIC).unwrap();
+    let doc = &parsed.doc;
+    let prod = &doc["clusters"][0];
+    assert_eq!(prod["cluster"]["tls-server-name"], json!("on"));
+    assert_eq!(prod["cluster"]["proxy-url"], json!("1.10"));
+    assert_eq!(prod["cluster"]["some-future-field"], json!("0123"));
+    assert_eq!(prod["cluster-level-unknown"], json!("kept"));
+    assert_eq!(
+        prod["cluster"]["extensions"][0]["extension"]["arbitrary"]["b"],
+        Value::Null
+    );
+    assert_eq!(doc["clusters"][1]["name"], json!("yes"));
+    assert_eq!(
+        doc["users"][0]["user"]["exec"]["newExecField"],
+        json!({"x": 1})
+    );
+    assert_eq!(doc["users"][0]["user"]["exec"]["env"], Value::Null);
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAO1\n-----END CERTIFICATE-----\n";
+    assert_eq!(
+        doc["users"][1]["user"]["auth-provider"]["config"]["idp-certificate-authority-data"],
+        json!(pem)
+    );
+    assert_eq!(doc["contexts"][0]["context"]["namespace"], json!("0123"));
+    assert_eq!(
+        doc["preferences"]["future-preference"],
+        json!({"nested": [1, 2]})
+    );
+    assert_eq!(
+        doc["unknown-top-level"],
+        json!({"keep": ["me", {"too": "1e3"}]})
+    );
+    let top_keys: Vec<&str> = doc.keys().map(String::as_str).collect();
+    assert_eq!(
+        top_keys,
+        [
+            "apiVersion",
+            "kind",
+            "preferences",
+            "clusters",
+            "users",
+            "contexts",
+            "current-context",
+            "unknown-top-level"
+        ]
+    );
+
+    let text = yaml::render(Path::new("/k/config"), &parsed).unwrap();
+    for quoted in ["\"on\"", "\"1.10\"", "\"0123\"", "\"yes\"", "\"1e3\""] {
+        assert!(
+            text.contains(quoted),
+            "{quoted} must stay a quoted string:\n{text}"
+        );
+    }
+    let again = parse_text(&text).unwrap();
+    assert!(again == parsed, "round trip changed the document:\n{text}");
+    // Rendering is stable: a file we wrote is written back byte for byte.
+    assert_eq!(yaml::render(Path::new("/k/config"), &again).unwrap(), text);
+}
+
+#[test]
+fn unquoted_leading_zero_numbers_keep_their_spelling() {
+    let parsed = parse_text("a: 0123\nb: 0755\n").unwrap();
+    assert_eq!(parsed.doc["a"], json!("0123"));
+    let text = yaml::render(Path::new("/k/config"), &parsed).unwrap();
+    assert!(text.contains("0123") && text.contains("0755"), "{text}");
+}
+
+#[test]
+fn empty_whitespace_and_comment_only_files_are_empty_configs() {
+    for text in [
+        "",
+        "   \n\n",
+        "# only a comment\n# another\n",
+        "---\n",
+        "null\n",
+        "~\n",
+    ] {
+        let parsed = parse_text(text).unwrap_or_else(|err| panic!("{text:?}: {err}"));
+        assert!(parsed.doc.is_empty(), "{text:?}");
+    }
+}
+
+#[test]
+fn later_documents_are_kept_and_only_the_first_is_read() {
+    let text = "current-context: a\n---\ncurrent-context: b\n";
+    let parsed = parse_text(text).unwrap();
+    assert_eq!(parsed.doc["current-context"], json!("a"));
+    let rendered = yaml::render(Path::new("/k/config"), &parsed).unwrap();
+    assert!(rendered.contains("current-context: b"), "{rendered}");
+    assert!(parse_text(&rendered).unwrap() == parsed);
+}
+
+#[test]
+fn duplicate_keys_are_read_like_kubectl_reads_them() {
+    // kubectl (go-yaml) lets the later key win instead of refusing the file.
+    let parsed = parse_text("current-context: a\ncurrent-context: b\n").unwrap();
+    assert_eq!(parsed.doc["current-context"], json!("b"));
+}
+
+#[test]
+fn not_yaml_is_refused_naming_the_file_without_quoting_it() {
+    let err = parse_text("users:\n- name: u\n  user:\n    token: \"SECRET-TOKEN\n  bad: [\n")
+        .unwrap_err();
+    assert!(matches!(err, KubeconfigError::NotYaml { .. }), "{err:?}");
+    let rendered = Error::from(err).render();
+    assert!(
+        rendered.contains("`/k/config` is not valid YAML"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("hint:"), "{rendered}");
+    assert!(!rendered.contains("SECRET-TOKEN"), "{rendered}");
+
+    let err = yaml::parse(Path::new("/k/config"), b"kind: Config\xff\xfe\n").unwrap_err();
+    assert!(matches!(err, KubeconfigError::NotYaml { .. }), "{err:?}");
+}
+
+#[test]
+fn wrong_shapes_are_refused_naming_the_file_and_the_problem() {
+    let cases = [
+        ("- a\n- b\n", "the top level is a list"),
+        ("just a string\n", "the top level is a string"),
+        ("clusters: {a: b}\n", "`clusters` is a mapping, not a list"),
+        ("users: SECRET-TOKEN\n", "`users` is a string, not a list"),
+        (
+            "contexts:\n- context: {cluster: c}\n",
+            "entry 1 of `contexts` has no `name`",
+        ),
+        (
+            "clusters:\n- name: a\n- name: 12\n",
+            "entry 2 of `clusters` is a number",
+        ),
+        ("users:\n- name: u\n- name: u\n", "two entries named `u`"),
+        (
+            "users:\n- name: u\n  user: SECRET-TOKEN\n",
+            "`user` of user `u` is a string, not a mapping",
+        ),
+        (
+            "users:\n- SECRET-TOKEN\n",
+            "entry 1 of `users` is a string, not a mapping",
+        ),
+        (
+            "contexts:\n- name: c\n  context: {namespace: [a]}\n",
+            "`namespace` of context `c` is a list",
+        ),
+        ("current-context: [a]\n", "`current-context` is a list"),
+    ];
+    for (text, problem) in cases {
+        let err = parse_text(text).expect_err(text);
+        assert!(
+            matches!(err, KubeconfigError::Shape { .. }),
+            "{text:?}: {err:?}"
+        );
+        let rendered = Error::from(err).render();
+        assert!(rendered.contains("`/k/config`"), "{rendered}");
+        assert!(
+            rendered.contains(problem),
+            "{text:?} should say {problem:?}: {rendered}"
+        );
+        assert!(!rendered.contains("SECRET-TOKEN"), "{rendered}");
+        assert!(rendered.contains("hint:"), "{rendered}");
+    }
+}
+
+#[test]
+fn a_kind_other_than_config_is_refused() {
+    let err = parse_text("apiVersion: v1\nkind: Foo\n").unwrap_err();
+    assert!(
+        matches!(&err, KubeconfigError::WrongKind { kind, .. } if kind == "Foo"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("`/k/config`"), "{err}");
+    assert!(err.hint().is_some());
+    let err = parse_text("apiVersion: v2\nkind: Config\n").unwrap_err();
+    assert!(
+        matches!(err, KubeconfigError::WrongApiVersion { .. }),
+        "{err:?}"
+    );
+    // What kubectl accepts, we accept.
+    for text in [
+        "kind: Config\napiVersion: v1\n",
+        "kind: \"\"\napiVersion: \"\"\n",
+        "clusters: null\n",
+    ] {
+        parse_text(text).unwrap_or_else(|err| panic!("{text:?}: {err}"));
+    }
+}
+
+// ---------------------------------------------------------------- loading and merging
+
+#[test]
+fn missing_list_entries_are_skipped_and_the_merge_is_first_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let first = put(
+        dir.path(),
+        "first",
+        "clusters:\n- name: shared\n  cluster: {server: https://first}\ncontexts:\n- name: a\n  context: {cluster: shared, user: ua, namespace: ns}\ncurrent-context: \"\"\n",
+    );
+    let second = put(
+        dir.path(),
+        "second",
+        "clusters:\n- name: shared\n  cluster: {server: https://second}\n- name: only2\n  cluster: {server: https://2}\ncontexts:\n- name: b\n  context: {cluster: only2}\n- name: a\n  context: {cluster: other}\nusers:\n- name: ua\ncurrent-context: b\n",
+    );
+    let config = Kubeconfigs::load(&list(&[&missing, &first, &second])).unwrap();
+    assert_eq!(config.files().len(), 3);
+    assert!(!config.files()[0].exists());
+    assert_eq!(
+        config.current_context(),
+        Some("b"),
+        "the first non-empty current-context wins"
+    );
+    assert_eq!(
+        config.cluster("shared").unwrap()["server"],
+        json!("https://first")
+    );
+    assert_eq!(config.cluster_names(), ["shared", "only2"]);
+    assert_eq!(config.user("ua"), Some(&Value::Null));
+    assert_eq!(config.user("nobody"), None);
+    assert_eq!(config.user_origin("ua"), Some(second.as_path()));
+    assert_eq!(config.cluster_origin("only2"), Some(second.as_path()));
+    let contexts = config.contexts();
+    assert_eq!(
+        contexts
+            .iter()
+            .map(|context| context.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert_eq!(
+        config.context("a").unwrap(),
+        NamedContext {
+            name: "a".to_string(),
+            cluster: Some("shared".to_string()),
+            user: Some("ua".to_string()),
+            namespace: Some("ns".to_string()),
+            origin: first.clone(),
+        }
+    );
+    assert_eq!(config.context("b").unwrap().origin, second);
+    assert_eq!(
+        config.default_file(),
+        first,
+        "new entries go to the first existing file"
+    );
+}
+
+#[test]
+fn default_file_follows_kubectl() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    // Nothing exists: the first entry.
+    assert_eq!(
+        Kubeconfigs::load(&list(&[&a, &b])).unwrap().default_file(),
+        a
+    );
+    fs::write(&b, "").unwrap();
+    // The first existing entry.
+    assert_eq!(
+        Kubeconfigs::load(&list(&[&a, &b])).unwrap().default_file(),
+        b
+    );
+    // A single entry, existing or not.
+    assert_eq!(Kubeconfigs::load(&list(&[&a])).unwrap().default_file(), a);
+    // The explicit file, even when missing: an empty config.
+    let config = Kubeconfigs::load(&explicit(&a)).unwrap();
+    assert_eq!(config.default_file(), a);
+    assert!(config.contexts().is_empty() && config.current_context().is_none());
+    let config = Kubeconfigs::load(&KubeconfigSelection::Default(a.clone())).unwrap();
+    assert_eq!(config.default_file(), a);
+}
+
+#[test]
+fn a_dangling_symlink_reads_as_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("config");
+    symlink(dir.path().join("nowhere/target"), &link).unwrap();
+    let config = Kubeconfigs::load(&explicit(&link)).unwrap();
+    assert!(!config.files()[0].exists());
+}
+
+#[test]
+fn the_same_file_listed_twice_through_a_symlink_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = put(dir.path(), "real", TWO_ENTRIES);
+    let link = dir.path().join("link");
+    symlink(&real, &link).unwrap();
+    let config = Kubeconfigs::load(&list(&[&real, &link])).unwrap();
+    assert_eq!(config.files().len(), 1);
+}
+
+#[test]
+fn unreadable_files_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Kubeconfigs::load(&explicit(dir.path())).unwrap_err();
+    assert!(matches!(err, KubeconfigError::Read { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("`{}`", dir.path().display())),
+        "{err}"
+    );
+
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+    if fs::read(&path).is_ok() {
+        return; // root reads anything; the directory case above still ran
+    }
+    let err = Kubeconfigs::load(&explicit(&path)).unwrap_err();
+    assert!(matches!(err, KubeconfigError::Read { .. }), "{err:?}");
+    assert!(
+        err.hint().unwrap().contains("permissions"),
+        "{:?}",
+        err.hint()
+    );
+}
+
+#[test]
+fn debug_output_shows_no_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", REALISTIC);
+    let config = Kubeconfigs::load(&explicit(&path)).unwrap();
+    let change = Change::SetUser {
+        name: "u".into(),
+        user: fields(json!({"token": "SECRET-NEW"})),
+    };
+    let debug = format!("{config:?} {:?} {change:?}", config.files());
+    assert!(debug.contains("jdoe@prod"), "{debug}");
+    for secret in ["SECRET", "MIIB"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+}
+
+// ---------------------------------------------------------------- writing
+
+#[test]
+fn an_entry_from_the_second_file_is_written_back_there_and_the_first_file_stays_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let first_text = "# my comments stay because this file is not rewritten\nclusters:\n- name: a\n  cluster: {server: https://a, odd: yes}\n";
+    let first = put(dir.path(), "first", first_text);
+    let second = put(dir.path(), "second", REALISTIC);
+    let selection = list(&[&first, &second]);
+    let changes = vec![
+        Change::SetUser {
+            name: "legacy".into(),
+            user: fields(json!({"token": "new"})),
+        },
+        Change::SetCluster {
+            name: "prod".into(),
+            cluster: fields(json!({"server": "https://moved", "proxy-url": null})),
+        },
+        Change::SetContext {
+            name: "legacy".into(),
+            context: fields(json!({"namespace": "x"})),
+        },
+    ];
+    let config = apply(&selection, &dir.path().join("locks"), changes).unwrap();
+    assert_eq!(fs::read_to_string(&first).unwrap(), first_text);
+    let written = Kubeconfigs::load(&explicit(&second)).unwrap();
+    assert_eq!(
+        written.user("legacy").unwrap(),
+        &json!({"token": "new"}),
+        "SetUser replaces the map"
+    );
+    let prod = written.cluster("prod").unwrap();
+    assert_eq!(prod["server"], json!("https://moved"));
+    assert!(prod.get("proxy-url").is_none(), "null removes a key");
+    assert_eq!(prod["tls-server-name"], json!("on"), "other keys stay");
+    let keys: Vec<&str> = prod
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys[0], "server", "keys keep their place");
+    let legacy = written.context("legacy").unwrap();
+    assert_eq!(
+        (legacy.cluster.as_deref(), legacy.namespace.as_deref()),
+        (Some("prod"), Some("x"))
+    );
+    // Everything else in the second file is as it was.
+    let before = parse_text(REALISTIC).unwrap().doc;
+    let after = written.files()[0].doc().clone();
+    assert_eq!(after["unknown-top-level"], before["unknown-top-level"]);
+    assert_eq!(after["preferences"], before["preferences"]);
+    assert_eq!(after["users"][0], before["users"][0]);
+    assert_eq!(after["users"][2], before["users"][2]);
+    assert_eq!(after["contexts"][0], before["contexts"][0]);
+    assert_eq!(after["clusters"][1], before["clusters"][1]);
+    assert_eq!(after["clusters"][0]["cluster-level-unknown"], json!("kept"));
+    // The returned state is the new state.
+    assert_eq!(config.user("legacy").unwrap(), &json!({"token": "new"}));
+    assert!(
+        !lock_path(&second).exists() && !lock_path(&first).exists(),
+        "locks are released"
+    );
+}
+
+#[test]
+fn new_entries_go_to_the_first_existing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let a = put(dir.path(), "a", TWO_ENTRIES);
+    let b = put(
+        dir.path(),
+        "b",
+        TWO_ENTRIES.replace("ctx1", "ctx2").as_str(),
+    );
+    let b_before = fs::read(&b).unwrap();
+    let changes = vec![
+        Change::SetCluster {
+            name: "new".into(),
+            cluster: fields(json!({"server": "https://new", "gone": null})),
+        },
+        Change::SetUser {
+            name: "new".into(),
+            user: fields(json!({"token": "t"})),
+        },
+        context_change("new", "new"),
+        Change::SetCurrentContext("new".into()),
+    ];
+    apply(
+        &list(&[&missing, &a, &b]),
+        &dir.path().join("locks"),
+        changes,
+    )
+    .unwrap();
+    assert!(!missing.exists(), "a missing list entry is not created");
+    assert_eq!(fs::read(&b).unwrap(), b_before);
+    let written = Kubeconfigs::load(&explicit(&a)).unwrap();
+    assert_eq!(
+        written.cluster("new").unwrap(),
+        &json!({"server": "https://new"})
+    );
+    assert_eq!(written.context_names(), ["ctx1", "new"]);
+    assert_eq!(written.current_context(), Some("new"));
+    let entry = &written.files()[0].doc()["clusters"][1];
+    assert_eq!(
+        entry.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["name", "cluster"]
+    );
+}
+
+#[test]
+fn removals_and_unset_current_context_touch_the_defining_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = put(
+        dir.path(),
+        "a",
+        "contexts:\n- name: keep\n  context: {cluster: c}\n",
+    );
+    let b = put(dir.path(), "b", TWO_ENTRIES);
+    let a_before = fs::read(&a).unwrap();
+    let changes = vec![
+        Change::RemoveContext("ctx1".into()),
+        Change::RemoveUser("u1".into()),
+        Change::RemoveCluster("c1".into()),
+        Change::RemoveCluster("not-there".into()),
+        Change::UnsetCurrentContext,
+    ];
+    let config = apply(&list(&[&a, &b]), &dir.path().join("locks"), changes).unwrap();
+    assert_eq!(fs::read(&a).unwrap(), a_before);
+    assert!(
+        config.context("ctx1").is_none()
+            && config.user("u1").is_none()
+            && config.cluster("c1").is_none()
+    );
+    assert_eq!(config.current_context(), None);
+    let written = fs::read_to_string(&b).unwrap();
+    assert!(written.contains("current-context: \"\""), "{written}");
+    assert!(
+        !written.contains("u1") && !written.contains("c1"),
+        "{written}"
+    );
+}
+
+#[test]
+fn an_update_that_changes_nothing_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(
+        dir.path(),
+        "config",
+        "# comment kept\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\ncurrent-context: a\n",
+    );
+    let before = fs::read(&path).unwrap();
+    let inode = fs::metadata(&path).unwrap().ino();
+    let changes = vec![
+        context_change("a", "c"),
+        Change::SetCurrentContext("a".into()),
+        Change::RemoveUser("x".into()),
+    ];
+    apply(&explicit(&path), &dir.path().join("locks"), changes).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), before);
+    assert_eq!(
+        fs::metadata(&path).unwrap().ino(),
+        inode,
+        "not even replaced"
+    );
+}
+
+#[test]
+fn a_failing_plan_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let result: Result<(Kubeconfigs, ()), Error> =
+        update(&explicit(&path), &dir.path().join("locks"), |_| {
+            Err(Error::usage("no", None))
+        });
+    assert!(result.is_err());
+    assert_eq!(fs::read_to_string(&path).unwrap(), TWO_ENTRIES);
+}
+
+#[test]
+fn the_plan_sees_the_files_as_they_are_under_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let (_, seen) = update(&explicit(&path), &dir.path().join("locks"), |fresh| {
+        Ok((
+            vec![context_change("second", "c1")],
+            fresh.context("ctx1").map(|context| context.origin),
+        ))
+    })
+    .unwrap();
+    assert_eq!(seen, Some(path.clone()));
+}
+
+#[test]
+fn a_new_explicit_file_is_created_private_with_kubectls_skeleton() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new-dir/sub/config");
+    let config = apply(
+        &explicit(&path),
+        &dir.path().join("locks"),
+        vec![
+            context_change("ctx", "c"),
+            Change::SetCurrentContext("ctx".into()),
+        ],
+    )
+    .unwrap();
+    assert!(config.files()[0].exists());
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777,
+        0o700
+    );
+    let doc = Kubeconfigs::load(&explicit(&path)).unwrap().files()[0]
+        .doc()
+        .clone();
+    assert_eq!(
+        doc.keys().collect::<Vec<_>>(),
+        [
+            "apiVersion",
+            "kind",
+            "clusters",
+            "contexts",
+            "users",
+            "current-context",
+            "preferences"
+        ]
+    );
+    assert_eq!(
+        (&doc["apiVersion"], &doc["kind"]),
+        (&json!("v1"), &json!("Config"))
+    );
+    assert_eq!(doc["current-context"], json!("ctx"));
+    assert_eq!(doc["preferences"], json!({}));
+}
+
+#[test]
+fn an_existing_mode_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    apply(
+        &explicit(&path),
+        &dir.path().join("locks"),
+        vec![context_change("x", "c")],
+    )
+    .unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+    assert!(
+        Kubeconfigs::load(&explicit(&path))
+            .unwrap()
+            .context("x")
+            .is_some()
+    );
+}
+
+#[test]
+fn a_symlinked_kubeconfig_stays_a_symlink_and_its_target_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = put(dir.path(), "real", TWO_ENTRIES);
+    let link = dir.path().join("config");
+    symlink("real", &link).unwrap();
+    apply(
+        &explicit(&link),
+        &dir.path().join("locks"),
+        vec![context_change("x", "c")],
+    )
+    .unwrap();
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        Kubeconfigs::load(&explicit(&real))
+            .unwrap()
+            .context("x")
+            .is_some()
+    );
+    assert!(!lock_path(&link).exists());
+}
+
+#[test]
+fn a_dangling_symlink_gets_its_target_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("config");
+    let target = dir.path().join("elsewhere/real-config");
+    symlink(&target, &link).unwrap();
+    apply(
+        &explicit(&link),
+        &dir.path().join("locks"),
+        vec![context_change("x", "c")],
+    )
+    .unwrap();
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o600);
+    assert!(
+        Kubeconfigs::load(&explicit(&link))
+            .unwrap()
+            .context("x")
+            .is_some()
+    );
+}
+
+#[test]
+fn a_stale_kubectl_lock_is_an_error_naming_it_after_a_bounded_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let lock = lock_path(&path);
+    fs::write(&lock, "").unwrap();
+    let started = Instant::now();
+    let err = apply(
+        &explicit(&path),
+        &dir.path().join("locks"),
+        vec![context_change("x", "c")],
+    )
+    .unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(30),
+        "{waited:?}"
+    );
+    let rendered = err.render();
+    assert!(
+        rendered.contains(&format!("`{}`", lock.display())),
+        "{rendered}"
+    );
+    assert!(rendered.contains("remove it"), "{rendered}");
+    assert!(matches!(
+        kubeconfig_error(err),
+        KubeconfigError::Locked { .. }
+    ));
+    assert_eq!(fs::read_to_string(&path).unwrap(), TWO_ENTRIES);
+    assert!(lock.exists(), "kubectl's lock is not ours to remove");
+}
+
+#[test]
+fn a_lock_left_by_a_killed_oulogin_is_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    // A process that has surely exited.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    fs::write(lock_path(&path), format!("kubectl-oulogin {dead}\n")).unwrap();
+    apply(
+        &explicit(&path),
+        &dir.path().join("locks"),
+        vec![context_change("x", "c")],
+    )
+    .unwrap();
+    assert!(!lock_path(&path).exists());
+    assert!(
+        Kubeconfigs::load(&explicit(&path))
+            .unwrap()
+            .context("x")
+            .is_some()
+    );
+}
+
+#[test]
+fn the_kubectl_lock_is_held_while_writing_and_released_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    // The plan runs before the lock is taken; the lock is gone afterwards, also on error.
+    let (_, held_during_plan) = update(&explicit(&path), &dir.path().join("locks"), |_| {
+        Ok((vec![context_change("x", "c")], lock_path(&path).exists()))
+    })
+    .unwrap();
+    assert!(!held_during_plan);
+    assert!(!lock_path(&path).exists());
+    fs::write(&path, "kind: Foo\n").unwrap();
+    assert!(
+        apply(
+            &explicit(&path),
+            &dir.path().join("locks"),
+            vec![context_change("y", "c")]
+        )
+        .is_err()
+    );
+    assert!(!lock_path(&path).exists());
+}
+
+#[test]
+fn broken_files_are_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = put(dir.path(), "good", TWO_ENTRIES);
+    for (name, text) in [
+        ("not-yaml", "a: [\n"),
+        ("wrong-kind", "kind: Foo\n"),
+        ("wrong-shape", "users: 3\n"),
+    ] {
+        let bad = put(dir.path(), name, text);
+        let err = apply(
+            &list(&[&good, &bad]),
+            &dir.path().join("locks"),
+            vec![context_change("x", "c")],
+        )
+        .unwrap_err();
+        assert!(
+            err.render().contains(&format!("`{}`", bad.display())),
+            "{}",
+            err.render()
+        );
+        assert_eq!(fs::read_to_string(&bad).unwrap(), text);
+        assert_eq!(fs::read_to_string(&good).unwrap(), TWO_ENTRIES);
+    }
+}
+
+#[test]
+fn a_read_only_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("ro");
+    fs::create_dir(&sub).unwrap();
+    let path = put(&sub, "config", TWO_ENTRIES);
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o500)).unwrap();
+    if fs::write(sub.join("probe"), "").is_ok() {
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o700)).unwrap();
+        return; // root writes anywhere
+    }
+    let err = apply(
+        &explicit(&path),
+        &dir.path().join("locks"),
+        vec![context_change("x", "c")],
+    )
+    .unwrap_err();
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o700)).unwrap();
+    let rendered = err.render();
+    assert!(
+        rendered.contains(&path.display().to_string()) && rendered.contains("hint:"),
+        "{rendered}"
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), TWO_ENTRIES);
+}
+
+#[test]
+fn concurrent_updates_from_threads_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let locks = dir.path().join("locks");
+    std::thread::scope(|scope| {
+        for index in 0..20 {
+            let (path, locks) = (&path, &locks);
+            scope.spawn(move || {
+                let name = format!("thread-{index}");
+                update(&explicit(path), locks, |fresh| {
+                    assert!(fresh.context(&name).is_none());
+                    Ok((vec![context_change(&name, "c1")], ()))
+                })
+                .unwrap();
+            });
+        }
+    });
+    let config = Kubeconfigs::load(&explicit(&path)).unwrap();
+    for index in 0..20 {
+        assert!(
+            config.context(&format!("thread-{index}")).is_some(),
+            "thread-{index} lost"
+        );
+    }
+    assert_eq!(config.context_names().len(), 21);
+    assert_eq!(config.user("u1").unwrap(), &json!({"token": "t1"}));
+}
+
+/// Environment variables of the child process in `concurrent_updates_from_processes_all_land`.
+const CHILD_FILE: &str = "OULOGIN_TEST_KUBECONFIG_CHILD_FILE";
+const CHILD_LOCKS: &str = "OULOGIN_TEST_KUBECONFIG_CHILD_LOCKS";
+const CHILD_PREFIX: &str = "OULOGIN_TEST_KUBECONFIG_CHILD_PREFIX";
+
+/// Not a test on its own: the body of each child process of the test below
+/// (it does nothing unless that test started it).
+#[test]
+fn child_process_adds_contexts() {
+    let (Some(file), Some(locks), Some(prefix)) = (
+        std::env::var_os(CHILD_FILE),
+        std::env::var_os(CHILD_LOCKS),
+        std::env::var(CHILD_PREFIX).ok(),
+    ) else {
+        return;
+    };
+    for index in 0..5 {
+        let selection = explicit(Path::new(&file));
+        apply(
+            &selection,
+            Path::new(&locks),
+            vec![context_change(&format!("{prefix}-{index}"), "c1")],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn concurrent_updates_from_processes_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let locks = dir.path().join("locks");
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|child| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "kubeconfig::tests::child_process_adds_contexts",
+                    "--test-threads=1",
+                    "-q",
+                ])
+                .env(CHILD_FILE, &path)
+                .env(CHILD_LOCKS, &locks)
+                .env(CHILD_PREFIX, format!("process-{child}"))
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let config = Kubeconfigs::load(&explicit(&path)).unwrap();
+    for child in 0..4 {
+        for index in 0..5 {
+            assert!(
+                config
+                    .context(&format!("process-{child}-{index}"))
+                    .is_some(),
+                "process-{child}-{index} lost"
+            );
+        }
+    }
+}
+
+/// kubectl does not take our flock, only `<file>.lock`: our updates interleaved
+/// with runs of `kubectl config set-context` must never lose kubectl's entries,
+/// even when kubectl writes between our read and our taking its lock.
+///
+/// The reverse cannot be promised: kubectl's `ModifyConfig` builds its new
+/// config from a read made before it takes the lock, re-reads under the lock,
+/// and deletes every entry the second read has and the first had not, so an
+/// entry we add in that window of a few milliseconds is removed by kubectl.
+#[test]
+fn concurrent_kubectl_writes_are_not_lost() {
+    let kubectl = Path::new("/usr/bin/kubectl");
+    if !kubectl.exists() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let locks = dir.path().join("locks");
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for index in 0..8 {
+                let mut landed = false;
+                // kubectl fails fast on a held lock; retry, boundedly.
+                for _ in 0..200 {
+                    let status = std::process::Command::new(kubectl)
+                        .args([
+                            "config",
+                            "set-context",
+                            &format!("kubectl-{index}"),
+                            "--cluster=c1",
+                        ])
+                        .arg("--kubeconfig")
+                        .arg(&path)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                        .unwrap();
+                    if status.success() {
+                        landed = true;
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                assert!(landed, "kubectl never got its lock");
+            }
+        });
+        for thread in 0..2 {
+            let (path, locks) = (&path, &locks);
+            scope.spawn(move || {
+                for index in 0..5 {
+                    let name = format!("ours-{thread}-{index}");
+                    update(&explicit(path), locks, |_| {
+                        // A slow plan leaves kubectl time to write after we read.
+                        std::thread::sleep(Duration::from_millis(40));
+                        Ok((vec![context_change(&name, "c1")], ()))
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let config = Kubeconfigs::load(&explicit(&path)).unwrap();
+    let names = config.context_names();
+    for index in 0..8 {
+        assert!(
+            names.contains(&format!("kubectl-{index}")),
+            "kubectl-{index} lost: {names:?}"
+        );
+    }
+    assert!(!lock_path(&path).exists());
+}
+
+/// What we write, kubectl reads, strings and all.
+#[test]
+fn kubectl_reads_what_we_write() {
+    let kubectl = Path::new("/usr/bin/kubectl");
+    if !kubectl.exists() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", REALISTIC);
+    let user = fields(json!({"token": "  leading spaces\nand lines", "username": "on"}));
+    apply(
+        &explicit(&path),
+        &dir.path().join("locks"),
+        vec![
+            Change::SetUser {
+                name: "1.10".into(),
+                user,
+            },
+            context_change("0123", "yes"),
+        ],
+    )
+    .unwrap();
+    let output = std::process::Command::new(kubectl)
+        .args(["config", "view", "--raw", "-o", "json", "--kubeconfig"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let user = seen["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|user| user["name"] == json!("1.10"))
+        .unwrap();
+    assert_eq!(user["user"]["token"], json!("  leading spaces\nand lines"));
+    assert_eq!(user["user"]["username"], json!("on"));
+    let prod = seen["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|cluster| cluster["name"] == json!("prod"))
+        .unwrap();
+    assert_eq!(prod["cluster"]["tls-server-name"], json!("on"));
+    assert_eq!(prod["cluster"]["proxy-url"], json!("1.10"));
+    assert!(
+        seen["contexts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|context| context["name"] == json!("0123"))
+    );
+    assert_eq!(seen["current-context"], json!("prod"));
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_loader_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = yaml::parse(Path::new("/k/config"), &bytes);
+        }
+
+        #[test]
+        fn the_loader_never_panics_on_yaml_like_text(
+            text in "([a-z:\\-\\[\\]{}\"'|>&*!#~ \n]|clusters|users|contexts|name|current-context|kind|Config){0,80}"
+        ) {
+            if let Ok(parsed) = yaml::parse(Path::new("/k/config"), text.as_bytes()) {
+                // Whatever loads also writes and reloads the same.
+                let rendered = yaml::render(Path::new("/k/config"), &parsed).unwrap();
+                let again = yaml::parse(Path::new("/k/config"), rendered.as_bytes()).unwrap();
+                prop_assert!(again == parsed, "{text:?} -> {rendered:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! Writing kubeconfigs the way kubectl's `ModifyConfig` does (an entry goes
+//! back to the file that defines it, new entries and `current-context` go to
+//! the default file), but safely: our writers are serialised by a flock,
+//! kubectl's own `<file>.lock` is held while a file is replaced, decisions are
+//! made on what the files hold under those locks, and every file is replaced
+//! atomically with its mode and symlinks kept.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::{KubeconfigError, KubeconfigFile, Kubeconfigs, yaml};
+use crate::files::{self, Lock};
+use crate::settings::KubeconfigSelection;
+
+/// The flock serialising our own writers, in the lock directory.
+pub const WRITERS_LOCK_FILE: &str = "kubeconfig.lock";
+/// How long we wait for another kubectl-oulogin's kubeconfig write.
+const WRITERS_LOCK_WAIT: Duration = Duration::from_secs(60);
+/// When we tell the user what we are waiting for.
+const WRITERS_LOCK_NOTICE: Duration = Duration::from_secs(2);
+/// How long kubectl's `<file>.lock` may stay in place before we give up. kubectl
+/// holds it for a few milliseconds; one that stays longer was left by a crash.
+const KUBECTL_LOCK_WAIT: Duration = Duration::from_secs(3);
+/// What our `<file>.lock` files say, so that one left by a killed
+/// kubectl-oulogin can be told from kubectl's own (which are empty).
+const LOCK_MARKER: &str = "kubectl-oulogin";
+/// Rounds of "apply, lock, check nothing changed meanwhile" before giving up.
+const MAX_ROUNDS: usize = 10;
+
+/// One change to the merged kubeconfig, placed by kubectl's rules.
+#[derive(Clone, PartialEq)]
+pub enum Change {
+    /// Merges keys into the cluster's inner `cluster` map (`null` removes a key);
+    /// creates the entry in the default file if no file defines it.
+    SetCluster {
+        name: String,
+        cluster: Map<String, Value>,
+    },
+    /// Replaces the user's inner `user` map (the credentials are ours);
+    /// creates the entry in the default file if no file defines it.
+    SetUser {
+        name: String,
+        user: Map<String, Value>,
+    },
+    /// Merges keys into the context's inner `context` map, like `SetCluster`.
+    SetContext {
+        name: String,
+        context: Map<String, Value>,
+    },
+    /// Sets `current-context` in the default file.
+    SetCurrentContext(String),
+    /// Removes the entry from the file that defines it.
+    RemoveCluster(String),
+    RemoveUser(String),
+    RemoveContext(String),
+    /// Clears `current-context` in the first file that sets it (to `""`, as kubectl does).
+    UnsetCurrentContext,
+}
+
+/// Debug output never shows a user map: it holds credentials.
+impl fmt::Debug for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::SetCluster { name, cluster } => f
+                .debug_struct("SetCluster")
+                .field("name", name)
+                .field("cluster", cluster)
+                .finish(),
+            Change::SetUser { name, user } => f
+                .debug_struct("SetUser")
+                .field("name", name)
+                .field("user_keys", &user.keys().collect::<Vec<_>>())
+                .finish_non_exhaustive(),
+            Change::SetContext { name, context } => f
+                .debug_struct("SetContext")
+                .field("name", name)
+                .field("context", context)
+                .finish(),
+            Change::SetCurrentContext(name) => {
+                f.debug_tuple("SetCurrentContext").field(name).finish()
+            }
+            Change::RemoveCluster(name) => f.debug_tuple("RemoveCluster").field(name).finish(),
+            Change::RemoveUser(name) => f.debug_tuple("RemoveUser").field(name).finish(),
+            Change::RemoveContext(name) => f.debug_tuple("RemoveContext").field(name).finish(),
+            Change::UnsetCurrentContext => f.write_str("UnsetCurrentContext"),
+        }
+    }
+}
+
+/// Applies changes to the kubeconfig files under our writers' lock.
+///
+/// Takes the flock `lock_dir/kubeconfig.lock` (waiting up to 60 s), re-reads
+/// the files, and lets `plan` decide the changes on that fresh state. It then
+/// takes kubectl's `<file>.lock` for every file that will change (sorted) and
+/// checks that no file changed since it was read; if one did (kubectl wrote
+/// meanwhile), the changes are applied again to the new content. Changed files
+/// are replaced atomically (mode kept, 0600 for new files, symlinks
+/// followed); unchanged files are not touched. Returns the new state and what
+/// `plan` returned.
+pub fn update<T>(
+    selection: &KubeconfigSelection,
+    lock_dir: &Path,
+    plan: impl FnOnce(&Kubeconfigs) -> Result<(Vec<Change>, T), crate::error::Error>,
+) -> Result<(Kubeconfigs, T), crate::error::Error> {
+    files::ensure_private_dir(lock_dir)?;
+    let mut writers = Lock::acquire(
+        &lock_dir.join(WRITERS_LOCK_FILE),
+        WRITERS_LOCK_WAIT,
+        WRITERS_LOCK_NOTICE,
+        |holder| {
+            crate::output::info(format!(
+                "waiting for {holder} to finish writing kubeconfigs"
+            ))
+        },
+    )
+    .map_err(KubeconfigError::WritersLock)?;
+    writers.set_holder("kubeconfig update");
+
+    let mut base = load_settled(selection)?;
+    let (changes, planned) = plan(&base)?;
+    let mut held: BTreeMap<PathBuf, KubectlLock> = BTreeMap::new();
+    for _ in 0..MAX_ROUNDS {
+        let mut next = base.clone();
+        for change in &changes {
+            next.apply(change);
+        }
+        let changed: Vec<usize> = (0..next.files.len())
+            .filter(|&index| next.files[index].parsed != base.files[index].parsed)
+            .collect();
+        if changed.is_empty() {
+            return Ok((next, planned));
+        }
+        let mut to_lock: Vec<PathBuf> = changed
+            .iter()
+            .map(|&index| next.files[index].path.clone())
+            .filter(|path| !held.contains_key(path))
+            .collect();
+        to_lock.sort();
+        for path in to_lock {
+            if let Some(dir) = path.parent() {
+                create_dir(&path, dir)?;
+            }
+            let lock = KubectlLock::acquire(&path)?;
+            held.insert(path, lock);
+        }
+        // kubectl writes without our flock; what we planned on must still be
+        // what the files hold now that it cannot write the files we change.
+        let now = load_settled(selection)?;
+        if now.same_content(&base) {
+            for index in changed {
+                write_file(&mut next.files[index])?;
+            }
+            return Ok((next, planned));
+        }
+        base = now;
+    }
+    Err(KubeconfigError::KeptChanging {
+        path: base.default_file().to_path_buf(),
+    }
+    .into())
+}
+
+impl Kubeconfigs {
+    fn same_content(&self, other: &Kubeconfigs) -> bool {
+        self.files.len() == other.files.len()
+            && self
+                .files
+                .iter()
+                .zip(&other.files)
+                .all(|(a, b)| a.path == b.path && a.bytes == b.bytes)
+    }
+
+    fn apply(&mut self, change: &Change) {
+        match change {
+            Change::SetCluster { name, cluster } => {
+                self.set_entry("clusters", "cluster", name, cluster, Mode::Merge)
+            }
+            Change::SetUser { name, user } => {
+                self.set_entry("users", "user", name, user, Mode::Replace)
+            }
+            Change::SetContext { name, context } => {
+                self.set_entry("contexts", "context", name, context, Mode::Merge)
+            }
+            Change::SetCurrentContext(name) => {
+                let file = self.default_index;
+                let doc = self.doc_for_insert(file);
+                if doc.get("current-context").and_then(Value::as_str) != Some(name) {
+                    doc.insert("current-context".to_string(), Value::String(name.clone()));
+                }
+            }
+            Change::RemoveCluster(name) => self.remove_entry("clusters", name),
+            Change::RemoveUser(name) => self.remove_entry("users", name),
+            Change::RemoveContext(name) => self.remove_entry("contexts", name),
+            Change::UnsetCurrentContext => {
+                if let Some(file) = self
+                    .files
+                    .iter_mut()
+                    .find(|file| file.current_context().is_some())
+                {
+                    file.parsed
+                        .doc
+                        .insert("current-context".to_string(), Value::String(String::new()));
+                }
+            }
+        }
+    }
+
+    fn set_entry(
+        &mut self,
+        list: &str,
+        inner: &str,
+        name: &str,
+        fields: &Map<String, Value>,
+        mode: Mode,
+    ) {
+        if let Some((file, index)) = self.find(list, name) {
+            let entry = self.files[file].parsed.doc[list][index]
+                .as_object_mut()
+                .expect("entries are mappings");
+            match mode {
+                Mode::Replace => {
+                    entry.insert(inner.to_string(), Value::Object(without_nulls(fields)));
+                }
+                Mode::Merge => {
+                    let slot = entry.entry(inner.to_string()).or_insert(Value::Null);
+                    if !slot.is_object() {
+                        *slot = Value::Object(Map::new());
+                    }
+                    let map = slot.as_object_mut().expect("just made a mapping");
+                    for (key, value) in fields {
+                        if value.is_null() {
+                            map.shift_remove(key);
+                        } else {
+                            map.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        let file = self.default_index;
+        let doc = self.doc_for_insert(file);
+        let slot = doc.entry(list.to_string()).or_insert(Value::Null);
+        if !slot.is_array() {
+            *slot = Value::Array(Vec::new());
+        }
+        let mut entry = Map::new();
+        entry.insert("name".to_string(), Value::String(name.to_string()));
+        entry.insert(inner.to_string(), Value::Object(without_nulls(fields)));
+        slot.as_array_mut()
+            .expect("just made a list")
+            .push(Value::Object(entry));
+    }
+
+    fn remove_entry(&mut self, list: &str, name: &str) {
+        if let Some((file, index)) = self.find(list, name) {
+            self.files[file].parsed.doc[list]
+                .as_array_mut()
+                .expect("entries are in a list")
+                .remove(index);
+        }
+    }
+
+    /// The document of `file`, given kubectl's skeleton first if it is empty
+    /// (a new or empty file).
+    fn doc_for_insert(&mut self, file: usize) -> &mut Map<String, Value> {
+        let doc = &mut self.files[file].parsed.doc;
+        if doc.is_empty() {
+            doc.insert("apiVersion".to_string(), Value::from("v1"));
+            doc.insert("kind".to_string(), Value::from("Config"));
+            doc.insert("clusters".to_string(), Value::Array(Vec::new()));
+            doc.insert("contexts".to_string(), Value::Array(Vec::new()));
+            doc.insert("users".to_string(), Value::Array(Vec::new()));
+            doc.insert("current-context".to_string(), Value::from(""));
+            doc.insert("preferences".to_string(), Value::Object(Map::new()));
+        }
+        doc
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Merge,
+    Replace,
+}
+
+fn without_nulls(fields: &Map<String, Value>) -> Map<String, Value> {
+    fields
+        .iter()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
+/// Reads the selection, waiting briefly when a file does not parse while
+/// kubectl's `<file>.lock` exists: kubectl truncates and rewrites in place, so
+/// a reader can catch a half-written file.
+fn load_settled(selection: &KubeconfigSelection) -> Result<Kubeconfigs, KubeconfigError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match Kubeconfigs::load(selection) {
+            Err(err)
+                if err.is_content_error()
+                    && lock_path(err.path()).exists()
+                    && started.elapsed() < KUBECTL_LOCK_WAIT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Creates `dir` (0700, with parents) if it is missing.
+fn create_dir(path: &Path, dir: &Path) -> Result<(), KubeconfigError> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| KubeconfigError::CreateDir {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// Replaces one file with its new content (through a symlink to its target).
+fn write_file(file: &mut KubeconfigFile) -> Result<(), KubeconfigError> {
+    let text = yaml::render(&file.path, &file.parsed)?;
+    let target = files::resolve_symlinks(&file.path);
+    if let Some(dir) = target.parent() {
+        create_dir(&file.path, dir)?;
+    }
+    files::write_atomic_keep_mode(&file.path, text.as_bytes()).map_err(|source| {
+        KubeconfigError::Write {
+            path: file.path.clone(),
+            source,
+        }
+    })?;
+    file.bytes = Some(text.into_bytes());
+    Ok(())
+}
+
+/// kubectl's lock file for `file`: the path as listed, plus `.lock`.
+pub(super) fn lock_path(file: &Path) -> PathBuf {
+    let mut name = OsString::from(file.as_os_str());
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// kubectl's `<file>.lock` (created with `O_CREAT|O_EXCL`), removed on drop.
+#[derive(Debug)]
+struct KubectlLock {
+    path: PathBuf,
+}
+
+impl KubectlLock {
+    /// Creates `<file>.lock`, retrying with backoff while someone else holds
+    /// it, for at most [`KUBECTL_LOCK_WAIT`].
+    fn acquire(file: &Path) -> Result<KubectlLock, KubeconfigError> {
+        let lock = lock_path(file);
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&lock)
+            {
+                Ok(mut handle) => {
+                    let guard = KubectlLock { path: lock };
+                    // Best effort: the record only lets a later run recognise a
+                    // lock a killed kubectl-oulogin left behind.
+                    let _ = writeln!(handle, "{LOCK_MARKER} {}", std::process::id());
+                    return Ok(guard);
+                }
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                    if left_by_dead_oulogin(&lock) && fs::remove_file(&lock).is_ok() {
+                        continue;
+                    }
+                    let waited = started.elapsed();
+                    if waited >= KUBECTL_LOCK_WAIT {
+                        return Err(KubeconfigError::Locked {
+                            path: file.to_path_buf(),
+                            lock,
+                            waited,
+                        });
+                    }
+                    std::thread::sleep(pause.min(KUBECTL_LOCK_WAIT - waited));
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                Err(source) => {
+                    return Err(KubeconfigError::LockFile {
+                        path: file.to_path_buf(),
+                        lock,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Drop for KubectlLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether a `<file>.lock` was written by a kubectl-oulogin process that no
+/// longer exists (killed while writing). kubectl's own locks are empty and
+/// are never removed by us.
+fn left_by_dead_oulogin(lock: &Path) -> bool {
+    let Ok(text) = fs::read_to_string(lock) else {
+        return false;
+    };
+    let mut words = text.split_whitespace();
+    if words.next() != Some(LOCK_MARKER) {
+        return false;
+    }
+    let Some(pid) = words.next().and_then(|pid| pid.parse::<libc::pid_t>().ok()) else {
+        return false;
+    };
+    if pid <= 0 || pid as u32 == std::process::id() {
+        return false;
+    }
+    // Signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0
+        || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    !alive
+}
