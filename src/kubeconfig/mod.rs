@@ -50,7 +50,7 @@ pub enum KubeconfigError {
     #[error("kubeconfig `{path}` has `apiVersion` `{api_version}`; only `v1` exists")]
     WrongApiVersion { path: PathBuf, api_version: String },
     /// kubectl's `<file>.lock` stayed in place while we waited.
-    #[error("kubeconfig `{path}` is locked: `{lock}` was still there after {waited:?}")]
+    #[error("kubeconfig `{path}` is locked: `{lock}` was still there after {} s", waited.as_secs())]
     Locked {
         path: PathBuf,
         lock: PathBuf,
@@ -126,7 +126,7 @@ impl Hint for KubeconfigError {
     fn hint(&self) -> Option<String> {
         let fix_or_leave_out = |path: &Path| {
             format!(
-                "fix `{}` (kubectl cannot read it either), or leave it out of `KUBECONFIG` / `--kubeconfig`",
+                "fix `{}`, or leave it out of `KUBECONFIG` / `--kubeconfig`",
                 path.display()
             )
         };
