@@ -1,0 +1,5 @@
+//! The integration test modules; one line per file under `tests/it/`.
+
+mod fake_server;
+mod harness;
+mod packaging;
