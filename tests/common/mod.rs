@@ -33,15 +33,28 @@ pub fn free_port() -> u16 {
             .and_then(|listener| listener.local_addr())
             .expect("bind a loopback port")
             .port();
-        let mut handed_out = HANDED_OUT
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if !handed_out.contains(&port) {
             handed_out.push(port);
             return port;
         }
     }
     panic!("no fresh loopback port after 100 tries");
+}
+
+/// The flags of a login against `fake` through `browser`:
+/// `--host H --certificate-authority CA --port P --browser-command CMD`.
+pub fn login_args(fake: &crate::fake::FakeOpenUnison, browser: &crate::fake::FakeBrowser) -> Vec<String> {
+    vec![
+        "--host".into(),
+        fake.host(),
+        "--certificate-authority".into(),
+        fake.ca_file().display().to_string(),
+        "--port".into(),
+        fake.redirect_port().to_string(),
+        "--browser-command".into(),
+        browser.command().to_string(),
+    ]
 }
 
 /// One finished (or killed) run, as kept in the process-wide log.
@@ -59,10 +72,7 @@ static CAPTURED: Mutex<Vec<CapturedRun>> = Mutex::new(Vec::new());
 /// Output of every run so far in this test process (plugin and kubectl alike;
 /// kubectl passes its exec plugin's stderr through).
 pub fn captured_runs() -> Vec<CapturedRun> {
-    CAPTURED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone()
+    CAPTURED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
 }
 
 /// A private world for one test. Removed when dropped.
@@ -85,10 +95,7 @@ impl Default for TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let root = tempfile::Builder::new()
-            .prefix("oulogin-test-")
-            .tempdir()
-            .expect("temporary directory");
+        let root = tempfile::Builder::new().prefix("oulogin-test-").tempdir().expect("temporary directory");
         let home = root.path().join("home");
         let cache_dir = root.path().join("kubecache");
         std::fs::create_dir_all(home.join(".kube")).expect("create HOME/.kube");
@@ -116,19 +123,22 @@ impl TestEnv {
     /// Sets `KUBECONFIG` for every later run (`None`: leave it unset, so the
     /// default `~/.kube/config` applies). A list is joined with `:`.
     pub fn set_kubeconfig_var(&mut self, value: Option<&[&Path]>) {
-        self.kubeconfig_var =
-            value.map(|paths| std::env::join_paths(paths).expect("paths without `:`"));
+        self.kubeconfig_var = value.map(|paths| std::env::join_paths(paths).expect("paths without `:`"));
     }
 
     /// An extra environment variable for every later run.
     pub fn set_env(&mut self, name: impl AsRef<OsStr>, value: impl AsRef<OsStr>) {
-        self.extra_env
-            .push((name.as_ref().to_owned(), value.as_ref().to_owned()));
+        self.extra_env.push((name.as_ref().to_owned(), value.as_ref().to_owned()));
     }
 
     /// The kubeconfig file's bytes (empty if it does not exist).
     pub fn read_kubeconfig(&self) -> Vec<u8> {
         std::fs::read(&self.kubeconfig).unwrap_or_default()
+    }
+
+    /// Writes the kubeconfig file (`KUBECONFIG`'s default target).
+    pub fn write_kubeconfig(&self, yaml: &str) {
+        std::fs::write(&self.kubeconfig, yaml).expect("write the kubeconfig");
     }
 
     /// `kubectl-oulogin ARGS…`
@@ -155,10 +165,8 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let label = Path::new(program.as_ref())
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let label =
+            Path::new(program.as_ref()).file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         self.run(PathBuf::from(program.as_ref()), &label, args)
     }
 
@@ -167,20 +175,10 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<OsString> = args
-            .into_iter()
-            .map(|arg| arg.as_ref().to_owned())
-            .collect();
+        let args: Vec<OsString> = args.into_iter().map(|arg| arg.as_ref().to_owned()).collect();
         let mut command = Command::new(&program);
-        command
-            .args(&args)
-            .current_dir(self.root.path())
-            .env_clear()
-            .env("PATH", test_path())
-            .env("HOME", &self.home);
-        command
-            .env("KUBECACHEDIR", &self.cache_dir)
-            .env("LANG", "C.UTF-8");
+        command.args(&args).current_dir(self.root.path()).env_clear().env("PATH", test_path()).env("HOME", &self.home);
+        command.env("KUBECACHEDIR", &self.cache_dir).env("LANG", "C.UTF-8");
         if let Some(kubeconfig) = &self.kubeconfig_var {
             command.env("KUBECONFIG", kubeconfig);
         }
@@ -190,10 +188,7 @@ impl TestEnv {
         Run {
             command,
             label: label.to_string(),
-            args: args
-                .iter()
-                .map(|arg| arg.to_string_lossy().into_owned())
-                .collect(),
+            args: args.iter().map(|arg| arg.to_string_lossy().into_owned()).collect(),
             stdin: None,
             timeout: DEFAULT_TIMEOUT,
         }
@@ -202,17 +197,8 @@ impl TestEnv {
 
 /// The plugin's directory first (so kubectl finds `kubectl-oulogin`), then the system.
 fn test_path() -> OsString {
-    let plugin_dir = plugin_path()
-        .parent()
-        .expect("plugin directory")
-        .to_path_buf();
-    std::env::join_paths([
-        plugin_dir,
-        "/usr/local/bin".into(),
-        "/usr/bin".into(),
-        "/bin".into(),
-    ])
-    .expect("PATH joins")
+    let plugin_dir = plugin_path().parent().expect("plugin directory").to_path_buf();
+    std::env::join_paths([plugin_dir, "/usr/local/bin".into(), "/usr/bin".into(), "/bin".into()]).expect("PATH joins")
 }
 
 /// A command about to run.
@@ -270,19 +256,12 @@ impl Run {
     fn spawn_inner(mut self, piped_stdin: bool) -> Running {
         use std::os::unix::process::CommandExt;
         self.command
-            .stdin(if piped_stdin {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if piped_stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         // Its own process group, so a timeout kills kubectl's plugin children too.
         self.command.process_group(0);
-        let mut child = self
-            .command
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {}: {err}", self.label));
+        let mut child = self.command.spawn().unwrap_or_else(|err| panic!("cannot start {}: {err}", self.label));
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let readers = vec![
@@ -304,19 +283,13 @@ impl Run {
     }
 }
 
-fn drain(
-    mut pipe: impl Read + Send + 'static,
-    sink: Arc<Mutex<Vec<u8>>>,
-) -> std::thread::JoinHandle<()> {
+fn drain(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buffer = [0u8; 8192];
         loop {
             match pipe.read(&mut buffer) {
                 Ok(0) | Err(_) => return,
-                Ok(n) => sink
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .extend_from_slice(&buffer[..n]),
+                Ok(n) => sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend_from_slice(&buffer[..n]),
             }
         }
     })
@@ -351,31 +324,15 @@ impl Running {
     }
 
     pub fn stdout_so_far(&self) -> String {
-        String::from_utf8_lossy(
-            &self
-                .stdout
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
-        .into_owned()
+        String::from_utf8_lossy(&self.stdout.lock().unwrap_or_else(|poisoned| poisoned.into_inner())).into_owned()
     }
 
     pub fn stderr_so_far(&self) -> String {
-        String::from_utf8_lossy(
-            &self
-                .stderr
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
-        .into_owned()
+        String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|poisoned| poisoned.into_inner())).into_owned()
     }
 
     /// Waits until `seen(stdout, stderr)` holds; false on timeout or exit.
-    pub fn wait_for_output(
-        &mut self,
-        timeout: Duration,
-        seen: impl Fn(&str, &str) -> bool,
-    ) -> bool {
+    pub fn wait_for_output(&mut self, timeout: Duration, seen: impl Fn(&str, &str) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             if seen(&self.stdout_so_far(), &self.stderr_so_far()) {
@@ -455,15 +412,12 @@ impl Running {
             label: self.label.clone(),
             args: self.args.clone(),
         };
-        CAPTURED
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(CapturedRun {
-                program: self.label.clone(),
-                args: self.args.clone(),
-                stdout: output.stdout.clone(),
-                stderr: output.stderr.clone(),
-            });
+        CAPTURED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(CapturedRun {
+            program: self.label.clone(),
+            args: self.args.clone(),
+            stdout: output.stdout.clone(),
+            stderr: output.stderr.clone(),
+        });
         output
     }
 }
@@ -509,38 +463,22 @@ impl Output {
     /// Panics with the whole run shown unless it exited with `code`.
     #[track_caller]
     pub fn assert_code(&self, code: i32) -> &Output {
-        assert!(
-            !self.timed_out && self.code() == Some(code),
-            "expected exit code {code}:\n{self}"
-        );
+        assert!(!self.timed_out && self.code() == Some(code), "expected exit code {code}:\n{self}");
         self
     }
 
     /// Panics unless stderr contains `needle`.
     #[track_caller]
     pub fn assert_stderr_contains(&self, needle: &str) -> &Output {
-        assert!(
-            self.stderr.contains(needle),
-            "expected stderr to contain {needle:?}:\n{self}"
-        );
+        assert!(self.stderr.contains(needle), "expected stderr to contain {needle:?}:\n{self}");
         self
     }
 }
 
 impl std::fmt::Display for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let how = if self.timed_out {
-            "killed after timeout".to_string()
-        } else {
-            format!("{}", self.status)
-        };
-        writeln!(
-            f,
-            "$ {} {}   ({how}, {:.1?})",
-            self.label,
-            self.args.join(" "),
-            self.elapsed
-        )?;
+        let how = if self.timed_out { "killed after timeout".to_string() } else { format!("{}", self.status) };
+        writeln!(f, "$ {} {}   ({how}, {:.1?})", self.label, self.args.join(" "), self.elapsed)?;
         writeln!(f, "--- stdout ---\n{}", self.stdout)?;
         write!(f, "--- stderr ---\n{}", self.stderr)
     }

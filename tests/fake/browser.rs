@@ -37,10 +37,7 @@ impl BrowseOutcome {
     }
 
     pub fn reached_login_complete(&self) -> bool {
-        self.completed()
-            && self
-                .final_url
-                .contains("/auth/forms/cli-login-finished.jsp")
+        self.completed() && self.final_url.contains("/auth/forms/cli-login-finished.jsp")
     }
 }
 
@@ -56,20 +53,13 @@ fn is_loopback_redirect(url: &url::Url) -> bool {
 }
 
 fn jar_key(url: &url::Url) -> String {
-    format!(
-        "{}:{}",
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
-    )
+    format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0))
 }
 
 impl Browser {
     /// Trusts exactly these PEMs (the fake's CA file contents).
     pub fn new(trusted_pems: &[&str]) -> Browser {
-        Browser {
-            client: TestClient::new(trusted_pems),
-            jar: Mutex::new(HashMap::new()),
-        }
+        Browser { client: TestClient::new(trusted_pems), jar: Mutex::new(HashMap::new()) }
     }
 
     /// Follows redirects from `url` until a non-redirect answer.
@@ -101,10 +91,7 @@ impl Browser {
                 }
             }
             let cookie_header = self.cookie_header(&current);
-            let headers: Vec<(&str, &str)> = cookie_header
-                .iter()
-                .map(|value| ("cookie", value.as_str()))
-                .collect();
+            let headers: Vec<(&str, &str)> = cookie_header.iter().map(|value| ("cookie", value.as_str())).collect();
             let response = match self.client.get(current.as_str(), &headers) {
                 Ok(response) => response,
                 Err(err) => {
@@ -134,33 +121,15 @@ impl Browser {
     }
 
     fn cookie_header(&self, url: &url::Url) -> Option<String> {
-        let jar = self
-            .jar
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let cookies = jar
-            .get(&jar_key(url))
-            .filter(|cookies| !cookies.is_empty())?;
-        Some(
-            cookies
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
+        let jar = self.jar.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cookies = jar.get(&jar_key(url)).filter(|cookies| !cookies.is_empty())?;
+        Some(cookies.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; "))
     }
 
     fn store_cookies(&self, url: &url::Url, headers: &reqwest::header::HeaderMap) {
-        let mut jar = self
-            .jar
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut jar = self.jar.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let cookies = jar.entry(jar_key(url)).or_default();
-        for value in headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-        {
+        for value in headers.get_all("set-cookie").iter().filter_map(|value| value.to_str().ok()) {
             let pair = value.split(';').next().unwrap_or("");
             if let Some((name, value)) = pair.split_once('=') {
                 cookies.retain(|(existing, _)| existing != name.trim());
@@ -206,17 +175,11 @@ pub struct FakeBrowser {
 impl FakeBrowser {
     /// `trusted_pems`: what the browser trusts (the fake OpenUnison's CA file contents).
     pub fn start(mode: BrowserMode, trusted_pems: &[&str]) -> FakeBrowser {
-        let dir = tempfile::Builder::new()
-            .prefix("fake-browser-")
-            .tempdir()
-            .expect("temporary directory");
+        let dir = tempfile::Builder::new().prefix("fake-browser-").tempdir().expect("temporary directory");
         let urls_file = dir.path().join("urls");
         std::fs::write(&urls_file, "").expect("create the URL file");
         let path = urls_file.to_str().expect("UTF-8 temporary path");
-        assert!(
-            !path.contains(['\'', '"', ' ', '\\', '$']),
-            "temporary path {path} needs no quoting"
-        );
+        assert!(!path.contains(['\'', '"', ' ', '\\', '$']), "temporary path {path} needs no quoting");
         // The plugin appends the URL as the last argument, which `sh -c` makes `$0`.
         let command = format!(r#"sh -c 'printf "%s\n" "$0" >> {path}'"#);
         let mode = Arc::new(Mutex::new(mode));
@@ -224,22 +187,18 @@ impl FakeBrowser {
         let stop = Arc::new(AtomicBool::new(false));
         let browser = Arc::new(Browser::new(trusted_pems));
         let watcher = {
-            let (urls_file, mode, seen, stop) =
-                (urls_file.clone(), mode.clone(), seen.clone(), stop.clone());
+            let (urls_file, mode, seen, stop) = (urls_file.clone(), mode.clone(), seen.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("fake-browser".into())
                 .spawn(move || watch(urls_file, mode, seen, stop, browser))
                 .expect("spawn the browser thread")
         };
-        FakeBrowser {
-            command,
-            urls_file,
-            mode,
-            seen,
-            stop,
-            watcher: Some(watcher),
-            _dir: dir,
-        }
+        FakeBrowser { command, urls_file, mode, seen, stop, watcher: Some(watcher), _dir: dir }
+    }
+
+    /// A browser that trusts this fake OpenUnison (its CA file).
+    pub fn for_fake(fake: &super::FakeOpenUnison, mode: BrowserMode) -> FakeBrowser {
+        FakeBrowser::start(mode, &[&fake.ca_pem()])
     }
 
     /// The value for `--browser-command` (or `BROWSER`).
@@ -252,36 +211,21 @@ impl FakeBrowser {
     }
 
     pub fn set_mode(&self, mode: BrowserMode) {
-        *self
-            .mode
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = mode;
+        *self.mode.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = mode;
     }
 
     /// How many URLs the plugin asked to open.
     pub fn opened(&self) -> usize {
-        self.seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .urls
-            .len()
+        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).urls.len()
     }
 
     pub fn urls(&self) -> Vec<String> {
-        self.seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .urls
-            .clone()
+        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).urls.clone()
     }
 
     /// Outcomes of finished `Follow` visits, in completion order.
     pub fn outcomes(&self) -> Vec<BrowseOutcome> {
-        self.seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .outcomes
-            .clone()
+        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).outcomes.clone()
     }
 
     /// Waits until `count` URLs were opened; false on timeout.
@@ -319,33 +263,21 @@ fn watch(
         let Ok(content) = std::fs::read_to_string(&urls_file) else {
             continue;
         };
-        let Some(complete) = content
-            .get(consumed..)
-            .and_then(|rest| rest.rfind('\n').map(|end| &rest[..=end]))
-        else {
+        let Some(complete) = content.get(consumed..).and_then(|rest| rest.rfind('\n').map(|end| &rest[..=end])) else {
             continue;
         };
         consumed += complete.len();
         for url in complete.lines().filter(|line| !line.is_empty()) {
             let url = url.to_string();
-            seen.lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .urls
-                .push(url.clone());
-            let mode = mode
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .clone();
+            seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).urls.push(url.clone());
+            let mode = mode.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
             match mode {
                 BrowserMode::Ignore => {}
                 BrowserMode::Follow => {
                     let (browser, seen) = (browser.clone(), seen.clone());
                     std::thread::spawn(move || {
                         let outcome = browser.follow(&url);
-                        seen.lock()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner())
-                            .outcomes
-                            .push(outcome);
+                        seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).outcomes.push(outcome);
                     });
                 }
                 BrowserMode::Custom(visit) => {

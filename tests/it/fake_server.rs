@@ -656,7 +656,7 @@ fn the_fake_browser_follows_the_login_chain_from_a_browser_command() {
     let fake = start();
     let authorize = authorize_url(&fake, &fake.redirect_uri(), &new_pkce(), "st", "n");
     let listener = fake_plugin_listener(fake.redirect_port(), authorize);
-    let browser = FakeBrowser::start(BrowserMode::Follow, &[&fake.ca_pem()]);
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
     let words = shell_words::split(browser.command()).unwrap();
     let url = format!("{}/cli-login", fake.base_url());
     let status = std::process::Command::new(&words[0])
