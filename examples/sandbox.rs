@@ -124,10 +124,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         let events = fake.events();
         for event in &events[printed..] {
-            println!(
-                "{}  {event}",
-                humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-            );
+            println!("{}  {event}", humantime::format_rfc3339_seconds(std::time::SystemTime::now()));
         }
         printed = events.len();
         std::thread::sleep(Duration::from_millis(200));
@@ -146,15 +143,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 
 fn browse(args: BrowseArgs) -> Result<(), String> {
     let pem = match &args.ca {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|err| format!("cannot read `{}`: {err}", path.display()))?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|err| format!("cannot read `{}`: {err}", path.display()))?
+        }
         None => String::new(),
     };
-    let trusted: Vec<&str> = if pem.is_empty() {
-        vec![]
-    } else {
-        vec![pem.as_str()]
-    };
+    let trusted: Vec<&str> = if pem.is_empty() { vec![] } else { vec![pem.as_str()] };
     let browser = fake::browser::Browser::new(&trusted);
     let outcome = if args.stop_at_redirect {
         browser.follow_until_loopback_redirect(&args.url)

@@ -30,8 +30,7 @@ impl TestResponse {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|err| panic!("response is not JSON ({err}): {}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| panic!("response is not JSON ({err}): {}", self.text()))
     }
 }
 
@@ -43,10 +42,7 @@ pub struct TestClient {
 impl TestClient {
     /// Trusts the certificates in these PEM texts (CAs or pinned server certificates).
     pub fn new(trusted_pems: &[&str]) -> TestClient {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
         let tls = client_config(trusted_pems);
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
@@ -87,11 +83,7 @@ impl TestClient {
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let body = response.bytes().await?.to_vec();
-            Ok(TestResponse {
-                status,
-                headers,
-                body,
-            })
+            Ok(TestResponse { status, headers, body })
         })
     }
 
@@ -121,18 +113,11 @@ pub fn client_config(trusted_pems: &[&str]) -> rustls::ClientConfig {
     }
     let provider = provider();
     let webpki = (!roots.is_empty()).then(|| {
-        rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider.clone(),
-        )
-        .build()
-        .expect("verifier builds")
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .expect("verifier builds")
     });
-    let verifier = Arc::new(PinningVerifier {
-        pinned: certs,
-        webpki,
-        provider: provider.clone(),
-    });
+    let verifier = Arc::new(PinningVerifier { pinned: certs, webpki, provider: provider.clone() });
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("default protocol versions")
@@ -159,24 +144,12 @@ impl ServerCertVerifier for PinningVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self
-            .pinned
-            .iter()
-            .any(|pinned| pinned.as_ref() == end_entity.as_ref())
-        {
+        if self.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) {
             return Ok(ServerCertVerified::assertion());
         }
         match &self.webpki {
-            Some(webpki) => webpki.verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp_response,
-                now,
-            ),
-            None => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            )),
+            Some(webpki) => webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
+            None => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)),
         }
     }
 
@@ -186,12 +159,7 @@ impl ServerCertVerifier for PinningVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -200,17 +168,10 @@ impl ServerCertVerifier for PinningVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -16,9 +16,7 @@ pub fn string(text: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '=' | '\'' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", ch as u32))
-            }
+            '<' | '>' | '&' | '=' | '\'' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", ch as u32)),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -41,10 +39,8 @@ impl Gson {
             Gson::Str(text) => string(text),
             Gson::Raw(json) => json.clone(),
             Gson::Object(members) => {
-                let members: Vec<String> = members
-                    .iter()
-                    .map(|(key, value)| format!("{}:{}", string(key), value.write()))
-                    .collect();
+                let members: Vec<String> =
+                    members.iter().map(|(key, value)| format!("{}:{}", string(key), value.write())).collect();
                 format!("{{{}}}", members.join(","))
             }
         }
@@ -57,9 +53,6 @@ mod tests {
 
     #[test]
     fn escapes_like_gson() {
-        assert_eq!(
-            string("a=b<c>&'d\"\\\r\n\u{1b}"),
-            r#""a\u003db\u003cc\u003e\u0026\u0027d\"\\\r\n\u001b""#
-        );
+        assert_eq!(string("a=b<c>&'d\"\\\r\n\u{1b}"), r#""a\u003db\u003cc\u003e\u0026\u0027d\"\\\r\n\u001b""#);
     }
 }

@@ -24,26 +24,17 @@ pub struct Signer {
 impl Signer {
     /// The key published in the JWKS.
     pub fn published() -> Signer {
-        Signer {
-            key: RsaKeyPair::from_pkcs8(SIGNING_KEY_PKCS8).expect("fixture key parses"),
-            kid: KID.to_string(),
-        }
+        Signer { key: RsaKeyPair::from_pkcs8(SIGNING_KEY_PKCS8).expect("fixture key parses"), kid: KID.to_string() }
     }
 
     /// A key the JWKS does not contain, presented under the published `kid`.
     pub fn impostor() -> Signer {
-        Signer {
-            key: RsaKeyPair::from_pkcs8(OTHER_KEY_PKCS8).expect("fixture key parses"),
-            kid: KID.to_string(),
-        }
+        Signer { key: RsaKeyPair::from_pkcs8(OTHER_KEY_PKCS8).expect("fixture key parses"), kid: KID.to_string() }
     }
 
     /// The published key under a `kid` the JWKS does not list.
     pub fn unknown_kid() -> Signer {
-        Signer {
-            kid: "CN=some-other-key-CN=ca-1234-99".to_string(),
-            ..Signer::published()
-        }
+        Signer { kid: "CN=some-other-key-CN=ca-1234-99".to_string(), ..Signer::published() }
     }
 
     /// `header.payload.signature`, RS256.
@@ -95,16 +86,10 @@ impl Signer {
         if header["kid"] != self.kid.as_str() {
             return Err("unknown kid".into());
         }
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| "signature is not base64url")?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| "signature is not base64url")?;
         let signing_input = &token[..header_and_payload_len(token)];
         self.public_components()
-            .verify(
-                &signature::RSA_PKCS1_2048_8192_SHA256,
-                signing_input.as_bytes(),
-                &signature,
-            )
+            .verify(&signature::RSA_PKCS1_2048_8192_SHA256, signing_input.as_bytes(), &signature)
             .map_err(|_| "bad signature")?;
         decode_json(payload).ok_or_else(|| "payload is not base64url JSON".into())
     }
@@ -115,10 +100,7 @@ fn header_and_payload_len(token: &str) -> usize {
 }
 
 fn trim_leading_zeros(bytes: &[u8]) -> &[u8] {
-    let first = bytes
-        .iter()
-        .position(|&byte| byte != 0)
-        .unwrap_or(bytes.len().saturating_sub(1));
+    let first = bytes.iter().position(|&byte| byte != 0).unwrap_or(bytes.len().saturating_sub(1));
     &bytes[first..]
 }
 
@@ -137,11 +119,7 @@ pub fn claims_unverified(token: &str) -> Option<Value> {
 
 /// An unsigned token (`alg: none`), as a hostile server might send.
 pub fn unsigned(claims: &Value) -> String {
-    format!(
-        "{}.{}.",
-        b64_json(&json!({"alg": "none", "typ": "JWT"})),
-        b64_json(claims)
-    )
+    format!("{}.{}.", b64_json(&json!({"alg": "none", "typ": "JWT"})), b64_json(claims))
 }
 
 /// Checks `iss`, that `aud` (string or array) contains `audience`, `exp` in

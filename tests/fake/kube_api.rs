@@ -35,10 +35,7 @@ impl FakeKubeApi {
     /// Trusts tokens from the k8sIdp `issuer` (e.g. `https://127.0.0.1:PORT/auth/idp/k8sIdp`).
     pub fn start(identity: ServerIdentity, issuer: String) -> FakeKubeApi {
         let listener = TlsServer::bind_loopback();
-        let host = format!(
-            "127.0.0.1:{}",
-            listener.local_addr().expect("listener address").port()
-        );
+        let host = format!("127.0.0.1:{}", listener.local_addr().expect("listener address").port());
         let shared = Arc::new(Shared {
             issuer,
             signer: Signer::published(),
@@ -54,17 +51,8 @@ impl FakeKubeApi {
             let shared = handler_shared.clone();
             Box::pin(async move { shared.handle(&request) })
         });
-        let server = TlsServer::start(
-            "kubernetes-api",
-            listener,
-            identity.server_config(),
-            handler,
-        );
-        FakeKubeApi {
-            server,
-            shared,
-            ca_pem: identity.trust_pem,
-        }
+        let server = TlsServer::start("kubernetes-api", listener, identity.server_config(), handler);
+        FakeKubeApi { server, shared, ca_pem: identity.trust_pem }
     }
 
     /// `https://127.0.0.1:PORT`
@@ -93,20 +81,12 @@ impl FakeKubeApi {
 
     /// Every request as `METHOD /path` with the status it got.
     pub fn requests(&self) -> Vec<(String, u16)> {
-        self.shared
-            .log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.shared.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// Why the last 401 was given (never the token itself).
     pub fn last_rejection(&self) -> Option<String> {
-        self.shared
-            .last_rejection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.shared.last_rejection.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// Refuse every token (as after a revocation) until switched off again.
@@ -119,20 +99,14 @@ impl Shared {
     fn handle(&self, request: &Request) -> Response {
         let response = self.respond(request);
         let line = format!("{} {}", request.method, request.uri.path());
-        self.log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push((line, response.status().as_u16()));
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((line, response.status().as_u16()));
         response
     }
 
     fn respond(&self, request: &Request) -> Response {
         if let Err(why) = self.authenticate(request) {
             self.unauthorized_requests.fetch_add(1, Ordering::SeqCst);
-            *self
-                .last_rejection
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(why);
+            *self.last_rejection.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(why);
             return status(401, "Unauthorized", "Unauthorized");
         }
         let body = match (request.method.as_str(), request.uri.path()) {
@@ -146,11 +120,7 @@ impl Shared {
             ("GET", "/api/v1") => api_v1_resources(),
             ("GET", "/api/v1/namespaces/default") => default_namespace(),
             _ => {
-                return status(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource",
-                );
+                return status(404, "NotFound", "the server could not find the requested resource");
             }
         };
         self.ok_requests.fetch_add(1, Ordering::SeqCst);
@@ -161,13 +131,8 @@ impl Shared {
         if self.reject_all.load(Ordering::SeqCst) {
             return Err("rejecting every token".into());
         }
-        let header = request
-            .header("authorization")
-            .ok_or("no Authorization header")?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or("not a bearer token")?
-            .trim();
+        let header = request.header("authorization").ok_or("no Authorization header")?;
+        let token = header.strip_prefix("Bearer ").ok_or("not a bearer token")?.trim();
         let claims = self.signer.verify(token)?;
         jwt::check_claims(&claims, &self.issuer, "kubernetes", now_secs())
     }

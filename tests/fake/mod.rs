@@ -29,16 +29,11 @@ pub fn now_secs() -> i64 {
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; N];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the OS RNG works");
+    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS RNG works");
     bytes
 }
 
 /// A random lower-case hex string of `2 * N` characters.
 pub fn random_hex<const N: usize>() -> String {
-    random_bytes::<N>()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    random_bytes::<N>().iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -89,10 +89,7 @@ impl Default for FakeConfig {
 
 impl FakeConfig {
     pub fn with_redirect_port(port: u16) -> FakeConfig {
-        FakeConfig {
-            redirect_port: port,
-            ..FakeConfig::default()
-        }
+        FakeConfig { redirect_port: port, ..FakeConfig::default() }
     }
 }
 
@@ -274,16 +271,11 @@ pub struct FakeOpenUnison {
 }
 
 fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_millis()).unwrap_or(0)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl FakeOpenUnison {
@@ -295,27 +287,19 @@ impl FakeOpenUnison {
             ca.issue_leaf("fake-openunison")
         };
         let listener = TlsServer::bind_loopback();
-        let host = format!(
-            "127.0.0.1:{}",
-            listener.local_addr().expect("listener address").port()
-        );
+        let host = format!("127.0.0.1:{}", listener.local_addr().expect("listener address").port());
 
         let (api, api_server_url) = match &config.api_server_url {
             Some(url) => (None, url.clone()),
             None => {
-                let api = FakeKubeApi::start(
-                    ca.issue_leaf("fake-kubernetes-api"),
-                    format!("https://{host}/auth/idp/k8sIdp"),
-                );
+                let api =
+                    FakeKubeApi::start(ca.issue_leaf("fake-kubernetes-api"), format!("https://{host}/auth/idp/k8sIdp"));
                 let url = api.url();
                 (Some(api), url)
             }
         };
 
-        let files = tempfile::Builder::new()
-            .prefix("fake-openunison-")
-            .tempdir()
-            .expect("temporary directory");
+        let files = tempfile::Builder::new().prefix("fake-openunison-").tempdir().expect("temporary directory");
         let ca_file = files.path().join("openunison-ca.pem");
         std::fs::write(&ca_file, &ou_identity.trust_pem).expect("write the CA file");
         let api_ca_file = files.path().join("kubernetes-ca.pem");
@@ -346,14 +330,7 @@ impl FakeOpenUnison {
             Box::pin(async move { shared.handle(request).await })
         });
         let server = TlsServer::start("openunison", listener, ou_identity.server_config(), handler);
-        FakeOpenUnison {
-            server,
-            api,
-            shared,
-            ca_file,
-            api_ca_file,
-            _files: files,
-        }
+        FakeOpenUnison { server, api, shared, ca_file, api_ca_file, _files: files }
     }
 
     /// `127.0.0.1:PORT`, what `--host` takes.
@@ -411,9 +388,7 @@ impl FakeOpenUnison {
 
     /// The fake Kubernetes API server, unless `api_server_url` was configured.
     pub fn api(&self) -> &FakeKubeApi {
-        self.api
-            .as_ref()
-            .expect("this fake was started with an external api_server_url")
+        self.api.as_ref().expect("this fake was started with an external api_server_url")
     }
 
     pub fn cluster_name(&self) -> &str {
@@ -449,9 +424,7 @@ impl FakeOpenUnison {
     }
 
     pub fn clear_fault(&self, fault: &Fault) {
-        lock(&self.shared.live)
-            .faults
-            .retain(|active| active != fault);
+        lock(&self.shared.live).faults.retain(|active| active != fault);
     }
 
     pub fn clear_faults(&self) {
@@ -506,9 +479,7 @@ impl FakeOpenUnison {
         let mut state = lock(&self.shared.state);
         let killed = state.sessions.len();
         state.sessions.clear();
-        state
-            .events
-            .push(format!("all {killed} k8sIdp sessions deleted"));
+        state.events.push(format!("all {killed} k8sIdp sessions deleted"));
     }
 
     /// Forgets browser sessions, so the next browser visit logs in again.
@@ -523,11 +494,7 @@ impl FakeOpenUnison {
 
     /// The refresh token a session currently holds, for tests that play client.
     pub fn current_refresh_tokens(&self) -> Vec<String> {
-        lock(&self.shared.state)
-            .sessions
-            .values()
-            .map(|session| session.refresh_token.clone())
-            .collect()
+        lock(&self.shared.state).sessions.values().map(|session| session.refresh_token.clone()).collect()
     }
 
     /// Signs `claims` with the published key (for tests that forge tokens).
@@ -537,13 +504,7 @@ impl FakeOpenUnison {
 
     /// Claims of a k8sIdp token for the configured user, valid for `lifetime_secs` from now.
     pub fn k8s_claims(&self, lifetime_secs: i64) -> Value {
-        self.shared.user_claims(
-            &self.shared.k8s_issuer(),
-            K8S_CLIENT_ID,
-            now_secs(),
-            lifetime_secs,
-            None,
-        )
+        self.shared.user_claims(&self.shared.k8s_issuer(), K8S_CLIENT_ID, now_secs(), lifetime_secs, None)
     }
 }
 
@@ -572,14 +533,7 @@ impl Shared {
         state.events.push(line);
     }
 
-    fn user_claims(
-        &self,
-        issuer: &str,
-        audience: &str,
-        now: i64,
-        lifetime_secs: i64,
-        nonce: Option<&str>,
-    ) -> Value {
+    fn user_claims(&self, issuer: &str, audience: &str, now: i64, lifetime_secs: i64, nonce: Option<&str>) -> Value {
         let mut claims = json!({
             "iss": issuer,
             "aud": audience,
@@ -600,13 +554,7 @@ impl Shared {
     }
 
     fn k8s_token(&self, lifetime_secs: i64) -> String {
-        self.signer.sign(&self.user_claims(
-            &self.k8s_issuer(),
-            K8S_CLIENT_ID,
-            now_secs(),
-            lifetime_secs,
-            None,
-        ))
+        self.signer.sign(&self.user_claims(&self.k8s_issuer(), K8S_CLIENT_ID, now_secs(), lifetime_secs, None))
     }
 
     async fn handle(self: Arc<Self>, request: Request) -> Response {
@@ -615,23 +563,15 @@ impl Shared {
         let post = request.method == Method::POST;
         match path.as_str() {
             "/cli-login" if get => self.cli_login(&request),
-            "/auth/idp/k8s-login-cli/.well-known/openid-configuration" if get => {
-                self.discovery(&self.cli_issuer())
-            }
-            "/auth/idp/k8sIdp/.well-known/openid-configuration" if get => {
-                self.discovery(&self.k8s_issuer())
-            }
+            "/auth/idp/k8s-login-cli/.well-known/openid-configuration" if get => self.discovery(&self.cli_issuer()),
+            "/auth/idp/k8sIdp/.well-known/openid-configuration" if get => self.discovery(&self.k8s_issuer()),
             "/auth/idp/k8s-login-cli/certs" | "/auth/idp/k8sIdp/certs" if get => self.certs(),
             "/auth/idp/k8s-login-cli/auth" if get => self.authorize(&request),
             "/auth/idp/k8s-login-cli/token" if post => self.code_exchange(&request).await,
             "/auth/idp/k8sIdp/token" if post => self.refresh(&request).await,
             "/k8slogin/token/user" if get => self.bootstrap(&request).await,
             "/auth/forms/cli-login-finished.jsp" if get => login_complete_page(),
-            _ => server::response(
-                404,
-                &[("content-type", "text/html")],
-                "<html><body>Not Found</body></html>",
-            ),
+            _ => server::response(404, &[("content-type", "text/html")], "<html><body>Not Found</body></html>"),
         }
     }
 
@@ -641,25 +581,17 @@ impl Shared {
         let mut state = lock(&self.state);
         state.counters.cli_login_hits += 1;
         let cookie = self.ensure_browser_session(&mut state, request);
-        self.event(
-            &mut state,
-            "GET /cli-login: browser sent to the loopback listener".into(),
-        );
+        self.event(&mut state, "GET /cli-login: browser sent to the loopback listener".into());
         let mut response = server::redirect(&format!("http://127.0.0.1:{}", self.redirect_port));
         if let Some(cookie) = cookie {
-            response
-                .headers_mut()
-                .append("set-cookie", cookie.parse().expect("cookie header"));
+            response.headers_mut().append("set-cookie", cookie.parse().expect("cookie header"));
         }
         response
     }
 
     /// Returns a `Set-Cookie` value when a new browser session was created.
     fn ensure_browser_session(&self, state: &mut State, request: &Request) -> Option<String> {
-        if request
-            .cookie(SESSION_COOKIE)
-            .is_some_and(|id| state.browser_sessions.contains(&id))
-        {
+        if request.cookie(SESSION_COOKIE).is_some_and(|id| state.browser_sessions.contains(&id)) {
             return None;
         }
         let id = random_hex::<16>();
@@ -710,29 +642,20 @@ impl Shared {
     fn authorize(&self, request: &Request) -> Response {
         let param = |name: &str| request.query_param(name).filter(|value| !value.is_empty());
         let Some(redirect_uri) = param("redirect_uri") else {
-            return server::response(
-                400,
-                &[("content-type", "text/plain")],
-                "redirect_uri missing",
-            );
+            return server::response(400, &[("content-type", "text/plain")], "redirect_uri missing");
         };
         let back = |query: String| server::redirect(&format!("{redirect_uri}?{query}"));
         let error = |code: &str| back(format!("error={code}"));
         let Some(mut state_param) = param("state") else {
             return error("state_missing");
         };
-        if param("client_id").as_deref() != Some(CLI_CLIENT_ID) || redirect_uri != self.redirect_uri
-        {
+        if param("client_id").as_deref() != Some(CLI_CLIENT_ID) || redirect_uri != self.redirect_uri {
             return error("unauthorized_client");
         }
         if param("response_type").as_deref() != Some("code") {
             return error("unsupported_response_type");
         }
-        if param("scope")
-            .as_deref()
-            .and_then(|scope| scope.split(' ').next())
-            != Some("openid")
-        {
+        if param("scope").as_deref().and_then(|scope| scope.split(' ').next()) != Some("openid") {
             return error("invalid_scope");
         }
         let challenge = param("code_challenge").map(|challenge| {
@@ -750,11 +673,7 @@ impl Shared {
             Fault::AuthorizeError(code) => Some(code.clone()),
             _ => None,
         }) {
-            return back(format!(
-                "error={}&state={}",
-                encode(&code),
-                encode(&state_param)
-            ));
+            return back(format!("error={}&state={}", encode(&code), encode(&state_param)));
         }
         if self.has_fault(&Fault::AuthorizeWrongState) {
             state_param = random_hex::<16>();
@@ -762,25 +681,13 @@ impl Shared {
         let code = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
         state.codes.insert(
             code.clone(),
-            CodeGrant {
-                client_id: CLI_CLIENT_ID.into(),
-                nonce,
-                challenge,
-                issued_ms: now_ms(),
-                used: false,
-            },
+            CodeGrant { client_id: CLI_CLIENT_ID.into(), nonce, challenge, issued_ms: now_ms(), used: false },
         );
         state.counters.authorizations += 1;
         self.event(&mut state, "authorization: code issued".into());
-        let mut response = back(format!(
-            "code={}&state={}",
-            encode(&code),
-            encode(&state_param)
-        ));
+        let mut response = back(format!("code={}&state={}", encode(&code), encode(&state_param)));
         if let Some(cookie) = cookie {
-            response
-                .headers_mut()
-                .append("set-cookie", cookie.parse().expect("cookie header"));
+            response.headers_mut().append("set-cookie", cookie.parse().expect("cookie header"));
         }
         response
     }
@@ -801,42 +708,29 @@ impl Shared {
             }
             Err((status, why)) => {
                 state.counters.code_exchange_failures += 1;
-                self.event(
-                    &mut state,
-                    format!("code exchange refused ({status}): {why}"),
-                );
+                self.event(&mut state, format!("code exchange refused ({status}): {why}"));
                 server::empty_json_error(status)
             }
         }
     }
 
     #[allow(clippy::type_complexity)]
-    fn code_exchange_inner(
-        &self,
-        request: &Request,
-    ) -> Result<(Value, Vec<String>), (u16, String)> {
+    fn code_exchange_inner(&self, request: &Request) -> Result<(Value, Vec<String>), (u16, String)> {
         if let Some(status) = self.fault_matching(|fault| match fault {
             Fault::CodeExchangeStatus(status) => Some(*status),
             _ => None,
         }) {
             return Err((status, "injected fault".into()));
         }
-        let grant_type = request
-            .form_param("grant_type")
-            .ok_or((400, "grant_type missing".to_string()))?;
+        let grant_type = request.form_param("grant_type").ok_or((400, "grant_type missing".to_string()))?;
         let client_id = client_id(request).ok_or((401, "no client_id".to_string()))?;
         if grant_type == "refresh_token" {
             return Err((401, "cli-local sessions cannot be refreshed".into()));
         }
-        let code = request
-            .form_param("code")
-            .ok_or((403, "code missing".to_string()))?;
+        let code = request.form_param("code").ok_or((403, "code missing".to_string()))?;
         let grant = {
             let mut state = lock(&self.state);
-            let grant = state
-                .codes
-                .get_mut(&code)
-                .ok_or((403, "unknown code".to_string()))?;
+            let grant = state.codes.get_mut(&code).ok_or((403, "unknown code".to_string()))?;
             if now_ms().abs_diff(grant.issued_ms) > CODE_SKEW_MS {
                 return Err((403, "code expired".into()));
             }
@@ -844,25 +738,18 @@ impl Shared {
                 return Err((403, "code already used".into()));
             }
             grant.used = true;
-            (
-                grant.client_id.clone(),
-                grant.nonce.clone(),
-                grant.challenge.clone(),
-            )
+            (grant.client_id.clone(), grant.nonce.clone(), grant.challenge.clone())
         };
         let (grant_client, nonce, challenge) = grant;
         if grant_client != client_id {
             return Err((401, "client_id does not match the code".into()));
         }
         if let Some((challenge, method)) = challenge {
-            let verifier = request
-                .form_param("code_verifier")
-                .ok_or((400, "code_verifier missing".to_string()))?;
+            let verifier = request.form_param("code_verifier").ok_or((400, "code_verifier missing".to_string()))?;
             let computed = match method {
-                PkceMethod::S256 => URL_SAFE_NO_PAD.encode(ring::digest::digest(
-                    &ring::digest::SHA256,
-                    verifier.as_bytes(),
-                )),
+                PkceMethod::S256 => {
+                    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()))
+                }
                 PkceMethod::Plain => verifier,
             };
             if computed != challenge {
@@ -871,13 +758,8 @@ impl Shared {
         }
 
         let now = now_secs();
-        let mut claims = self.user_claims(
-            &self.cli_issuer(),
-            CLI_CLIENT_ID,
-            now,
-            CLI_TOKEN_LIFETIME_SECS,
-            Some(&nonce),
-        );
+        let mut claims =
+            self.user_claims(&self.cli_issuer(), CLI_CLIENT_ID, now, CLI_TOKEN_LIFETIME_SECS, Some(&nonce));
         let access_token = self.signer.sign(&claims);
         if self.has_fault(&Fault::CliTokenWrongIss) {
             claims["iss"] = json!(format!("https://{}/auth/idp/someone-else", self.host));
@@ -924,10 +806,7 @@ impl Shared {
             tokio::time::sleep(STALL).await;
         }
         let token = match request.header("authorization") {
-            Some(value) => value
-                .split_once(' ')
-                .map_or(value, |(_, rest)| rest)
-                .to_string(),
+            Some(value) => value.split_once(' ').map_or(value, |(_, rest)| rest).to_string(),
             None => request.query_param("access_token").unwrap_or_default(),
         };
         let verdict = self.signer.verify(&token).and_then(|claims| {
@@ -941,14 +820,7 @@ impl Shared {
             let mut state = lock(&self.state);
             state.counters.bootstrap_failures += 1;
             self.event(&mut state, format!("/k8slogin/token/user refused: {why}"));
-            return server::response(
-                401,
-                &[(
-                    "www-authenticate",
-                    r#"Bearer realm="kubernetes",scope="auth""#,
-                )],
-                "",
-            );
+            return server::response(401, &[("www-authenticate", r#"Bearer realm="kubernetes",scope="auth""#)], "");
         }
         if let Some(status) = self.fault_matching(|fault| match fault {
             Fault::BootstrapStatus(status) => Some(*status),
@@ -995,16 +867,8 @@ impl Shared {
                 },
             );
             state.counters.sessions_minted += 1;
-            state.issued.extend([
-                refresh_token.clone(),
-                session_id_token,
-                session_access_token,
-                id_token.clone(),
-            ]);
-            self.event(
-                &mut state,
-                format!("/k8slogin/token/user: k8sIdp session s{label} created"),
-            );
+            state.issued.extend([refresh_token.clone(), session_id_token, session_access_token, id_token.clone()]);
+            self.event(&mut state, format!("/k8slogin/token/user: k8sIdp session s{label} created"));
         }
 
         let mut server_url = self.api_server_url.clone();
@@ -1014,22 +878,13 @@ impl Shared {
         let bad_pem = self.has_fault(&Fault::BootstrapBadCaPem);
         let pem = |pem: &String| {
             let pem = pki::crlf(pem);
-            if bad_pem {
-                pem[..pem.len() / 2].to_string()
-            } else {
-                pem
-            }
+            if bad_pem { pem[..pem.len() / 2].to_string() } else { pem }
         };
         let mut token_map: Vec<(String, Gson)> = vec![
-            (
-                "kubectl Command".into(),
-                Gson::Str(self.cluster_name.clone()),
-            ),
+            ("kubectl Command".into(), Gson::Str(self.cluster_name.clone())),
             (
                 "Usage".into(),
-                Gson::Str(
-                    "Run the kubectl command to set your user-context and server connection".into(),
-                ),
+                Gson::Str("Run the kubectl command to set your user-context and server connection".into()),
             ),
         ];
         if !self.has_fault(&Fault::BootstrapMissingServerUrl) {
@@ -1042,30 +897,17 @@ impl Shared {
             token_map.push(("refresh_token".into(), Gson::Str(refresh_token)));
         }
         if let Some(ca) = &self.ou_ca_pem {
-            token_map.push((
-                "OpenUnison Server CA Certificate".into(),
-                Gson::Str(pem(ca)),
-            ));
+            token_map.push(("OpenUnison Server CA Certificate".into(), Gson::Str(pem(ca))));
         }
         if let Some(ca) = &self.api_ca_pem {
-            token_map.push((
-                "Kubernetes API Server CA Certificate".into(),
-                Gson::Str(pem(ca)),
-            ));
+            token_map.push(("Kubernetes API Server CA Certificate".into(), Gson::Str(pem(ca))));
         }
-        let mut top: Vec<(String, Gson)> =
-            vec![("displayName".into(), Gson::Str(self.display_name.clone()))];
+        let mut top: Vec<(String, Gson)> = vec![("displayName".into(), Gson::Str(self.display_name.clone()))];
         if self.has_fault(&Fault::BootstrapExtraFields) {
-            token_map.push((
-                "ou login plugin".into(),
-                Gson::Str("kubectl oulogin --host=<host>".into()),
-            ));
+            token_map.push(("ou login plugin".into(), Gson::Str("kubectl oulogin --host=<host>".into())));
             token_map.push(("something new".into(), Gson::Str("x=1&y=2".into())));
             top.push(("schemaVersion".into(), Gson::Raw("2".into())));
-            top.push((
-                "extra".into(),
-                Gson::Object(vec![("nested".into(), Gson::Str("value".into()))]),
-            ));
+            top.push(("extra".into(), Gson::Object(vec![("nested".into(), Gson::Str("value".into()))])));
         }
         top.push(("token".into(), Gson::Object(token_map)));
         if self.has_fault(&Fault::BootstrapHuge) {
@@ -1096,25 +938,15 @@ impl Shared {
         let mut state = lock(&self.state);
         let outcome = self.refresh_locked(&mut state, request, &live);
         let (response, event) = match outcome {
-            Ok(RefreshAnswer {
-                body,
-                outcome,
-                label,
-            }) => {
+            Ok(RefreshAnswer { body, outcome, label }) => {
                 match outcome {
                     RefreshOutcome::Rotated => state.counters.refreshes_ok += 1,
                     RefreshOutcome::Grace => state.counters.refreshes_grace += 1,
                     RefreshOutcome::Rejected => unreachable!("rejections are errors"),
                 }
-                let what = if outcome == RefreshOutcome::Grace {
-                    "replay within grace period answered"
-                } else {
-                    "refreshed"
-                };
-                (
-                    server::json(200, &body),
-                    (format!("refresh: session s{label} {what}"), outcome),
-                )
+                let what =
+                    if outcome == RefreshOutcome::Grace { "replay within grace period answered" } else { "refreshed" };
+                (server::json(200, &body), (format!("refresh: session s{label} {what}"), outcome))
             }
             Err((status, why)) => {
                 state.counters.refreshes_failed += 1;
@@ -1123,19 +955,10 @@ impl Shared {
                 } else {
                     server::empty_json_error(status)
                 };
-                (
-                    response,
-                    (
-                        format!("refresh refused ({status}): {why}"),
-                        RefreshOutcome::Rejected,
-                    ),
-                )
+                (response, (format!("refresh refused ({status}): {why}"), RefreshOutcome::Rejected))
             }
         };
-        state.refresh_events.push(RefreshEvent {
-            at: SystemTime::now(),
-            outcome: event.1,
-        });
+        state.refresh_events.push(RefreshEvent { at: SystemTime::now(), outcome: event.1 });
         self.event(&mut state, event.0);
         response
     }
@@ -1152,24 +975,16 @@ impl Shared {
         }) {
             return Err((status, "injected fault".into()));
         }
-        request
-            .form_param("grant_type")
-            .ok_or((400, "grant_type missing".to_string()))?;
+        request.form_param("grant_type").ok_or((400, "grant_type missing".to_string()))?;
         let client_id = client_id(request).ok_or((500, "no client_id".to_string()))?;
         if client_id != K8S_CLIENT_ID {
             return Err((401, format!("unknown client {client_id:?}")));
         }
         // Without a refresh token the real server treats the call as a code exchange.
-        let presented = request
-            .form_param("refresh_token")
-            .ok_or((403, "no refresh_token and no code".to_string()))?;
-        let session_id =
-            session_id_of(&presented).ok_or((401, "refresh token does not decode".to_string()))?;
+        let presented = request.form_param("refresh_token").ok_or((403, "no refresh_token and no code".to_string()))?;
+        let session_id = session_id_of(&presented).ok_or((401, "refresh token does not decode".to_string()))?;
         let now = now_ms();
-        let session = state
-            .sessions
-            .get_mut(&session_id)
-            .ok_or((401, "session does not exist".to_string()))?;
+        let session = state.sessions.get_mut(&session_id).ok_or((401, "session does not exist".to_string()))?;
         let label = session.label;
         if presented != session.refresh_token {
             let grace = u128::from(live.grace_period_ms);
@@ -1189,23 +1004,14 @@ impl Shared {
                 "token_type": "Bearer",
                 "expires_in": seconds_left as u64,
             });
-            return Ok(RefreshAnswer {
-                body,
-                outcome: RefreshOutcome::Grace,
-                label,
-            });
+            return Ok(RefreshAnswer { body, outcome: RefreshOutcome::Grace, label });
         }
         if session.expires_ms <= now {
             state.sessions.remove(&session_id);
-            return Err((
-                401,
-                format!("session s{label} expired by inactivity; deleted"),
-            ));
+            return Err((401, format!("session s{label} expired by inactivity; deleted")));
         }
         let grace = u128::from(live.grace_period_ms);
-        session
-            .expired_tokens
-            .retain(|(_, rotated_ms)| rotated_ms + grace > now);
+        session.expired_tokens.retain(|(_, rotated_ms)| rotated_ms + grace > now);
         if grace > 0 {
             session.expired_tokens.push((presented, now));
         }
@@ -1221,20 +1027,12 @@ impl Shared {
             "id_token": session.id_token,
             "refresh_token": session.refresh_token,
         });
-        let issued = [
-            session.id_token.clone(),
-            session.access_token.clone(),
-            session.refresh_token.clone(),
-        ];
+        let issued = [session.id_token.clone(), session.access_token.clone(), session.refresh_token.clone()];
         state.issued.extend(issued);
         if self.has_fault(&Fault::RefreshNoIdToken) {
             body.as_object_mut().expect("object").remove("id_token");
         }
-        Ok(RefreshAnswer {
-            body,
-            outcome: RefreshOutcome::Rotated,
-            label,
-        })
+        Ok(RefreshAnswer { body, outcome: RefreshOutcome::Rotated, label })
     }
 }
 
@@ -1254,16 +1052,9 @@ fn client_id(request: &Request) -> Option<String> {
     }
     let basic = request.header("authorization")?.strip_prefix("Basic ")?;
     let decoded = String::from_utf8(STANDARD.decode(basic.trim()).ok()?).ok()?;
-    let user = decoded
-        .split_once(':')
-        .map_or(decoded.as_str(), |(user, _)| user);
+    let user = decoded.split_once(':').map_or(decoded.as_str(), |(user, _)| user);
     // RFC 6749 2.3.1: the client id is form-encoded inside Basic.
-    Some(
-        url::form_urlencoded::parse(format!("u={user}").as_bytes())
-            .next()?
-            .1
-            .into_owned(),
-    )
+    Some(url::form_urlencoded::parse(format!("u={user}").as_bytes()).next()?.1.into_owned())
 }
 
 /// A refresh token that carries the session id, padded standard base64 like

@@ -26,11 +26,9 @@ pub struct ServerIdentity {
 }
 
 fn loopback_params(common_name: &str) -> CertificateParams {
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .expect("valid SANs");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
+    let mut params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).expect("valid SANs");
+    params.distinguished_name.push(DnType::CommonName, common_name);
     params
 }
 
@@ -38,21 +36,12 @@ impl TestCa {
     pub fn generate(common_name: &str) -> TestCa {
         let key = KeyPair::generate().expect("key generation");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("no SANs");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
+        params.distinguished_name.push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let cert = params.self_signed(&key).expect("self-signed CA");
-        TestCa {
-            pem: cert.pem(),
-            der: cert.der().clone(),
-            issuer: Issuer::new(params, key),
-        }
+        TestCa { pem: cert.pem(), der: cert.der().clone(), issuer: Issuer::new(params, key) }
     }
 
     /// A leaf for 127.0.0.1 and localhost, signed by this CA.
@@ -61,14 +50,8 @@ impl TestCa {
         let mut params = loopback_params(common_name);
         params.is_ca = IsCa::ExplicitNoCa;
         params.use_authority_key_identifier_extension = true;
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .expect("leaf signed by the CA");
-        ServerIdentity {
-            cert_der: cert.der().clone(),
-            key_pkcs8: key.serialize_der(),
-            trust_pem: self.pem.clone(),
-        }
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf signed by the CA");
+        ServerIdentity { cert_der: cert.der().clone(), key_pkcs8: key.serialize_der(), trust_pem: self.pem.clone() }
     }
 }
 
@@ -78,17 +61,10 @@ pub fn self_signed_ca_identity(common_name: &str) -> ServerIdentity {
     let key = KeyPair::generate().expect("key generation");
     let mut params = loopback_params(common_name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     let cert = params.self_signed(&key).expect("self-signed certificate");
-    ServerIdentity {
-        cert_der: cert.der().clone(),
-        key_pkcs8: key.serialize_der(),
-        trust_pem: cert.pem(),
-    }
+    ServerIdentity { cert_der: cert.der().clone(), key_pkcs8: key.serialize_der(), trust_pem: cert.pem() }
 }
 
 impl ServerIdentity {

@@ -29,24 +29,16 @@ impl Request {
 
     /// Query parameters in order (first value wins in `query_param`).
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(self.uri.query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect()
+        url::form_urlencoded::parse(self.uri.query().unwrap_or("").as_bytes()).into_owned().collect()
     }
 
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query_pairs()
-            .into_iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value)
+        self.query_pairs().into_iter().find(|(key, _)| key == name).map(|(_, value)| value)
     }
 
     /// Form parameters of an `application/x-www-form-urlencoded` body.
     pub fn form_param(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(&self.body)
-            .into_owned()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value)
+        url::form_urlencoded::parse(&self.body).into_owned().find(|(key, _)| key == name).map(|(_, value)| value)
     }
 
     /// The value of one cookie from the `Cookie` headers.
@@ -68,42 +60,27 @@ pub type Handler = Arc<dyn Fn(Request) -> BoxFuture + Send + Sync>;
 
 /// Builds responses tersely.
 pub fn response(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Response {
-    let mut builder =
-        hyper::Response::builder().status(StatusCode::from_u16(status).expect("valid status"));
+    let mut builder = hyper::Response::builder().status(StatusCode::from_u16(status).expect("valid status"));
     for (name, value) in headers {
         builder = builder.header(
             HeaderName::from_bytes(name.as_bytes()).expect("header name"),
             HeaderValue::from_str(value).expect("header value"),
         );
     }
-    builder
-        .body(Full::new(body.into()))
-        .expect("response builds")
+    builder.body(Full::new(body.into())).expect("response builds")
 }
 
 pub fn redirect(location: &str) -> Response {
-    response(
-        302,
-        &[("location", location), ("content-length", "0")],
-        Bytes::new(),
-    )
+    response(302, &[("location", location), ("content-length", "0")], Bytes::new())
 }
 
 pub fn json(status: u16, value: &serde_json::Value) -> Response {
-    response(
-        status,
-        &[("content-type", "application/json")],
-        serde_json::to_vec(value).expect("JSON serialises"),
-    )
+    response(status, &[("content-type", "application/json")], serde_json::to_vec(value).expect("JSON serialises"))
 }
 
 /// OpenUnison's error shape: a status, `Content-Type: application/json`, empty body.
 pub fn empty_json_error(status: u16) -> Response {
-    response(
-        status,
-        &[("content-type", "application/json")],
-        Bytes::new(),
-    )
+    response(status, &[("content-type", "application/json")], Bytes::new())
 }
 
 pub struct TlsServer {
@@ -126,27 +103,19 @@ impl TlsServer {
         tls: Arc<rustls::ServerConfig>,
         handler: Handler,
     ) -> TlsServer {
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
+        listener.set_nonblocking(true).expect("non-blocking listener");
         let addr = listener.local_addr().expect("listener address");
         let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("fake-{name}"))
             .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("tokio runtime");
+                let runtime =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
                 runtime.block_on(accept_loop(listener, tls, handler, shutdown_rx));
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .expect("spawn server thread");
-        TlsServer {
-            addr,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        TlsServer { addr, shutdown: Some(shutdown), thread: Some(thread) }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -189,9 +158,7 @@ async fn accept_loop(
         let handler = handler.clone();
         tokio::spawn(async move {
             // A client that never finishes its handshake must not pin a task forever.
-            let Ok(Ok(stream)) =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
-            else {
+            let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else {
                 return;
             };
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -202,13 +169,7 @@ async fn accept_loop(
                         Ok(collected) => collected.to_bytes(),
                         Err(_) => Bytes::new(),
                     };
-                    let request = Request {
-                        method: parts.method,
-                        uri: parts.uri,
-                        headers: parts.headers,
-                        body,
-                        peer,
-                    };
+                    let request = Request { method: parts.method, uri: parts.uri, headers: parts.headers, body, peer };
                     Ok::<_, std::convert::Infallible>(handler(request).await)
                 }
             });

@@ -10,9 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::common::free_port;
 use crate::fake::openunison::RefreshOutcome;
-use crate::fake::{
-    BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, Fault, TestClient, TestResponse, jwt,
-};
+use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, Fault, TestClient, TestResponse, jwt};
 
 fn start() -> FakeOpenUnison {
     FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()))
@@ -30,23 +28,11 @@ struct Pkce {
 
 fn new_pkce() -> Pkce {
     let verifier = URL_SAFE_NO_PAD.encode(crate::fake::random_bytes::<32>());
-    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        verifier.as_bytes(),
-    ));
-    Pkce {
-        verifier,
-        challenge,
-    }
+    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
+    Pkce { verifier, challenge }
 }
 
-fn authorize_url(
-    fake: &FakeOpenUnison,
-    redirect_uri: &str,
-    pkce: &Pkce,
-    state: &str,
-    nonce: &str,
-) -> String {
+fn authorize_url(fake: &FakeOpenUnison, redirect_uri: &str, pkce: &Pkce, state: &str, nonce: &str) -> String {
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", "cli-local")
@@ -66,31 +52,16 @@ fn query_of(location: &str) -> Vec<(String, String)> {
 }
 
 fn param(location: &str, name: &str) -> Option<String> {
-    query_of(location)
-        .into_iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value)
+    query_of(location).into_iter().find(|(key, _)| key == name).map(|(_, value)| value)
 }
 
 /// Authorization + code exchange as the plugin does it; returns the code-exchange response.
-fn code_exchange(
-    fake: &FakeOpenUnison,
-    client: &TestClient,
-    verifier_override: Option<&str>,
-) -> TestResponse {
+fn code_exchange(fake: &FakeOpenUnison, client: &TestClient, verifier_override: Option<&str>) -> TestResponse {
     let pkce = new_pkce();
-    let response = client
-        .get(
-            &authorize_url(fake, &fake.redirect_uri(), &pkce, "state-1", "nonce-1"),
-            &[],
-        )
-        .unwrap();
+    let response = client.get(&authorize_url(fake, &fake.redirect_uri(), &pkce, "state-1", "nonce-1"), &[]).unwrap();
     assert_eq!(response.status, 302);
     let location = response.header("location").unwrap().to_string();
-    assert!(
-        location.starts_with(&format!("{}?", fake.redirect_uri())),
-        "{location}"
-    );
+    assert!(location.starts_with(&format!("{}?", fake.redirect_uri())), "{location}");
     assert_eq!(param(&location, "state").as_deref(), Some("state-1"));
     let code = param(&location, "code").expect("a code");
     let verifier = verifier_override.unwrap_or(&pkce.verifier);
@@ -118,10 +89,7 @@ fn cli_id_token(fake: &FakeOpenUnison, client: &TestClient) -> String {
 fn bootstrap(fake: &FakeOpenUnison, client: &TestClient) -> TestResponse {
     let id_token = cli_id_token(fake, client);
     client
-        .get(
-            &format!("{}/k8slogin/token/user", fake.base_url()),
-            &[("authorization", &format!("Bearer {id_token}"))],
-        )
+        .get(&format!("{}/k8slogin/token/user", fake.base_url()), &[("authorization", &format!("Bearer {id_token}"))])
         .unwrap()
 }
 
@@ -129,11 +97,7 @@ fn refresh(fake: &FakeOpenUnison, client: &TestClient, refresh_token: &str) -> T
     client
         .post_form(
             &format!("{}/token", fake.k8s_issuer()),
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-                ("client_id", "kubernetes"),
-            ],
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", "kubernetes")],
             &[],
         )
         .unwrap()
@@ -142,31 +106,17 @@ fn refresh(fake: &FakeOpenUnison, client: &TestClient, refresh_token: &str) -> T
 fn assert_empty_json_error(response: &TestResponse, status: u16) {
     assert_eq!(response.status, status, "{}", response.text());
     assert_eq!(response.header("content-type"), Some("application/json"));
-    assert!(
-        response.body.is_empty(),
-        "body should be empty: {}",
-        response.text()
-    );
+    assert!(response.body.is_empty(), "body should be empty: {}", response.text());
 }
 
 #[test]
 fn cli_login_logs_the_browser_in_and_bounces_to_the_loopback_root() {
     let fake = start();
     let client = client_for(&fake);
-    let response = client
-        .get(&format!("{}/cli-login", fake.base_url()), &[])
-        .unwrap();
+    let response = client.get(&format!("{}/cli-login", fake.base_url()), &[]).unwrap();
     assert_eq!(response.status, 302);
-    assert_eq!(
-        response.header("location"),
-        Some(format!("http://127.0.0.1:{}", fake.redirect_port()).as_str())
-    );
-    assert!(
-        response
-            .header("set-cookie")
-            .unwrap()
-            .starts_with("tremolosession=")
-    );
+    assert_eq!(response.header("location"), Some(format!("http://127.0.0.1:{}", fake.redirect_port()).as_str()));
+    assert!(response.header("set-cookie").unwrap().starts_with("tremolosession="));
     assert_eq!(fake.counters().cli_login_hits, 1);
     assert_eq!(fake.counters().browser_logins, 1);
 }
@@ -175,33 +125,12 @@ fn cli_login_logs_the_browser_in_and_bounces_to_the_loopback_root() {
 fn discovery_and_jwks_describe_the_signing_key() {
     let fake = start();
     let client = client_for(&fake);
-    let discovery = client
-        .get(
-            &format!("{}/.well-known/openid-configuration", fake.cli_issuer()),
-            &[],
-        )
-        .unwrap()
-        .json();
+    let discovery = client.get(&format!("{}/.well-known/openid-configuration", fake.cli_issuer()), &[]).unwrap().json();
     assert_eq!(discovery["issuer"], fake.cli_issuer());
-    assert_eq!(
-        discovery["jwks_uri"],
-        format!("{}/certs", fake.cli_issuer())
-    );
-    let k8s = client
-        .get(
-            &format!("{}/.well-known/openid-configuration", fake.k8s_issuer()),
-            &[],
-        )
-        .unwrap()
-        .json();
-    assert_eq!(
-        k8s["token_endpoint"],
-        format!("{}/token", fake.k8s_issuer())
-    );
-    let jwks = client
-        .get(discovery["jwks_uri"].as_str().unwrap(), &[])
-        .unwrap()
-        .json();
+    assert_eq!(discovery["jwks_uri"], format!("{}/certs", fake.cli_issuer()));
+    let k8s = client.get(&format!("{}/.well-known/openid-configuration", fake.k8s_issuer()), &[]).unwrap().json();
+    assert_eq!(k8s["token_endpoint"], format!("{}/token", fake.k8s_issuer()));
+    let jwks = client.get(discovery["jwks_uri"].as_str().unwrap(), &[]).unwrap().json();
     assert_eq!(jwks["keys"][0]["alg"], "RS256");
     assert_eq!(jwks["keys"][0]["kid"], jwt::KID);
     assert_eq!(jwks["keys"][0]["e"], "AQAB");
@@ -219,35 +148,21 @@ fn authorization_requires_the_exact_redirect_uri_state_and_openid_scope() {
         format!("http://127.0.0.1:{}/redirect", port.wrapping_add(1)),
         format!("http://127.0.0.1:{port}/callback"),
     ] {
-        let response = client
-            .get(&authorize_url(&fake, &wrong, &pkce, "s", "n"), &[])
-            .unwrap();
+        let response = client.get(&authorize_url(&fake, &wrong, &pkce, "s", "n"), &[]).unwrap();
         assert_eq!(response.status, 302);
-        assert_eq!(
-            response.header("location"),
-            Some(format!("{wrong}?error=unauthorized_client").as_str())
-        );
+        assert_eq!(response.header("location"), Some(format!("{wrong}?error=unauthorized_client").as_str()));
     }
     let no_state = authorize_url(&fake, &fake.redirect_uri(), &pkce, "", "n");
     let response = client.get(&no_state, &[]).unwrap();
-    assert_eq!(
-        response.header("location"),
-        Some(format!("{}?error=state_missing", fake.redirect_uri()).as_str())
-    );
+    assert_eq!(response.header("location"), Some(format!("{}?error=state_missing", fake.redirect_uri()).as_str()));
     let wrong_client = authorize_url(&fake, &fake.redirect_uri(), &pkce, "s", "n")
         .replace("client_id=cli-local", "client_id=kubernetes");
     let response = client.get(&wrong_client, &[]).unwrap();
-    assert_eq!(
-        param(response.header("location").unwrap(), "error").as_deref(),
-        Some("unauthorized_client")
-    );
+    assert_eq!(param(response.header("location").unwrap(), "error").as_deref(), Some("unauthorized_client"));
     let wrong_scope = authorize_url(&fake, &fake.redirect_uri(), &pkce, "s", "n")
         .replace("scope=openid+profile", "scope=profile+openid");
     let response = client.get(&wrong_scope, &[]).unwrap();
-    assert_eq!(
-        param(response.header("location").unwrap(), "error").as_deref(),
-        Some("invalid_scope")
-    );
+    assert_eq!(param(response.header("location").unwrap(), "error").as_deref(), Some("invalid_scope"));
     assert_eq!(fake.authorizations(), 0);
 }
 
@@ -255,21 +170,11 @@ fn authorization_requires_the_exact_redirect_uri_state_and_openid_scope() {
 fn code_exchange_enforces_pkce_and_single_use() {
     let fake = start();
     let client = client_for(&fake);
-    assert_empty_json_error(
-        &code_exchange(
-            &fake,
-            &client,
-            Some("a-verifier-that-does-not-match-the-challenge"),
-        ),
-        400,
-    );
+    assert_empty_json_error(&code_exchange(&fake, &client, Some("a-verifier-that-does-not-match-the-challenge")), 400);
 
     let pkce = new_pkce();
     let location = client
-        .get(
-            &authorize_url(&fake, &fake.redirect_uri(), &pkce, "s", "n"),
-            &[],
-        )
+        .get(&authorize_url(&fake, &fake.redirect_uri(), &pkce, "s", "n"), &[])
         .unwrap()
         .header("location")
         .unwrap()
@@ -279,11 +184,7 @@ fn code_exchange_enforces_pkce_and_single_use() {
     let without_verifier = client
         .post_form(
             &token_url,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("client_id", "cli-local"),
-            ],
+            &[("grant_type", "authorization_code"), ("code", &code), ("client_id", "cli-local")],
             &[],
         )
         .unwrap();
@@ -291,10 +192,7 @@ fn code_exchange_enforces_pkce_and_single_use() {
 
     let pkce = new_pkce();
     let location = client
-        .get(
-            &authorize_url(&fake, &fake.redirect_uri(), &pkce, "s", "n"),
-            &[],
-        )
+        .get(&authorize_url(&fake, &fake.redirect_uri(), &pkce, "s", "n"), &[])
         .unwrap()
         .header("location")
         .unwrap()
@@ -307,13 +205,7 @@ fn code_exchange_enforces_pkce_and_single_use() {
         ("code_verifier", pkce.verifier.as_str()),
     ];
     assert_empty_json_error(
-        &client
-            .post_form(
-                &token_url,
-                &[("code", &code), ("client_id", "cli-local")],
-                &[],
-            )
-            .unwrap(),
+        &client.post_form(&token_url, &[("code", &code), ("client_id", "cli-local")], &[]).unwrap(),
         400,
     );
     let first = client.post_form(&token_url, &form, &[]).unwrap();
@@ -331,15 +223,9 @@ fn bootstrap_json_is_gson_escaped_with_crlf_pems_and_mints_a_session_per_call() 
     let client = client_for(&fake);
     let response = bootstrap(&fake, &client);
     assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(
-        response.header("content-type"),
-        Some("application/json; charset=UTF-8")
-    );
+    assert_eq!(response.header("content-type"), Some("application/json; charset=UTF-8"));
     let raw = response.text();
-    assert!(
-        raw.contains("\\u003d"),
-        "refresh token `=` must be Gson-escaped: {raw}"
-    );
+    assert!(raw.contains("\\u003d"), "refresh token `=` must be Gson-escaped: {raw}");
     assert!(raw.contains("\\r\\n"), "PEMs must have CRLF line endings");
     assert!(raw.ends_with("}\n"));
     let body = response.json();
@@ -347,28 +233,15 @@ fn bootstrap_json_is_gson_escaped_with_crlf_pems_and_mints_a_session_per_call() 
     let token = &body["token"];
     assert_eq!(token["kubectl Command"], "kubernetes");
     assert_eq!(token["kubectl Windows Command"], fake.api_server_url());
-    assert!(
-        token["OpenUnison Server CA Certificate"]
-            .as_str()
-            .unwrap()
-            .starts_with("-----BEGIN CERTIFICATE-----\r\n")
-    );
-    assert!(
-        token["Kubernetes API Server CA Certificate"]
-            .as_str()
-            .unwrap()
-            .contains("\r\n")
-    );
+    assert!(token["OpenUnison Server CA Certificate"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----\r\n"));
+    assert!(token["Kubernetes API Server CA Certificate"].as_str().unwrap().contains("\r\n"));
     let claims = jwt::claims_unverified(token["id_token"].as_str().unwrap()).unwrap();
     assert_eq!(claims["iss"], fake.k8s_issuer());
     assert_eq!(claims["aud"], "kubernetes");
     assert!(token["refresh_token"].as_str().unwrap().ends_with('='));
 
     let again = bootstrap(&fake, &client);
-    assert_ne!(
-        again.json()["token"]["refresh_token"],
-        body["token"]["refresh_token"]
-    );
+    assert_ne!(again.json()["token"]["refresh_token"], body["token"]["refresh_token"]);
     assert_eq!(fake.sessions_minted(), 2);
     assert_eq!(fake.live_sessions(), 2);
 }
@@ -379,31 +252,18 @@ fn bootstrap_accepts_a_bare_jwt_and_refuses_anything_but_a_valid_cli_local_token
     let client = client_for(&fake);
     let url = format!("{}/k8slogin/token/user", fake.base_url());
     let id_token = cli_id_token(&fake, &client);
-    assert_eq!(
-        client
-            .get(&url, &[("authorization", &id_token)])
-            .unwrap()
-            .status,
-        200
-    );
+    assert_eq!(client.get(&url, &[("authorization", &id_token)]).unwrap().status, 200);
 
     let k8s_token = fake.sign(&fake.k8s_claims(60));
     let mut expired = fake.k8s_claims(-10);
     expired["iss"] = serde_json::json!(fake.cli_issuer());
     expired["aud"] = serde_json::json!("cli-local");
-    for bad in [
-        k8s_token,
-        fake.sign(&expired),
-        jwt::Signer::impostor().sign(&jwt::claims_unverified(&id_token).unwrap()),
-    ] {
-        let response = client
-            .get(&url, &[("authorization", &format!("Bearer {bad}"))])
-            .unwrap();
+    for bad in
+        [k8s_token, fake.sign(&expired), jwt::Signer::impostor().sign(&jwt::claims_unverified(&id_token).unwrap())]
+    {
+        let response = client.get(&url, &[("authorization", &format!("Bearer {bad}"))]).unwrap();
         assert_eq!(response.status, 401);
-        assert_eq!(
-            response.header("www-authenticate"),
-            Some(r#"Bearer realm="kubernetes",scope="auth""#)
-        );
+        assert_eq!(response.header("www-authenticate"), Some(r#"Bearer realm="kubernetes",scope="auth""#));
     }
     assert_eq!(client.get(&url, &[]).unwrap().status, 401);
     assert_eq!(fake.sessions_minted(), 1);
@@ -413,10 +273,7 @@ fn bootstrap_accepts_a_bare_jwt_and_refuses_anything_but_a_valid_cli_local_token
 fn a_replayed_refresh_token_gets_an_empty_401() {
     let fake = start();
     let client = client_for(&fake);
-    let first = bootstrap(&fake, &client).json()["token"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first = bootstrap(&fake, &client).json()["token"]["refresh_token"].as_str().unwrap().to_string();
     let rotated = refresh(&fake, &client, &first);
     assert_eq!(rotated.status, 200, "{}", rotated.text());
     let body = rotated.json();
@@ -424,27 +281,14 @@ fn a_replayed_refresh_token_gets_an_empty_401() {
     assert_ne!(second, first);
     let claims = jwt::claims_unverified(body["id_token"].as_str().unwrap()).unwrap();
     assert_eq!(claims["iss"], fake.k8s_issuer());
-    assert_eq!(
-        claims["nbf"].as_i64().unwrap(),
-        claims["iat"].as_i64().unwrap() - 120
-    );
-    assert_eq!(
-        claims["exp"].as_i64().unwrap(),
-        claims["iat"].as_i64().unwrap() + 60
-    );
+    assert_eq!(claims["nbf"].as_i64().unwrap(), claims["iat"].as_i64().unwrap() - 120);
+    assert_eq!(claims["exp"].as_i64().unwrap(), claims["iat"].as_i64().unwrap() + 60);
 
     assert_empty_json_error(&refresh(&fake, &client, &first), 401);
     assert_eq!(fake.successful_refreshes(), 1);
     assert_eq!(fake.failed_refreshes(), 1);
-    let outcomes: Vec<RefreshOutcome> = fake
-        .refresh_events()
-        .iter()
-        .map(|event| event.outcome)
-        .collect();
-    assert_eq!(
-        outcomes,
-        [RefreshOutcome::Rotated, RefreshOutcome::Rejected]
-    );
+    let outcomes: Vec<RefreshOutcome> = fake.refresh_events().iter().map(|event| event.outcome).collect();
+    assert_eq!(outcomes, [RefreshOutcome::Rotated, RefreshOutcome::Rejected]);
     // The session survives a refused replay; its current token still works.
     assert_eq!(refresh(&fake, &client, second).status, 200);
 }
@@ -454,10 +298,7 @@ fn the_grace_period_answers_a_replay_with_the_current_tokens() {
     let fake = start();
     fake.set_grace_period_ms(5000);
     let client = client_for(&fake);
-    let first = bootstrap(&fake, &client).json()["token"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first = bootstrap(&fake, &client).json()["token"]["refresh_token"].as_str().unwrap().to_string();
     let rotated = refresh(&fake, &client, &first).json();
     let replay = refresh(&fake, &client, &first);
     assert_eq!(replay.status, 200, "{}", replay.text());
@@ -465,10 +306,7 @@ fn the_grace_period_answers_a_replay_with_the_current_tokens() {
     assert_eq!(replay["refresh_token"], rotated["refresh_token"]);
     assert_eq!(replay["id_token"], rotated["id_token"]);
     let seconds_left = replay["expires_in"].as_u64().unwrap();
-    assert!(
-        (890..=900).contains(&seconds_left),
-        "expires_in is the session's, not the token's: {seconds_left}"
-    );
+    assert!((890..=900).contains(&seconds_left), "expires_in is the session's, not the token's: {seconds_left}");
     assert_eq!(fake.counters().refreshes_grace, 1);
     assert_eq!(fake.successful_refreshes(), 1);
 }
@@ -477,30 +315,13 @@ fn the_grace_period_answers_a_replay_with_the_current_tokens() {
 fn refresh_accepts_basic_client_authentication_and_refuses_other_clients() {
     let fake = start();
     let client = client_for(&fake);
-    let token = bootstrap(&fake, &client).json()["token"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = bootstrap(&fake, &client).json()["token"]["refresh_token"].as_str().unwrap().to_string();
     let url = format!("{}/token", fake.k8s_issuer());
     let wrong_client = client
-        .post_form(
-            &url,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &token),
-                ("client_id", "cli-local"),
-            ],
-            &[],
-        )
+        .post_form(&url, &[("grant_type", "refresh_token"), ("refresh_token", &token), ("client_id", "cli-local")], &[])
         .unwrap();
     assert_empty_json_error(&wrong_client, 401);
-    let no_grant = client
-        .post_form(
-            &url,
-            &[("refresh_token", &token), ("client_id", "kubernetes")],
-            &[],
-        )
-        .unwrap();
+    let no_grant = client.post_form(&url, &[("refresh_token", &token), ("client_id", "kubernetes")], &[]).unwrap();
     assert_empty_json_error(&no_grant, 400);
     let basic = client
         .post_form(
@@ -517,10 +338,7 @@ fn an_inactive_session_is_refused_and_deleted() {
     let fake = start();
     fake.set_inactivity_timeout_secs(1);
     let client = client_for(&fake);
-    let token = bootstrap(&fake, &client).json()["token"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = bootstrap(&fake, &client).json()["token"]["refresh_token"].as_str().unwrap().to_string();
     std::thread::sleep(Duration::from_millis(1100));
     assert_empty_json_error(&refresh(&fake, &client, &token), 401);
     assert_eq!(fake.live_sessions(), 0);
@@ -532,10 +350,7 @@ fn an_inactive_session_is_refused_and_deleted() {
 fn killed_sessions_cannot_refresh() {
     let fake = start();
     let client = client_for(&fake);
-    let token = bootstrap(&fake, &client).json()["token"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = bootstrap(&fake, &client).json()["token"]["refresh_token"].as_str().unwrap().to_string();
     fake.kill_all_sessions();
     assert_empty_json_error(&refresh(&fake, &client, &token), 401);
 }
@@ -548,9 +363,7 @@ fn the_api_server_accepts_only_valid_k8sidp_tokens() {
     let bearer = |token: &str| format!("Bearer {token}");
 
     let valid = fake.sign(&fake.k8s_claims(60));
-    let response = client
-        .get(&url, &[("authorization", &bearer(&valid))])
-        .unwrap();
+    let response = client.get(&url, &[("authorization", &bearer(&valid))]).unwrap();
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json()["metadata"]["name"], "default");
 
@@ -560,68 +373,42 @@ fn the_api_server_accepts_only_valid_k8sidp_tokens() {
     let cli_token = cli_id_token(&fake, &client);
     let impostor = jwt::Signer::impostor().sign(&fake.k8s_claims(60));
     for token in [expired, fake.sign(&wrong_aud), cli_token, impostor] {
-        let response = client
-            .get(&url, &[("authorization", &bearer(&token))])
-            .unwrap();
+        let response = client.get(&url, &[("authorization", &bearer(&token))]).unwrap();
         assert_eq!(response.status, 401);
         assert_eq!(response.json()["kind"], "Status");
     }
-    assert_eq!(
-        client
-            .get(&format!("{}/version", fake.api_server_url()), &[])
-            .unwrap()
-            .status,
-        401
-    );
+    assert_eq!(client.get(&format!("{}/version", fake.api_server_url()), &[]).unwrap().status, 401);
     assert_eq!(fake.api().ok_requests(), 1);
     assert_eq!(fake.api().unauthorized_requests(), 5);
 }
 
 #[test]
 fn the_self_signed_variant_serves_its_ca_certificate_as_its_own() {
-    let fake = FakeOpenUnison::start(FakeConfig {
-        self_signed: true,
-        ..FakeConfig::with_redirect_port(free_port())
-    });
+    let fake = FakeOpenUnison::start(FakeConfig { self_signed: true, ..FakeConfig::with_redirect_port(free_port()) });
     let client = client_for(&fake);
     let response = bootstrap(&fake, &client);
     assert_eq!(response.status, 200);
-    let served = response.json()["token"]["OpenUnison Server CA Certificate"]
-        .as_str()
-        .unwrap()
-        .replace("\r\n", "\n");
+    let served = response.json()["token"]["OpenUnison Server CA Certificate"].as_str().unwrap().replace("\r\n", "\n");
     assert_eq!(served, fake.ca_pem());
     // rustls's own verifier refuses this shape, which is what makes the variant worth testing.
     let cert = crate::fake::client::parse_pems(&[&fake.ca_pem()]).remove(0);
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.clone()).unwrap();
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-        std::sync::Arc::new(roots),
-        provider,
-    )
-    .build()
-    .unwrap();
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(std::sync::Arc::new(roots), provider)
+        .build()
+        .unwrap();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
     use rustls::client::danger::ServerCertVerifier;
-    let verdict =
-        webpki.verify_server_cert(&cert, &[], &name, &[], rustls::pki_types::UnixTime::now());
+    let verdict = webpki.verify_server_cert(&cert, &[], &name, &[], rustls::pki_types::UnixTime::now());
     assert!(
-        matches!(
-            verdict,
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::Other(_)
-            ))
-        ) || verdict.is_err(),
+        matches!(verdict, Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(_))))
+            || verdict.is_err(),
         "{verdict:?}"
     );
     // Trusting an unrelated CA must not be enough.
     let other = crate::fake::pki::TestCa::generate("unrelated");
-    assert!(
-        TestClient::new(&[&other.pem])
-            .get(&format!("{}/cli-login", fake.base_url()), &[])
-            .is_err()
-    );
+    assert!(TestClient::new(&[&other.pem]).get(&format!("{}/cli-login", fake.base_url()), &[]).is_err());
 }
 
 /// A stand-in for the plugin's loopback listener: `/` sends the browser to
@@ -637,13 +424,13 @@ fn fake_plugin_listener(port: u16, authorize: String) -> std::thread::JoinHandle
             let target = request_line.split(' ').nth(1)?.to_string();
             let mut stream = stream;
             if target == "/" {
-                write!(stream, "HTTP/1.1 302 Found\r\nLocation: {authorize}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
-            } else {
                 write!(
                     stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    "HTTP/1.1 302 Found\r\nLocation: {authorize}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 )
                 .ok()?;
+            } else {
+                write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").ok()?;
                 return Some(target);
             }
         }
@@ -659,18 +446,11 @@ fn the_fake_browser_follows_the_login_chain_from_a_browser_command() {
     let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
     let words = shell_words::split(browser.command()).unwrap();
     let url = format!("{}/cli-login", fake.base_url());
-    let status = std::process::Command::new(&words[0])
-        .args(&words[1..])
-        .arg(&url)
-        .status()
-        .unwrap();
+    let status = std::process::Command::new(&words[0]).args(&words[1..]).arg(&url).status().unwrap();
     assert!(status.success());
     assert!(browser.wait_for_opened(1, Duration::from_secs(5)));
     assert_eq!(browser.urls(), [url]);
-    let callback = listener
-        .join()
-        .unwrap()
-        .expect("the browser reached /redirect");
+    let callback = listener.join().unwrap().expect("the browser reached /redirect");
     assert!(callback.starts_with("/redirect?code="), "{callback}");
     assert!(callback.ends_with("&state=st"), "{callback}");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -680,11 +460,7 @@ fn the_fake_browser_follows_the_login_chain_from_a_browser_command() {
     let outcome = &browser.outcomes()[0];
     assert!(outcome.completed(), "{outcome:?}");
     assert_eq!(outcome.hops.len(), 4, "{outcome:?}");
-    assert_eq!(
-        fake.counters().browser_logins,
-        1,
-        "the cookie from /cli-login is sent to /auth"
-    );
+    assert_eq!(fake.counters().browser_logins, 1, "the cookie from /cli-login is sent to /auth");
 }
 
 #[test]
@@ -703,12 +479,7 @@ fn fault_switches_break_the_named_endpoint_until_cleared() {
     fake.set_fault(Fault::BootstrapHttpServerUrl);
     fake.set_fault(Fault::BootstrapMissingRefreshToken);
     let body = bootstrap(&fake, &client).json();
-    assert!(
-        body["token"]["kubectl Windows Command"]
-            .as_str()
-            .unwrap()
-            .starts_with("http://")
-    );
+    assert!(body["token"]["kubectl Windows Command"].as_str().unwrap().starts_with("http://"));
     assert!(body["token"].get("refresh_token").is_none());
     fake.clear_faults();
 
@@ -716,18 +487,11 @@ fn fault_switches_break_the_named_endpoint_until_cleared() {
     assert!(bootstrap(&fake, &client).body.len() > 10 * 1024 * 1024);
     fake.clear_faults();
 
-    let token = bootstrap(&fake, &client).json()["token"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = bootstrap(&fake, &client).json()["token"]["refresh_token"].as_str().unwrap().to_string();
     fake.set_fault(Fault::RefreshStatus(500));
     assert_empty_json_error(&refresh(&fake, &client, &token), 500);
     fake.clear_faults();
-    assert_eq!(
-        refresh(&fake, &client, &token).status,
-        200,
-        "an injected failure does not consume the token"
-    );
+    assert_eq!(refresh(&fake, &client, &token).status, 200, "an injected failure does not consume the token");
 }
 
 fn legacy_kubeconfig(fake: &FakeOpenUnison, id_token: &str, refresh_token: &str) -> String {
@@ -772,38 +536,23 @@ current-context: kubernetes
 fn kubectls_legacy_oidc_provider_refreshes_against_the_fake_once_per_token() {
     let fake = start();
     let client = client_for(&fake);
-    let refresh_token = bootstrap(&fake, &client).json()["token"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let refresh_token = bootstrap(&fake, &client).json()["token"]["refresh_token"].as_str().unwrap().to_string();
     let env = crate::common::TestEnv::new();
     let stale = legacy_kubeconfig(&fake, &fake.sign(&fake.k8s_claims(-5)), &refresh_token);
     std::fs::write(&env.kubeconfig, &stale).unwrap();
 
-    let output = env
-        .kubectl(["get", "--raw", "/api/v1/namespaces/default"])
-        .timeout(Duration::from_secs(30))
-        .run();
+    let output = env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).timeout(Duration::from_secs(30)).run();
     output.assert_success();
     assert!(output.stdout.contains("\"name\":\"default\""), "{output}");
     assert_eq!(fake.successful_refreshes(), 1);
     let requests = fake.api().requests();
-    assert!(
-        requests.contains(&("GET /api/v1/namespaces/default".to_string(), 200)),
-        "{requests:?}"
-    );
+    assert!(requests.contains(&("GET /api/v1/namespaces/default".to_string(), 200)), "{requests:?}");
     let written = String::from_utf8(env.read_kubeconfig()).unwrap();
-    assert!(
-        !written.contains(&refresh_token),
-        "kubectl stores the rotated refresh token"
-    );
+    assert!(!written.contains(&refresh_token), "kubectl stores the rotated refresh token");
 
     // A second copy of the old kubeconfig (another tool) replays the used token.
     std::fs::write(&env.kubeconfig, &stale).unwrap();
-    let output = env
-        .kubectl(["get", "--raw", "/api/v1/namespaces/default"])
-        .timeout(Duration::from_secs(30))
-        .run();
+    let output = env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).timeout(Duration::from_secs(30)).run();
     assert!(!output.success(), "{output}");
     assert!(output.stderr.contains("401"), "{output}");
     // (golang oauth2 tries Basic, then the form; kubectl asks for /version first: several refusals.)
