@@ -14,7 +14,7 @@ pub mod client;
 pub mod jwt;
 mod refresh;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod tls;
 
 pub use bootstrap::{Bootstrap, BootstrapError};

@@ -1,0 +1,213 @@
+//! Whole logins against a small fake `cli-local` issuer, with `curl` as the
+//! browser (it follows the redirect chain like a browser with a session would).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::*;
+use crate::openunison::jwt::tests::TestKey;
+use crate::openunison::testing::{Reply, Seen, TestServer, self_signed};
+
+/// How the fake's authorization endpoint answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AuthMode {
+    /// Redirect back with a code and the state.
+    Code,
+    /// Redirect back with `error=access_denied` and the state.
+    Deny,
+    /// Mint an id_token with another nonce.
+    WrongNonce,
+}
+
+struct Fake {
+    server: TestServer,
+    host: Host,
+    ca_file: tempfile::NamedTempFile,
+}
+
+fn query_value(path: &str, name: &str) -> Option<String> {
+    let query = path.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
+}
+
+fn fake(mode: AuthMode, listener_port: u16) -> Fake {
+    let cert = self_signed(&["127.0.0.1"]);
+    let base = Arc::new(Mutex::new(String::new()));
+    let nonce = Arc::new(Mutex::new(String::new()));
+    let (base_seen, nonce_seen) = (base.clone(), nonce.clone());
+    let key = TestKey::a();
+    let jwks = json!({"keys": [key.jwk()]}).to_string();
+    let server = TestServer::start(
+        &cert,
+        Arc::new(move |seen: &Seen| {
+            let base = base_seen.lock().unwrap().clone();
+            let path = seen.path.split('?').next().unwrap_or("");
+            match (seen.method.as_str(), path) {
+                ("GET", "/cli-login") => Reply::Headers {
+                    status: 302,
+                    headers: vec![("location".into(), format!("http://127.0.0.1:{listener_port}"))],
+                },
+                ("GET", "/auth/idp/k8s-login-cli/auth") => {
+                    *nonce_seen.lock().unwrap() = query_value(&seen.path, "nonce").unwrap_or_default();
+                    let redirect = query_value(&seen.path, "redirect_uri").unwrap_or_default();
+                    let state = query_value(&seen.path, "state").unwrap_or_default();
+                    let answer = match mode {
+                        AuthMode::Deny => "error=access_denied".to_string(),
+                        _ => "code=THE-CODE".to_string(),
+                    };
+                    Reply::Headers {
+                        status: 302,
+                        headers: vec![("location".into(), format!("{redirect}?{answer}&state={state}"))],
+                    }
+                }
+                ("POST", "/auth/idp/k8s-login-cli/token") => {
+                    let now =
+                        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+                    let nonce = match mode {
+                        AuthMode::WrongNonce => "not-the-nonce".to_string(),
+                        _ => nonce_seen.lock().unwrap().clone(),
+                    };
+                    let id_token = TestKey::a().id_token(&json!({"iss": format!("{base}/auth/idp/k8s-login-cli"),
+                        "aud": "cli-local", "exp": now + 60, "iat": now, "nonce": nonce, "sub": "jdoe"}));
+                    Reply::json(200, json!({"id_token": id_token}).to_string())
+                }
+                ("GET", "/auth/idp/k8s-login-cli/.well-known/openid-configuration") => {
+                    Reply::json(200, json!({"jwks_uri": format!("{base}/auth/idp/k8s-login-cli/certs")}).to_string())
+                }
+                ("GET", "/auth/idp/k8s-login-cli/certs") => Reply::json(200, jwks.clone()),
+                ("GET", "/k8slogin/token/user") => Reply::json(
+                    200,
+                    json!({"displayName": "jdoe", "token": {"kubectl Command": "kubernetes",
+                        "kubectl Windows Command": "https://api.example.com:6443",
+                        "id_token": "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE4MDAwMDAwNjB9.c2ln", "refresh_token": "rt"}})
+                    .to_string(),
+                ),
+                ("GET", "/auth/forms/cli-login-finished.jsp") => Reply::html(200, "Login Complete"),
+                _ => Reply::html(404, "nope"),
+            }
+        }),
+    );
+    *base.lock().unwrap() = format!("https://127.0.0.1:{}", server.addr.port());
+    let host = Host::parse(&format!("127.0.0.1:{}", server.addr.port())).unwrap();
+    let mut ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut ca_file, cert.cert_pem.as_bytes()).unwrap();
+    Fake { server, host, ca_file }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn request(fake: &Fake, port: u16, browser: BrowserChoice, lock_dir: &std::path::Path) -> LoginRequest {
+    LoginRequest {
+        host: fake.host.clone(),
+        trust: TrustConfig { ca_file: Some(fake.ca_file.path().to_path_buf()), ca_pem: None },
+        browser,
+        port,
+        timeout: Duration::from_secs(20),
+        lock_dir: lock_dir.to_path_buf(),
+    }
+}
+
+/// `curl` following redirects, trusting the fake's certificate; `before` runs first.
+fn curl_browser(fake: &Fake, before: &str) -> BrowserChoice {
+    let ca = fake.ca_file.path().display();
+    BrowserChoice::Command(format!(
+        "sh -c '{before} curl -sS -L --max-redirs 10 --max-time 15 --cacert {ca} -o /dev/null \"$1\"' browser"
+    ))
+}
+
+#[test]
+fn a_login_follows_the_browser_through_to_the_bootstrap() {
+    let port = free_port();
+    let fake = fake(AuthMode::Code, port);
+    let dir = tempfile::tempdir().unwrap();
+    // A foreign callback first: refused without ending the login.
+    let foreign = format!("curl -sS -o /dev/null \"http://127.0.0.1:{port}/redirect?code=x&state=forged\";");
+    let bootstrap = browser_login(&request(&fake, port, curl_browser(&fake, &foreign), dir.path())).unwrap();
+    assert_eq!(bootstrap.cluster_name, "kubernetes");
+    assert_eq!(bootstrap.display_name, "jdoe");
+    // The browser follows the final redirect after the login has returned.
+    let finished = Instant::now();
+    while fake.server.requests().len() < 7 && finished.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = fake.server.requests();
+    let paths: Vec<&str> = seen.iter().map(|seen| seen.path.split('?').next().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/cli-login",
+            "/auth/idp/k8s-login-cli/auth",
+            "/auth/idp/k8s-login-cli/token",
+            "/auth/idp/k8s-login-cli/.well-known/openid-configuration",
+            "/auth/idp/k8s-login-cli/certs",
+            "/k8slogin/token/user",
+            "/auth/forms/cli-login-finished.jsp",
+        ]
+    );
+    // PKCE S256 was sent, and its verifier came with the code.
+    let auth = &seen[1].path;
+    assert_eq!(query_value(auth, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(query_value(auth, "scope").as_deref(), Some("openid profile email"));
+    let challenge = query_value(auth, "code_challenge").unwrap();
+    let verifier = url::form_urlencoded::parse(seen[2].body.as_bytes())
+        .find(|(key, _)| key == "code_verifier")
+        .map(|(_, value)| value.into_owned())
+        .unwrap();
+    assert_eq!(secrets::pkce_challenge(&verifier), challenge);
+    // The listener is gone once the login is over.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn a_refusal_from_openunison_ends_the_login_with_its_error() {
+    let port = free_port();
+    let fake = fake(AuthMode::Deny, port);
+    let dir = tempfile::tempdir().unwrap();
+    let err = browser_login(&request(&fake, port, curl_browser(&fake, ""), dir.path())).unwrap_err();
+    assert!(err.to_string().contains("access_denied"), "{err}");
+    assert!(!fake.server.requests().iter().any(|seen| seen.method == "POST"), "no code exchange");
+}
+
+#[test]
+fn a_token_that_fails_verification_ends_the_login_before_the_bootstrap() {
+    let port = free_port();
+    let fake = fake(AuthMode::WrongNonce, port);
+    let dir = tempfile::tempdir().unwrap();
+    let err = browser_login(&request(&fake, port, curl_browser(&fake, ""), dir.path())).unwrap_err();
+    assert!(err.to_string().contains("nonce") && err.to_string().contains(&fake.host.cli_issuer()), "{err}");
+    assert!(!fake.server.requests().iter().any(|seen| seen.path.starts_with("/k8slogin")));
+}
+
+#[test]
+fn nobody_logging_in_times_out_naming_the_url() {
+    let port = free_port();
+    let fake = fake(AuthMode::Code, port);
+    let dir = tempfile::tempdir().unwrap();
+    let mut login = request(&fake, port, BrowserChoice::Command("true".to_string()), dir.path());
+    login.timeout = Duration::from_millis(600);
+    let started = Instant::now();
+    let err = browser_login(&login).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let message = err.to_string();
+    assert!(message.contains("/cli-login") && message.contains("600ms"), "{message}");
+}
+
+#[test]
+fn a_foreign_host_header_is_refused_and_other_paths_are_not_found() {
+    let port = free_port();
+    let fake = fake(AuthMode::Code, port);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("statuses");
+    let probes = format!(
+        "curl -s -o /dev/null -w \"%{{http_code}} \" -H \"Host: evil.example.com:{port}\" \"http://127.0.0.1:{port}/\" >> {out}; \
+         curl -s -o /dev/null -w \"%{{http_code}} \" \"http://127.0.0.1:{port}/favicon.ico\" >> {out}; \
+         curl -s -o /dev/null -w \"%{{http_code}} \" \"http://127.0.0.1:{port}/redirect?state=x\" >> {out};",
+        out = out.display()
+    );
+    browser_login(&request(&fake, port, curl_browser(&fake, &probes), dir.path())).unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "403 404 400 ");
+}

@@ -1,0 +1,390 @@
+//! The waiting part of a login: the hyper listener on the bound loopback port,
+//! the browser (or the pasted URL), and the loop that ends on the one good
+//! callback, the timeout or Ctrl-C.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::browser::{self, Launch};
+use super::callback::{self, CallbackParams, Route};
+use super::secrets::{LoginSecrets, secrets_equal};
+use super::{LoginError, LoginRequest, paste};
+use crate::error::Error;
+use crate::openunison::client::Http;
+use crate::openunison::{Bootstrap, Host, cli_login};
+use crate::output;
+use crate::settings::BrowserChoice;
+
+/// At most this many browser connections are served at once.
+const MAX_CONNECTIONS: usize = 32;
+/// A connection that sends no request head in this time is dropped.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// After the login ends, how long answers in flight (the final redirect) get.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where a login attempt stands; the code is exchanged at most once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Exchanging,
+    Done,
+}
+
+/// What the waiting loop hears about.
+enum Event {
+    /// The login ended, one way or the other.
+    Finished(Box<Result<Bootstrap, Error>>),
+    /// Something the user should know (printed as a warning).
+    Warning(String),
+    /// The browser command failed; the user has to open the URL.
+    BrowserFailed(String),
+}
+
+/// An answer to the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reply {
+    Redirect(String),
+    Page { status: StatusCode, title: &'static str, message: String },
+}
+
+impl Reply {
+    fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> Reply {
+        Reply::Page { status, title, message: message.into() }
+    }
+
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let builder = Response::builder()
+            .header("cache-control", "no-store")
+            .header("referrer-policy", "no-referrer")
+            .header("x-content-type-options", "nosniff");
+        let response = match self {
+            Reply::Redirect(location) => {
+                builder.status(StatusCode::FOUND).header("location", location).body(Full::new(Bytes::new()))
+            }
+            Reply::Page { status, title, message } => builder
+                .status(status)
+                .header("content-type", "text/html; charset=utf-8")
+                .header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'")
+                .body(Full::new(Bytes::from(callback::page(title, &message)))),
+        };
+        // The headers above are all valid; an error here would be a bug.
+        response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+    }
+}
+
+/// State shared by the listener's connections and the pasted-URL path.
+struct Shared {
+    host: Host,
+    http: Http,
+    secrets: LoginSecrets,
+    port: u16,
+    redirect_uri: String,
+    authorization_url: String,
+    phase: Mutex<Phase>,
+    warned_foreign: AtomicBool,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl Shared {
+    fn phase(&self) -> Phase {
+        *self.phase.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Moves from `Waiting` to `Exchanging`; false if the login already moved on.
+    fn begin(&self) -> bool {
+        let mut phase = self.phase.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *phase != Phase::Waiting {
+            return false;
+        }
+        *phase = Phase::Exchanging;
+        true
+    }
+
+    fn finish(&self, result: Result<Bootstrap, Error>) {
+        *self.phase.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Phase::Done;
+        let _ = self.events.send(Event::Finished(Box::new(result)));
+    }
+
+    fn already_over(&self) -> Reply {
+        match self.phase() {
+            Phase::Exchanging => Reply::page(
+                StatusCode::CONFLICT,
+                "Login in progress",
+                "kubectl oulogin is already completing this login.",
+            ),
+            _ => Reply::page(StatusCode::NOT_FOUND, "Login over", "This login is over; you can close this window."),
+        }
+    }
+
+    /// Answers a `/redirect` callback (from the browser or pasted).
+    async fn callback(&self, params: CallbackParams) -> Reply {
+        if params.duplicated {
+            return Reply::page(StatusCode::BAD_REQUEST, "Ambiguous request", "A parameter was given more than once.");
+        }
+        let state_matches = params.state.as_deref().is_some_and(|state| secrets_equal(state, &self.secrets.state));
+        if !state_matches {
+            if !self.warned_foreign.swap(true, Ordering::SeqCst) {
+                let what = match &params.error {
+                    Some(error) => format!("an error `{error}`"),
+                    None => "a request".to_string(),
+                };
+                let _ = self.events.send(Event::Warning(format!(
+                    "ignored {what} sent to http://127.0.0.1:{}/redirect without this login's state; still waiting",
+                    self.port
+                )));
+            }
+            let shown = params.error.map(|error| format!("\n\nIt reported: {error}")).unwrap_or_default();
+            return Reply::page(
+                StatusCode::BAD_REQUEST,
+                "Not this login",
+                format!(
+                    "This request does not belong to the login kubectl oulogin is waiting for, so it was ignored.{shown}"
+                ),
+            );
+        }
+        if let Some(error) = params.error {
+            if !self.begin() {
+                return self.already_over();
+            }
+            let err = LoginError::Refused { error, description: params.error_description };
+            let message = err.to_string();
+            self.finish(Err(err.into()));
+            return Reply::page(StatusCode::BAD_REQUEST, "Login refused", message);
+        }
+        let Some(code) = params.code.filter(|code| !code.is_empty()) else {
+            return Reply::page(
+                StatusCode::BAD_REQUEST,
+                "No code",
+                "The redirect carries no authorization code; kubectl oulogin is still waiting.",
+            );
+        };
+        if !self.begin() {
+            return self.already_over();
+        }
+        let result = cli_login::complete_login(
+            &self.http,
+            &self.host,
+            &code,
+            &self.secrets.code_verifier,
+            &self.redirect_uri,
+            &self.secrets.nonce,
+        )
+        .await;
+        match result {
+            Ok(bootstrap) => {
+                self.finish(Ok(bootstrap));
+                Reply::Redirect(cli_login::finished_url(&self.host))
+            }
+            Err(err) => {
+                let err = Error::from(err);
+                let message = err.render();
+                self.finish(Err(err));
+                Reply::page(
+                    StatusCode::BAD_GATEWAY,
+                    "Login failed",
+                    format!("{message}\n\nThe terminal running kubectl oulogin says the same."),
+                )
+            }
+        }
+    }
+}
+
+/// Waits for the login on `listener` (bound already) and returns its bootstrap.
+pub(super) async fn run(
+    request: &LoginRequest,
+    http: Http,
+    secrets: LoginSecrets,
+    listener: std::net::TcpListener,
+) -> Result<Bootstrap, Error> {
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .map_err(|source| LoginError::Bind { port: request.port, source })?;
+    let port = listener.local_addr().map_err(|source| LoginError::Bind { port: request.port, source })?.port();
+    let redirect_uri = format!("http://127.0.0.1:{port}/redirect");
+    let authorization_url = cli_login::authorization_url(
+        &request.host,
+        &redirect_uri,
+        &secrets.state,
+        &secrets.nonce,
+        &secrets.code_challenge,
+    );
+    let (events_sender, mut events) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        host: request.host.clone(),
+        http,
+        secrets,
+        port,
+        redirect_uri,
+        authorization_url,
+        phase: Mutex::new(Phase::Waiting),
+        warned_foreign: AtomicBool::new(false),
+        events: events_sender.clone(),
+    });
+    let (shutdown, shutdown_signal) = watch::channel(false);
+    let server = tokio::spawn(serve(listener, shared.clone(), shutdown_signal));
+
+    let open_url = cli_login::cli_login_url(&request.host);
+    // Kept alive so `lines.recv()` waits instead of ending when nobody reads stdin.
+    let (lines_sender, mut lines) = mpsc::unbounded_channel::<String>();
+    let mut _stdin_reader = None;
+    let waiting = if request.browser == BrowserChoice::NoBrowser {
+        output::info(format!(
+            "Open this address in a browser (on any computer) and log in to {}:\n\n    {}\n\n\
+             The browser then ends on an address starting with http://127.0.0.1:{port}/redirect \
+             (it may fail to load there). Paste that whole address here and press Enter.",
+            request.host, shared.authorization_url
+        ));
+        _stdin_reader = Some(paste::read_lines(lines_sender.clone()));
+        // No spinner: it would redraw over what the user pastes.
+        None
+    } else {
+        output::info(format!("Opening {open_url} in the browser to log in to {}.", request.host));
+        open_browser(&request.browser, &open_url, &events_sender);
+        Some(output::Waiting::start("Waiting for the browser login", request.timeout))
+    };
+
+    let deadline = tokio::time::Instant::now() + request.timeout;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut expired = false;
+    let outcome = loop {
+        tokio::select! {
+            Some(event) = events.recv() => match event {
+                Event::Finished(result) => break *result,
+                Event::Warning(message) => output::warn(output::sanitize(&message)),
+                Event::BrowserFailed(why) => {
+                    output::warn(output::sanitize(&why));
+                    output::info(format!("Open this address in a browser on this computer to log in: {open_url}"));
+                }
+            },
+            Some(line) = lines.recv() => paste_line(&shared, &line),
+            _ = tokio::time::sleep_until(deadline), if !expired => {
+                // A code exchange under way is bounded by its own timeouts; let it finish.
+                if shared.phase() == Phase::Exchanging {
+                    expired = true;
+                } else {
+                    break Err(LoginError::TimedOut { timeout: request.timeout, url: open_url.clone() }.into());
+                }
+            }
+            _ = &mut ctrl_c => break Err(LoginError::Cancelled.into()),
+            _ = ticker.tick() => if let Some(waiting) = &waiting { waiting.tick() },
+        }
+    };
+    drop(waiting);
+    drop(_stdin_reader);
+    let _ = shutdown.send(true);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_secs(1), server).await;
+    drop(lines_sender);
+    outcome
+}
+
+fn open_browser(choice: &BrowserChoice, url: &str, events: &mpsc::UnboundedSender<Event>) {
+    match browser::launch(choice, url) {
+        Launch::Opened | Launch::NotWanted => {}
+        Launch::Failed { why } => {
+            let _ = events.send(Event::BrowserFailed(why));
+        }
+        Launch::Running { command, mut child } => {
+            let events = events.clone();
+            // The browser may outlive the login (a real one usually does);
+            // only its failure matters, so the thread just reports that.
+            std::thread::spawn(move || {
+                let why = match child.wait() {
+                    Ok(status) if status.success() => return,
+                    Ok(status) => format!("the browser command `{command}` failed ({status})"),
+                    Err(err) => format!("lost track of the browser command `{command}`: {err}"),
+                };
+                let _ = events.send(Event::BrowserFailed(why));
+            });
+        }
+    }
+}
+
+/// A line pasted with `--no-browser`.
+fn paste_line(shared: &Arc<Shared>, line: &str) {
+    if line.trim().is_empty() {
+        return;
+    }
+    match callback::parse_pasted_url(line, shared.port) {
+        Err(err) => output::warn(format!("{err}; paste the whole address from the browser's address bar")),
+        Ok(params) => {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                if let Reply::Page { message, .. } = shared.callback(params).await
+                    && shared.phase() != Phase::Done
+                {
+                    let _ = shared.events.send(Event::Warning(message));
+                }
+            });
+        }
+    }
+}
+
+/// Accepts browser connections until told to stop, then lets answers in
+/// flight finish (briefly) and closes the port.
+async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else {
+                    // Out of descriptors or similar: do not spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                while connections.try_join_next().is_some() {}
+                if connections.len() >= MAX_CONNECTIONS {
+                    continue;
+                }
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |request| respond(shared.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .keep_alive(false)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async { while connections.join_next().await.is_some() {} }).await;
+}
+
+async fn respond(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let host_header = request.headers().get(hyper::header::HOST).and_then(|value| value.to_str().ok());
+    let route = callback::route(
+        request.method().as_str(),
+        request.uri().path(),
+        request.uri().query(),
+        host_header,
+        shared.port,
+    );
+    let reply = match route {
+        Route::Forbidden => Reply::page(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "kubectl oulogin answers only requests for 127.0.0.1:{} or localhost:{}.",
+                shared.port, shared.port
+            ),
+        ),
+        Route::NotFound => Reply::page(StatusCode::NOT_FOUND, "Not found", "kubectl oulogin has nothing here."),
+        Route::Start if shared.phase() == Phase::Waiting => Reply::Redirect(shared.authorization_url.clone()),
+        Route::Start => shared.already_over(),
+        Route::Callback(params) => shared.callback(params).await,
+    };
+    Ok(reply.into_response())
+}
