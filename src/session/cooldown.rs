@@ -39,11 +39,7 @@ pub fn remaining(location: &SessionLocation, now: SystemTime) -> Option<Duration
     let started_ms = match std::fs::read_to_string(&path) {
         Ok(text) => match text.trim().parse::<i64>() {
             Ok(millis) => millis,
-            Err(_) => unix_millis(
-                std::fs::metadata(&path)
-                    .and_then(|meta| meta.modified())
-                    .ok()?,
-            ),
+            Err(_) => unix_millis(std::fs::metadata(&path).and_then(|meta| meta.modified()).ok()?),
         },
         Err(_) => return None,
     };
@@ -65,16 +61,10 @@ mod tests {
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         assert_eq!(remaining(&location, start), None);
         start_at(&location, start).unwrap();
-        assert_eq!(
-            remaining(&location, start + Duration::from_secs(1)),
-            Some(Duration::from_secs(59))
-        );
+        assert_eq!(remaining(&location, start + Duration::from_secs(1)), Some(Duration::from_secs(59)));
         assert!(remaining(&location, start + Duration::from_millis(59_999)).is_some());
         assert_eq!(remaining(&location, start + COOL_DOWN), None);
-        assert_eq!(
-            remaining(&location, start - Duration::from_secs(3600)),
-            Some(COOL_DOWN)
-        );
+        assert_eq!(remaining(&location, start - Duration::from_secs(3600)), Some(COOL_DOWN));
         clear(&location).unwrap();
         assert_eq!(remaining(&location, start), None);
         clear(&location).unwrap();
@@ -86,12 +76,6 @@ mod tests {
         let location = SessionLocation::named(&dir, "h").unwrap();
         std::fs::write(location.cooldown_path(), b"garbage").unwrap();
         assert!(remaining(&location, SystemTime::now()).is_some());
-        assert_eq!(
-            remaining(
-                &location,
-                SystemTime::now() + COOL_DOWN + Duration::from_secs(1)
-            ),
-            None
-        );
+        assert_eq!(remaining(&location, SystemTime::now() + COOL_DOWN + Duration::from_secs(1)), None);
     }
 }

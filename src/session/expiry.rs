@@ -68,10 +68,7 @@ mod tests {
 
     #[test]
     fn one_minute_tokens_get_a_ten_second_margin() {
-        let token = Lifetime {
-            exp: 1_000_060,
-            iat: Some(1_000_000),
-        };
+        let token = Lifetime { exp: 1_000_060, iat: Some(1_000_000) };
         assert_eq!(margin_ms(token), 10_000);
         assert_eq!(expiry_point(token), 1_000_050);
         assert!(is_fresh(token, at_millis(1_000_049_999)));
@@ -80,10 +77,7 @@ mod tests {
 
     #[test]
     fn five_second_tokens_get_a_third_of_their_life_rounded_down() {
-        let token = Lifetime {
-            exp: 1_000_005,
-            iat: Some(1_000_000),
-        };
+        let token = Lifetime { exp: 1_000_005, iat: Some(1_000_000) };
         assert_eq!(margin_ms(token), 1_666);
         // exp - 1.666 s = 1_000_003.334, floored to whole seconds.
         assert_eq!(expiry_point(token), 1_000_003);
@@ -93,49 +87,16 @@ mod tests {
 
     #[test]
     fn long_lived_tokens_are_capped_at_ten_seconds_and_odd_ones_are_safe() {
-        assert_eq!(
-            margin_ms(Lifetime {
-                exp: 4000,
-                iat: Some(400)
-            }),
-            10_000
-        );
-        assert_eq!(
-            margin_ms(Lifetime {
-                exp: 100,
-                iat: None
-            }),
-            10_000
-        );
-        assert_eq!(
-            margin_ms(Lifetime {
-                exp: 100,
-                iat: Some(100)
-            }),
-            0
-        );
-        assert_eq!(
-            margin_ms(Lifetime {
-                exp: 100,
-                iat: Some(200)
-            }),
-            0
-        );
-        assert_eq!(
-            expiry_point(Lifetime {
-                exp: 100,
-                iat: Some(100)
-            }),
-            100
-        );
+        assert_eq!(margin_ms(Lifetime { exp: 4000, iat: Some(400) }), 10_000);
+        assert_eq!(margin_ms(Lifetime { exp: 100, iat: None }), 10_000);
+        assert_eq!(margin_ms(Lifetime { exp: 100, iat: Some(100) }), 0);
+        assert_eq!(margin_ms(Lifetime { exp: 100, iat: Some(200) }), 0);
+        assert_eq!(expiry_point(Lifetime { exp: 100, iat: Some(100) }), 100);
     }
 
     #[test]
     fn the_reported_expiry_is_never_in_the_past() {
-        let token = Lifetime {
-            exp: 1_000_060,
-            iat: Some(1_000_000),
-        };
+        let token = Lifetime { exp: 1_000_060, iat: Some(1_000_000) };
         assert_eq!(reported_expiry(token, at_millis(1_000_010_000)), 1_000_050);
         assert_eq!(reported_expiry(token, at_millis(1_000_055_500)), 1_000_056);
     }

@@ -35,35 +35,28 @@ pub struct Handouts {
 
 impl Handouts {
     pub fn load(path: &Path) -> Handouts {
-        let records = std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        let records =
+            std::fs::read(path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
         Handouts { records }
     }
 
     /// Drops records whose token is past its expiry point.
     pub fn prune(&mut self, now_us: i64) {
-        self.records
-            .retain(|record| record.until.saturating_mul(1_000_000) > now_us);
+        self.records.retain(|record| record.until.saturating_mul(1_000_000) > now_us);
     }
 
     /// Whether `parent` was handed the token `fingerprint` before this process
     /// started: only then can this call be client-go's re-run after a 401.
     /// (A sibling that started earlier and merely waited on the lock cannot be.)
     pub fn suggests_rejection(&self, parent: u32, fingerprint: &str, started_us: i64) -> bool {
-        self.records.iter().any(|record| {
-            record.parent == parent && record.token == fingerprint && record.at_us < started_us
-        })
+        self.records
+            .iter()
+            .any(|record| record.parent == parent && record.token == fingerprint && record.at_us < started_us)
     }
 
     /// Remembers a handout; a parent that already has this token keeps its first record.
     pub fn record(&mut self, handout: Handout) {
-        if self
-            .records
-            .iter()
-            .any(|record| record.parent == handout.parent && record.token == handout.token)
-        {
+        if self.records.iter().any(|record| record.parent == handout.parent && record.token == handout.token) {
             return;
         }
         self.records.push(handout);
@@ -92,10 +85,7 @@ impl Handouts {
 /// for recovering one.
 pub fn fingerprint(token: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    digest.as_ref()[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    digest.as_ref()[..8].iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -103,12 +93,7 @@ mod tests {
     use super::*;
 
     fn handout(parent: u32, token: &str, at_us: i64) -> Handout {
-        Handout {
-            parent,
-            token: fingerprint(token),
-            at_us,
-            until: 100,
-        }
+        Handout { parent, token: fingerprint(token), at_us, until: 100 }
     }
 
     #[test]
@@ -122,18 +107,9 @@ mod tests {
     fn other_parents_other_tokens_and_earlier_siblings_do_not() {
         let mut handouts = Handouts::default();
         handouts.record(handout(10, "tok", 1_000));
-        assert!(
-            !handouts.suggests_rejection(11, &fingerprint("tok"), 2_000),
-            "another parent"
-        );
-        assert!(
-            !handouts.suggests_rejection(10, &fingerprint("new"), 2_000),
-            "another token"
-        );
-        assert!(
-            !handouts.suggests_rejection(10, &fingerprint("tok"), 500),
-            "started before the handout"
-        );
+        assert!(!handouts.suggests_rejection(11, &fingerprint("tok"), 2_000), "another parent");
+        assert!(!handouts.suggests_rejection(10, &fingerprint("new"), 2_000), "another token");
+        assert!(!handouts.suggests_rejection(10, &fingerprint("tok"), 500), "started before the handout");
     }
 
     #[test]
@@ -150,10 +126,7 @@ mod tests {
             handouts.record(handout(parent, "tok", 1));
         }
         assert_eq!(handouts.records.len(), MAX_RECORDS);
-        assert_eq!(
-            handouts.records.last().unwrap().parent,
-            MAX_RECORDS as u32 + 9
-        );
+        assert_eq!(handouts.records.last().unwrap().parent, MAX_RECORDS as u32 + 9);
     }
 
     #[test]
@@ -166,10 +139,7 @@ mod tests {
         handouts.save(&path).unwrap();
         assert_eq!(Handouts::load(&path), handouts);
         assert!(!std::fs::read_to_string(&path).unwrap().contains("tok\""));
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         std::fs::write(&path, b"{garbage").unwrap();
         assert_eq!(Handouts::load(&path), Handouts::default());
     }

@@ -19,13 +19,10 @@ use std::time::Duration;
 
 use crate::error::{FileError, Hint};
 
-pub use cooldown::{
-    COOL_DOWN, clear as end_cool_down, remaining as cool_down_remaining, start as start_cool_down,
-};
+pub use cooldown::{COOL_DOWN, clear as end_cool_down, remaining as cool_down_remaining, start as start_cool_down};
 pub use expiry::{Lifetime, expiry_point, is_fresh, margin_ms};
 pub use store::{
-    SESSION_FORMAT_VERSION, Secret, Session, SessionKind, SessionLocation, delete, load, lock,
-    save, store_login,
+    SESSION_FORMAT_VERSION, Secret, Session, SessionKind, SessionLocation, delete, load, lock, save, store_login,
 };
 pub use token::{BrowserEnvironment, ExecApiVersion, TokenRequest, exec_credential, run_token};
 
@@ -33,11 +30,7 @@ pub use token::{BrowserEnvironment, ExecApiVersion, TokenRequest, exec_credentia
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("no OpenUnison session in `{}`", path.display())]
-    Missing {
-        path: PathBuf,
-        isolated: bool,
-        host: Option<String>,
-    },
+    Missing { path: PathBuf, isolated: bool, host: Option<String> },
 
     #[error("the session file `{}` is damaged: {detail}", path.display())]
     Corrupt { path: PathBuf, detail: String },
@@ -49,33 +42,19 @@ pub enum SessionError {
     InvalidName { name: String },
 
     #[error("gave up after {} s waiting for {holder} to release `{}`", waited.as_secs(), path.display())]
-    Busy {
-        path: PathBuf,
-        holder: String,
-        waited: Duration,
-    },
+    Busy { path: PathBuf, holder: String, waited: Duration },
 
     #[error("`KUBERNETES_EXEC_INFO` asks for `{version}`, which kubectl-oulogin does not speak")]
     UnsupportedExecApiVersion { version: String },
 
-    #[error(
-        "the OpenUnison session for `{host}` has ended and no browser may be opened to log in again: {reason}"
-    )]
-    Ended {
-        host: String,
-        reason: &'static str,
-        isolated: bool,
-    },
+    #[error("the OpenUnison session for `{host}` has ended and no browser may be opened to log in again: {reason}")]
+    Ended { host: String, reason: &'static str, isolated: bool },
 
     #[error(
         "the OpenUnison session for `{host}` has ended, and a browser login for it failed or was abandoned \
          recently; not opening another one for {left_secs} s"
     )]
-    CoolingDown {
-        host: String,
-        left_secs: u64,
-        isolated: bool,
-    },
+    CoolingDown { host: String, left_secs: u64, isolated: bool },
 
     #[error("OpenUnison at `{host}` returned an id_token without a readable expiry (`exp`)")]
     NoExpiry { host: String },
@@ -117,9 +96,9 @@ impl Hint for SessionError {
             SessionError::InvalidName { .. } => {
                 Some("the kubeconfig's exec stanza is damaged; log in again to rewrite it".to_string())
             }
-            SessionError::Busy { .. } => Some(
-                "if that process is stuck, end it: its lock is released as soon as it exits".to_string(),
-            ),
+            SessionError::Busy { .. } => {
+                Some("if that process is stuck, end it: its lock is released as soon as it exits".to_string())
+            }
             SessionError::UnsupportedExecApiVersion { .. } => Some(format!(
                 "set `apiVersion: {}` in the kubeconfig's exec stanza, or log in again to rewrite it",
                 ExecApiVersion::V1_NAME

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::error::Error;
+use crate::login::{self, LoginRequest};
 use crate::openunison::{self, OpenUnisonError, RefreshError};
 
 use super::store::{Secret, Session};
@@ -15,12 +16,8 @@ pub struct OpenUnison;
 
 impl Renewer for OpenUnison {
     fn refresh(&self, session: &Session) -> Result<Renewal, RefreshFailure> {
-        let refreshed = openunison::refresh(
-            &session.host,
-            &session.token_endpoint,
-            &session.trust,
-            session.refresh_token.expose(),
-        );
+        let refreshed =
+            openunison::refresh(&session.host, &session.token_endpoint, &session.trust, session.refresh_token.expose());
         match refreshed {
             Ok(tokens) => Ok(Renewal {
                 id_token: Secret::new(tokens.id_token),
@@ -33,9 +30,21 @@ impl Renewer for OpenUnison {
         }
     }
 
-    // TEMPORARY: until `crate::login::browser_login` lands.
     fn browser_login(&self, session: &Session, session_dir: &Path) -> Result<Renewal, Error> {
-        let _ = (session, session_dir);
-        Err(Error::usage("browser login is not wired yet", None))
+        let request = LoginRequest {
+            host: session.host.clone(),
+            trust: session.trust.clone(),
+            browser: session.browser.clone(),
+            port: session.login_port,
+            timeout: session.login_timeout(),
+            lock_dir: session_dir.to_path_buf(),
+        };
+        let bootstrap = login::browser_login(&request)?;
+        Ok(Renewal {
+            id_token: Secret::new(bootstrap.id_token),
+            refresh_token: Secret::new(bootstrap.refresh_token),
+            ou_ca_pem: bootstrap.ou_ca_pem,
+            user: Some(bootstrap.display_name),
+        })
     }
 }

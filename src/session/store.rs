@@ -105,11 +105,7 @@ impl SessionLocation {
     /// The shared session for `host`.
     pub fn shared(session_dir: &Path, host: &Host) -> SessionLocation {
         let stem = Self::stem_for(host);
-        SessionLocation {
-            dir: session_dir.to_path_buf(),
-            stem: stem.clone(),
-            kind: SessionKind::Shared { stem },
-        }
+        SessionLocation { dir: session_dir.to_path_buf(), stem: stem.clone(), kind: SessionKind::Shared { stem } }
     }
 
     /// `--session NAME`: a shared session by its stem.
@@ -119,25 +115,15 @@ impl SessionLocation {
             && !name.contains(['/', '\\'])
             && !name.chars().any(|c| c.is_control() || c.is_whitespace());
         if !plain {
-            return Err(SessionError::InvalidName {
-                name: name.to_string(),
-            });
+            return Err(SessionError::InvalidName { name: name.to_string() });
         }
         let stem = name.strip_suffix(".json").unwrap_or(name).to_string();
-        Ok(SessionLocation {
-            dir: session_dir.to_path_buf(),
-            stem: stem.clone(),
-            kind: SessionKind::Shared { stem },
-        })
+        Ok(SessionLocation { dir: session_dir.to_path_buf(), stem: stem.clone(), kind: SessionKind::Shared { stem } })
     }
 
     /// The session of an isolated kubeconfig in the private directory `dir`.
     pub fn isolated(dir: &Path) -> SessionLocation {
-        SessionLocation {
-            dir: dir.to_path_buf(),
-            stem: "session".to_string(),
-            kind: SessionKind::Isolated,
-        }
+        SessionLocation { dir: dir.to_path_buf(), stem: "session".to_string(), kind: SessionKind::Isolated }
     }
 
     /// `--session-file PATH`: only isolated kubeconfigs name their session by path.
@@ -146,16 +132,9 @@ impl SessionLocation {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         let stem = name.strip_suffix(".json").unwrap_or(&name).to_string();
-        SessionLocation {
-            dir,
-            stem,
-            kind: SessionKind::Isolated,
-        }
+        SessionLocation { dir, stem, kind: SessionKind::Isolated }
     }
 
     /// `ou.example.com:8443` → `ou.example.com_8443`.
@@ -207,11 +186,7 @@ pub fn load(location: &SessionLocation) -> Result<Session, SessionError> {
     let path = location.json_path();
     let bytes = files::read_private(&path).map_err(|err| {
         if err.source.kind() == std::io::ErrorKind::NotFound {
-            SessionError::Missing {
-                path: path.clone(),
-                isolated: location.is_isolated(),
-                host: None,
-            }
+            SessionError::Missing { path: path.clone(), isolated: location.is_isolated(), host: None }
         } else {
             SessionError::File(err)
         }
@@ -223,11 +198,7 @@ pub fn load(location: &SessionLocation) -> Result<Session, SessionError> {
 pub(crate) fn check_dir(location: &SessionLocation) -> Result<(), SessionError> {
     files::check_private_dir(location.dir()).map_err(|err| {
         if err.source.kind() == std::io::ErrorKind::NotFound {
-            SessionError::Missing {
-                path: location.json_path(),
-                isolated: location.is_isolated(),
-                host: None,
-            }
+            SessionError::Missing { path: location.json_path(), isolated: location.is_isolated(), host: None }
         } else {
             SessionError::File(err)
         }
@@ -239,23 +210,13 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Session, SessionError> 
     struct VersionOnly {
         version: Option<u32>,
     }
-    let corrupt = |err: serde_json::Error| SessionError::Corrupt {
-        path: path.to_path_buf(),
-        detail: describe_json_error(&err),
-    };
-    let version = serde_json::from_slice::<VersionOnly>(bytes)
-        .map_err(corrupt)?
-        .version;
+    let corrupt =
+        |err: serde_json::Error| SessionError::Corrupt { path: path.to_path_buf(), detail: describe_json_error(&err) };
+    let version = serde_json::from_slice::<VersionOnly>(bytes).map_err(corrupt)?.version;
     match version {
         Some(SESSION_FORMAT_VERSION) => serde_json::from_slice(bytes).map_err(corrupt),
-        Some(version) => Err(SessionError::UnsupportedVersion {
-            path: path.to_path_buf(),
-            version,
-        }),
-        None => Err(SessionError::Corrupt {
-            path: path.to_path_buf(),
-            detail: "it has no `version`".to_string(),
-        }),
+        Some(version) => Err(SessionError::UnsupportedVersion { path: path.to_path_buf(), version }),
+        None => Err(SessionError::Corrupt { path: path.to_path_buf(), detail: "it has no `version`".to_string() }),
     }
 }
 
@@ -293,28 +254,12 @@ pub fn lock(location: &SessionLocation) -> Result<Lock, SessionError> {
     }
     let login_timeout = peek_login_timeout(location).unwrap_or(DEFAULT_LOGIN_TIMEOUT);
     let session_file = location.json_path();
-    Lock::acquire(
-        &path,
-        login_timeout + LOCK_WAIT_BEYOND_LOGIN,
-        LOCK_NOTICE_AFTER,
-        |holder| {
-            crate::output::info(format!(
-                "waiting for {holder} on the session `{}`…",
-                session_file.display()
-            ))
-        },
-    )
+    Lock::acquire(&path, login_timeout + LOCK_WAIT_BEYOND_LOGIN, LOCK_NOTICE_AFTER, |holder| {
+        crate::output::info(format!("waiting for {holder} on the session `{}`…", session_file.display()))
+    })
     .map_err(|err| match err {
         files::LockError::File(err) => SessionError::File(err),
-        files::LockError::TimedOut {
-            path,
-            holder,
-            waited,
-        } => SessionError::Busy {
-            path,
-            holder,
-            waited,
-        },
+        files::LockError::TimedOut { path, holder, waited } => SessionError::Busy { path, holder, waited },
     })
 }
 
@@ -322,9 +267,7 @@ pub fn lock(location: &SessionLocation) -> Result<Lock, SessionError> {
 /// ever replaced whole, so an unlocked read sees one version or the other).
 fn peek_login_timeout(location: &SessionLocation) -> Option<Duration> {
     let bytes = files::read_private(&location.json_path()).ok()?;
-    parse(&location.json_path(), &bytes)
-        .ok()
-        .map(|session| session.login_timeout())
+    parse(&location.json_path(), &bytes).ok().map(|session| session.login_timeout())
 }
 
 /// Stores the session a login (`kubectl oulogin`) produced: under the session
@@ -419,10 +362,7 @@ pub(crate) mod tests {
         for (choice, json) in [
             (BrowserChoice::System, serde_json::json!("system")),
             (BrowserChoice::NoBrowser, serde_json::json!("no-browser")),
-            (
-                BrowserChoice::BrowserEnv("w3m".into()),
-                serde_json::json!({"browser-env":"w3m"}),
-            ),
+            (BrowserChoice::BrowserEnv("w3m".into()), serde_json::json!({"browser-env":"w3m"})),
         ] {
             assert_eq!(serde_json::to_value(&choice).unwrap(), json);
         }
@@ -435,18 +375,9 @@ pub(crate) mod tests {
         assert_eq!(location.json_path(), dir.join("ou.example.com_8443.json"));
         assert_eq!(location.lock_path(), dir.join("ou.example.com_8443.lock"));
         let mut session = sample("id", "rt");
-        session
-            .extra
-            .insert("future".to_string(), serde_json::json!({"x": 1}));
+        session.extra.insert("future".to_string(), serde_json::json!({"x": 1}));
         save(&location, &session).unwrap();
-        assert_eq!(
-            fs::metadata(location.json_path())
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(location.json_path()).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(load(&location).unwrap(), session);
     }
 
@@ -462,10 +393,7 @@ pub(crate) mod tests {
         fs::set_permissions(location.json_path(), fs::Permissions::from_mode(0o600)).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
         let err = load(&location).unwrap_err();
-        assert!(
-            err.to_string().contains(&dir.display().to_string()),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&dir.display().to_string()), "{err}");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
         assert!(load(&location).is_ok());
     }
@@ -474,27 +402,16 @@ pub(crate) mod tests {
     fn corrupt_files_are_named_without_quoting_their_content() {
         let (_temp, dir) = private_dir();
         let location = SessionLocation::isolated(&dir);
-        files::write_atomic(
-            &location.json_path(),
-            br#"{"version":1,"login_port":"secret-token"}"#,
-            0o600,
-        )
-        .unwrap();
+        files::write_atomic(&location.json_path(), br#"{"version":1,"login_port":"secret-token"}"#, 0o600).unwrap();
         let err = load(&location).unwrap_err();
         let text = format!("{err} {:?}", crate::error::Hint::hint(&err));
         assert!(text.contains("session.json"), "{text}");
         assert!(!text.contains("secret-token"), "{text}");
         assert!(text.contains("log in again"), "{text}");
         files::write_atomic(&location.json_path(), b"{not json", 0o600).unwrap();
-        assert!(matches!(
-            load(&location).unwrap_err(),
-            SessionError::Corrupt { .. }
-        ));
+        assert!(matches!(load(&location).unwrap_err(), SessionError::Corrupt { .. }));
         files::write_atomic(&location.json_path(), br#"{"version":7}"#, 0o600).unwrap();
-        assert!(matches!(
-            load(&location).unwrap_err(),
-            SessionError::UnsupportedVersion { version: 7, .. }
-        ));
+        assert!(matches!(load(&location).unwrap_err(), SessionError::UnsupportedVersion { version: 7, .. }));
     }
 
     #[test]

@@ -37,19 +37,12 @@ impl ExecApiVersion {
     pub fn from_exec_info(exec_info: Option<&str>) -> Result<ExecApiVersion, SessionError> {
         let requested = exec_info
             .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-            .and_then(|value| {
-                value
-                    .get("apiVersion")
-                    .and_then(|version| version.as_str())
-                    .map(str::to_string)
-            });
+            .and_then(|value| value.get("apiVersion").and_then(|version| version.as_str()).map(str::to_string));
         match requested.as_deref() {
             None => Ok(ExecApiVersion::V1Beta1),
             Some(Self::V1_NAME) => Ok(ExecApiVersion::V1),
             Some(Self::V1BETA1_NAME) => Ok(ExecApiVersion::V1Beta1),
-            Some(other) => Err(SessionError::UnsupportedExecApiVersion {
-                version: other.to_string(),
-            }),
+            Some(other) => Err(SessionError::UnsupportedExecApiVersion { version: other.to_string() }),
         }
     }
 
@@ -84,12 +77,8 @@ pub struct BrowserEnvironment {
 impl BrowserEnvironment {
     pub fn detect() -> BrowserEnvironment {
         let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
-        let display =
-            !cfg!(target_os = "linux") || set("DISPLAY") || set("WAYLAND_DISPLAY") || is_wsl(&set);
-        BrowserEnvironment {
-            forbidden: settings::no_browser_from_env(),
-            display,
-        }
+        let display = !cfg!(target_os = "linux") || set("DISPLAY") || set("WAYLAND_DISPLAY") || is_wsl(&set);
+        BrowserEnvironment { forbidden: settings::no_browser_from_env(), display }
     }
 
     /// Why no browser may be opened for a session that remembers `browser`, if so.
@@ -99,9 +88,7 @@ impl BrowserEnvironment {
         } else if *browser == BrowserChoice::NoBrowser {
             Some("the session was created with `--no-browser`")
         } else if *browser == BrowserChoice::System && !self.display {
-            Some(
-                "there is no display to open a browser on (neither `DISPLAY` nor `WAYLAND_DISPLAY` is set)",
-            )
+            Some("there is no display to open a browser on (neither `DISPLAY` nor `WAYLAND_DISPLAY` is set)")
         } else {
             None
         }
@@ -139,10 +126,7 @@ impl TokenRequest {
             (_, Some(file)) => SessionLocation::from_file(file),
             (Some(name), None) => SessionLocation::named(&paths.session_dir, name)?,
             (None, None) => {
-                return Err(Error::usage(
-                    "`token` needs `--session` or `--session-file`",
-                    None,
-                ));
+                return Err(Error::usage("`token` needs `--session` or `--session-file`", None));
             }
         };
         Ok(TokenRequest {
@@ -179,11 +163,7 @@ pub enum RefreshFailure {
 /// The network side of `token`, so the locking logic can be tested without a server.
 pub trait Renewer {
     fn refresh(&self, session: &Session) -> Result<Renewal, RefreshFailure>;
-    fn browser_login(
-        &self,
-        session: &Session,
-        session_dir: &std::path::Path,
-    ) -> Result<Renewal, Error>;
+    fn browser_login(&self, session: &Session, session_dir: &std::path::Path) -> Result<Renewal, Error>;
 }
 
 /// Runs `kubectl oulogin token`.
@@ -203,11 +183,9 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     let version = ExecApiVersion::from_exec_info(request.exec_info.as_deref())?;
     let location = &request.location;
     let with_host = |err: SessionError| match err {
-        SessionError::Missing { path, isolated, .. } => SessionError::Missing {
-            path,
-            isolated,
-            host: request.host.clone(),
-        },
+        SessionError::Missing { path, isolated, .. } => {
+            SessionError::Missing { path, isolated, host: request.host.clone() }
+        }
         other => other,
     };
     store::check_dir(location).map_err(with_host)?;
@@ -222,11 +200,7 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     let cached = lifetime_of(&session.id_token).filter(|lifetime| expiry::is_fresh(*lifetime, now));
     let lifetime = match cached {
         Some(lifetime)
-            if !handouts.suggests_rejection(
-                request.parent,
-                &fingerprint(session.id_token.expose()),
-                started_us,
-            ) =>
+            if !handouts.suggests_rejection(request.parent, &fingerprint(session.id_token.expose()), started_us) =>
         {
             lifetime
         }
@@ -258,11 +232,7 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     // A hint only: failing to remember a handout must not fail the handout.
     let _ = handouts.save(&handouts_path);
     drop(lock);
-    Ok(exec_credential(
-        version,
-        session.id_token.expose(),
-        expires_at,
-    ))
+    Ok(exec_credential(version, session.id_token.expose(), expires_at))
 }
 
 /// How getting new tokens failed.
@@ -299,14 +269,8 @@ fn renew(
             login_again(request, session, &url, lock, renewer).map_err(Renewed::Failed)?
         }
     };
-    let lifetime = lifetime_of(&renewal.id_token).ok_or_else(|| {
-        Renewed::Failed(
-            SessionError::NoExpiry {
-                host: session.host.to_string(),
-            }
-            .into(),
-        )
-    })?;
+    let lifetime = lifetime_of(&renewal.id_token)
+        .ok_or_else(|| Renewed::Failed(SessionError::NoExpiry { host: session.host.to_string() }.into()))?;
     session.id_token = renewal.id_token;
     session.refresh_token = renewal.refresh_token;
     if let Some(pem) = renewal.ou_ca_pem {
@@ -332,24 +296,11 @@ fn login_again(
     let host = session.host.to_string();
     let isolated = location.is_isolated();
     if let Some(left) = cooldown::remaining(location, SystemTime::now()) {
-        return Err(SessionError::CoolingDown {
-            host,
-            left_secs: left.as_secs().max(1),
-            isolated,
-        }
-        .into());
+        return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated }.into());
     }
-    let environment = request
-        .browser_environment
-        .clone()
-        .unwrap_or_else(BrowserEnvironment::detect);
+    let environment = request.browser_environment.clone().unwrap_or_else(BrowserEnvironment::detect);
     if let Some(reason) = environment.refusal(&session.browser) {
-        return Err(SessionError::Ended {
-            host,
-            reason,
-            isolated,
-        }
-        .into());
+        return Err(SessionError::Ended { host, reason, isolated }.into());
     }
     lock.set_holder(files::HOLDER_LOGIN);
     crate::output::info(format!(
@@ -374,10 +325,7 @@ fn login_again(
 /// `exp`/`iat` of an id_token; `None` when it is no readable JWT (then it counts as stale).
 fn lifetime_of(token: &Secret) -> Option<Lifetime> {
     let times = crate::openunison::jwt::read_times(token.expose()).ok()?;
-    Some(Lifetime {
-        exp: times.exp,
-        iat: times.iat,
-    })
+    Some(Lifetime { exp: times.exp, iat: times.iat })
 }
 
 fn unix_micros(time: SystemTime) -> i64 {
@@ -402,11 +350,7 @@ mod tests {
         let iat = now - age_secs;
         let claims = serde_json::json!({"iat": iat, "exp": iat + lifetime_secs, "jti": mark});
         let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        format!(
-            "{}.{}.sig",
-            engine.encode(br#"{"alg":"RS256"}"#),
-            engine.encode(claims.to_string())
-        )
+        format!("{}.{}.sig", engine.encode(br#"{"alg":"RS256"}"#), engine.encode(claims.to_string()))
     }
 
     #[derive(Default)]
@@ -424,18 +368,10 @@ mod tests {
         fn refresh(&self, session: &Session) -> Result<Renewal, RefreshFailure> {
             std::thread::sleep(self.refresh_delay);
             let count = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
-            self.refreshed_with
-                .lock()
-                .unwrap()
-                .push(session.refresh_token.expose().to_string());
+            self.refreshed_with.lock().unwrap().push(session.refresh_token.expose().to_string());
             match self.refresh_fails {
-                Some(true) => Err(RefreshFailure::SessionGone {
-                    url: session.token_endpoint.clone(),
-                }),
-                Some(false) => Err(RefreshFailure::Other(Error::usage(
-                    "connection refused",
-                    None,
-                ))),
+                Some(true) => Err(RefreshFailure::SessionGone { url: session.token_endpoint.clone() }),
+                Some(false) => Err(RefreshFailure::Other(Error::usage("connection refused", None))),
                 None => Ok(Renewal {
                     id_token: Secret::new(jwt(&format!("refreshed-{count}"), 60, 0)),
                     refresh_token: Secret::new(format!("rt-{count}")),
@@ -445,11 +381,7 @@ mod tests {
             }
         }
 
-        fn browser_login(
-            &self,
-            _session: &Session,
-            _session_dir: &std::path::Path,
-        ) -> Result<Renewal, Error> {
+        fn browser_login(&self, _session: &Session, _session_dir: &std::path::Path) -> Result<Renewal, Error> {
             let count = self.logins.fetch_add(1, Ordering::SeqCst) + 1;
             if self.login_fails {
                 return Err(Error::usage("the browser login timed out", None));
@@ -482,10 +414,7 @@ mod tests {
             browser_environment: Some(BrowserEnvironment { forbidden: false, display: true }),
             parent: 4242,
         };
-        Setup {
-            _temp: temp,
-            request,
-        }
+        Setup { _temp: temp, request }
     }
 
     fn token_of(credential: &str) -> String {
@@ -499,24 +428,13 @@ mod tests {
 
     #[test]
     fn exec_info_versions_are_echoed_and_unknown_ones_refused() {
-        let v1 = r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#;
-        assert_eq!(
-            ExecApiVersion::from_exec_info(Some(v1)).unwrap(),
-            ExecApiVersion::V1
-        );
+        let v1 =
+            r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#;
+        assert_eq!(ExecApiVersion::from_exec_info(Some(v1)).unwrap(), ExecApiVersion::V1);
         let beta = r#"{"apiVersion":"client.authentication.k8s.io/v1beta1"}"#;
-        assert_eq!(
-            ExecApiVersion::from_exec_info(Some(beta)).unwrap(),
-            ExecApiVersion::V1Beta1
-        );
-        assert_eq!(
-            ExecApiVersion::from_exec_info(None).unwrap(),
-            ExecApiVersion::V1Beta1
-        );
-        assert_eq!(
-            ExecApiVersion::from_exec_info(Some("{oops")).unwrap(),
-            ExecApiVersion::V1Beta1
-        );
+        assert_eq!(ExecApiVersion::from_exec_info(Some(beta)).unwrap(), ExecApiVersion::V1Beta1);
+        assert_eq!(ExecApiVersion::from_exec_info(None).unwrap(), ExecApiVersion::V1Beta1);
+        assert_eq!(ExecApiVersion::from_exec_info(Some("{oops")).unwrap(), ExecApiVersion::V1Beta1);
         let alpha = r#"{"apiVersion":"client.authentication.k8s.io/v1alpha1"}"#;
         assert!(matches!(
             ExecApiVersion::from_exec_info(Some(alpha)),
@@ -532,10 +450,7 @@ mod tests {
              \"spec\":{\"interactive\":false},\"status\":{\"token\":\"tok\",\
              \"expirationTimestamp\":\"2023-11-14T22:13:20Z\"}}\n"
         );
-        assert!(
-            exec_credential(ExecApiVersion::V1Beta1, "t", 0)
-                .contains("\"client.authentication.k8s.io/v1beta1\"")
-        );
+        assert!(exec_credential(ExecApiVersion::V1Beta1, "t", 0).contains("\"client.authentication.k8s.io/v1beta1\""));
     }
 
     #[test]
@@ -547,10 +462,7 @@ mod tests {
         assert_eq!(token_of(&credential), cached);
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 0);
         let lifetime = lifetime_of(&Secret::new(cached)).unwrap();
-        assert!(
-            credential.contains(&expiry::rfc3339(lifetime.exp - 10)),
-            "{credential}"
-        );
+        assert!(credential.contains(&expiry::rfc3339(lifetime.exp - 10)), "{credential}");
     }
 
     #[test]
@@ -564,14 +476,8 @@ mod tests {
         assert_eq!(session.refresh_token.expose(), "rt-1");
         assert_eq!(token_of(&credential), session.id_token.expose());
         // Another client now gets the refreshed token without a second refresh.
-        let other = TokenRequest {
-            parent: 1,
-            ..setup.request.clone()
-        };
-        assert_eq!(
-            token_of(&issue(&other, &fake).unwrap()),
-            session.id_token.expose()
-        );
+        let other = TokenRequest { parent: 1, ..setup.request.clone() };
+        assert_eq!(token_of(&issue(&other, &fake).unwrap()), session.id_token.expose());
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
     }
 
@@ -583,11 +489,7 @@ mod tests {
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 0);
         std::thread::sleep(Duration::from_millis(2));
         let second = token_of(&issue(&setup.request, &fake).unwrap());
-        assert_eq!(
-            fake.refreshes.load(Ordering::SeqCst),
-            1,
-            "a re-run by the same client means a 401"
-        );
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1, "a re-run by the same client means a 401");
         assert_ne!(first, second);
     }
 
@@ -596,14 +498,7 @@ mod tests {
         let setup = setup(&jwt("cached", 60, 0), BrowserChoice::System);
         let fake = FakeOpenUnison::default();
         for parent in [100, 101, 102] {
-            issue(
-                &TokenRequest {
-                    parent,
-                    ..setup.request.clone()
-                },
-                &fake,
-            )
-            .unwrap();
+            issue(&TokenRequest { parent, ..setup.request.clone() }, &fake).unwrap();
         }
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 0);
     }
@@ -612,10 +507,7 @@ mod tests {
     fn a_suspected_rejection_that_cannot_be_refreshed_hands_out_the_cached_token() {
         let cached = jwt("cached", 60, 0);
         let setup = setup(&cached, BrowserChoice::System);
-        let fake = FakeOpenUnison {
-            refresh_fails: Some(false),
-            ..Default::default()
-        };
+        let fake = FakeOpenUnison { refresh_fails: Some(false), ..Default::default() };
         issue(&setup.request, &fake).unwrap();
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(token_of(&issue(&setup.request, &fake).unwrap()), cached);
@@ -625,29 +517,16 @@ mod tests {
     #[test]
     fn a_stale_token_that_cannot_be_refreshed_is_an_error() {
         let setup = setup(&jwt("old", 60, 55), BrowserChoice::System);
-        let fake = FakeOpenUnison {
-            refresh_fails: Some(false),
-            ..Default::default()
-        };
+        let fake = FakeOpenUnison { refresh_fails: Some(false), ..Default::default() };
         assert!(issue(&setup.request, &fake).is_err());
         assert_eq!(stored(&setup.request).refresh_token.expose(), "rt-0");
     }
 
     #[test]
     fn a_gone_session_is_replaced_in_place_by_one_browser_login() {
-        let setup = setup(
-            &jwt("old", 60, 55),
-            BrowserChoice::Command("fake-browser".to_string()),
-        );
-        cooldown::start_at(
-            &setup.request.location,
-            SystemTime::now() - Duration::from_secs(61),
-        )
-        .unwrap();
-        let fake = FakeOpenUnison {
-            refresh_fails: Some(true),
-            ..Default::default()
-        };
+        let setup = setup(&jwt("old", 60, 55), BrowserChoice::Command("fake-browser".to_string()));
+        cooldown::start_at(&setup.request.location, SystemTime::now() - Duration::from_secs(61)).unwrap();
+        let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
         let credential = issue(&setup.request, &fake).unwrap();
         assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
         let session = stored(&setup.request);
@@ -655,99 +534,46 @@ mod tests {
         assert_eq!(session.refresh_token.expose(), "login-rt-1");
         assert_eq!(session.trust.ca_pem.as_deref(), Some("PEM"));
         assert_eq!(session.user, "Jane Doe");
-        assert!(
-            !setup.request.location.cooldown_path().exists(),
-            "a successful login ends the cool-down"
-        );
+        assert!(!setup.request.location.cooldown_path().exists(), "a successful login ends the cool-down");
     }
 
     #[test]
     fn a_failed_browser_login_starts_a_cool_down_that_fails_fast() {
         let setup = setup(&jwt("old", 60, 55), BrowserChoice::System);
-        let fake = FakeOpenUnison {
-            refresh_fails: Some(true),
-            login_fails: true,
-            ..Default::default()
-        };
+        let fake = FakeOpenUnison { refresh_fails: Some(true), login_fails: true, ..Default::default() };
         assert!(issue(&setup.request, &fake).is_err());
         assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
         let started = std::time::Instant::now();
         let err = issue(&setup.request, &fake).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert_eq!(
-            fake.logins.load(Ordering::SeqCst),
-            1,
-            "no second browser tab"
-        );
-        assert!(
-            matches!(err, Error::Session(SessionError::CoolingDown { .. })),
-            "{err:?}"
-        );
-        assert!(
-            err.render()
-                .contains("kubectl oulogin --host ou.example.com:8443 --force"),
-            "{}",
-            err.render()
-        );
+        assert_eq!(fake.logins.load(Ordering::SeqCst), 1, "no second browser tab");
+        assert!(matches!(err, Error::Session(SessionError::CoolingDown { .. })), "{err:?}");
+        assert!(err.render().contains("kubectl oulogin --host ou.example.com:8443 --force"), "{}", err.render());
     }
 
     #[test]
     fn no_browser_is_opened_when_none_may_be() {
         let cases = [
-            (
-                BrowserChoice::System,
-                BrowserEnvironment {
-                    forbidden: true,
-                    display: true,
-                },
-                "OULOGIN_NO_BROWSER",
-            ),
-            (
-                BrowserChoice::NoBrowser,
-                BrowserEnvironment {
-                    forbidden: false,
-                    display: true,
-                },
-                "--no-browser",
-            ),
-            (
-                BrowserChoice::System,
-                BrowserEnvironment {
-                    forbidden: false,
-                    display: false,
-                },
-                "no display",
-            ),
+            (BrowserChoice::System, BrowserEnvironment { forbidden: true, display: true }, "OULOGIN_NO_BROWSER"),
+            (BrowserChoice::NoBrowser, BrowserEnvironment { forbidden: false, display: true }, "--no-browser"),
+            (BrowserChoice::System, BrowserEnvironment { forbidden: false, display: false }, "no display"),
         ];
         for (browser, environment, reason) in cases {
             let mut setup = setup(&jwt("old", 60, 55), browser);
             setup.request.browser_environment = Some(environment);
-            let fake = FakeOpenUnison {
-                refresh_fails: Some(true),
-                ..Default::default()
-            };
+            let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
             let err = issue(&setup.request, &fake).unwrap_err();
             assert_eq!(fake.logins.load(Ordering::SeqCst), 0);
             let text = err.render();
             assert!(
-                text.contains(reason)
-                    && text.contains("kubectl oulogin --host ou.example.com:8443 --force"),
+                text.contains(reason) && text.contains("kubectl oulogin --host ou.example.com:8443 --force"),
                 "{text}"
             );
         }
         // A browser command of its own needs no display.
-        let mut setup = setup(
-            &jwt("old", 60, 55),
-            BrowserChoice::Command("w3m".to_string()),
-        );
-        setup.request.browser_environment = Some(BrowserEnvironment {
-            forbidden: false,
-            display: false,
-        });
-        let fake = FakeOpenUnison {
-            refresh_fails: Some(true),
-            ..Default::default()
-        };
+        let mut setup = setup(&jwt("old", 60, 55), BrowserChoice::Command("w3m".to_string()));
+        setup.request.browser_environment = Some(BrowserEnvironment { forbidden: false, display: false });
+        let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
         issue(&setup.request, &fake).unwrap();
         assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
     }
@@ -764,59 +590,36 @@ mod tests {
             host: None,
             session_dir: dir.clone(),
             exec_info: None,
-            browser_environment: Some(BrowserEnvironment {
-                forbidden: false,
-                display: true,
-            }),
+            browser_environment: Some(BrowserEnvironment { forbidden: false, display: true }),
             parent: 1,
         };
-        let fake = FakeOpenUnison {
-            refresh_fails: Some(true),
-            ..Default::default()
-        };
+        let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
         let text = issue(&request, &fake).unwrap_err().render();
-        assert!(
-            text.contains("isolated session has ended") && text.contains("kubectl oulogin exec"),
-            "{text}"
-        );
+        assert!(text.contains("isolated session has ended") && text.contains("kubectl oulogin exec"), "{text}");
     }
 
     #[test]
     fn a_missing_session_names_the_file_and_the_login_command() {
         let setup = setup(&jwt("x", 60, 0), BrowserChoice::System);
         store::delete(&setup.request.location).unwrap();
-        let text = issue(&setup.request, &FakeOpenUnison::default())
-            .unwrap_err()
-            .render();
+        let text = issue(&setup.request, &FakeOpenUnison::default()).unwrap_err().render();
         assert!(text.contains("ou.example.com_8443.json"), "{text}");
-        assert!(
-            text.contains("kubectl oulogin --host ou.example.com:8443"),
-            "{text}"
-        );
+        assert!(text.contains("kubectl oulogin --host ou.example.com:8443"), "{text}");
     }
 
     #[test]
     fn threads_racing_through_an_expiry_share_one_refresh() {
         let setup = setup(&jwt("old", 60, 55), BrowserChoice::System);
-        let fake = FakeOpenUnison {
-            refresh_delay: Duration::from_millis(200),
-            ..Default::default()
-        };
+        let fake = FakeOpenUnison { refresh_delay: Duration::from_millis(200), ..Default::default() };
         let tokens: Vec<String> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
                 .map(|parent| {
-                    let request = TokenRequest {
-                        parent,
-                        ..setup.request.clone()
-                    };
+                    let request = TokenRequest { parent, ..setup.request.clone() };
                     let fake = &fake;
                     scope.spawn(move || token_of(&issue(&request, fake).unwrap()))
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|handle| handle.join().unwrap())
-                .collect()
+            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
         });
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
         assert!(tokens.iter().all(|token| *token == tokens[0]));

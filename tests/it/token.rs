@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Output, TestEnv, free_port, plugin_path};
 use crate::fake::browser::Browser;
-use crate::fake::{FakeConfig, FakeOpenUnison, TestClient, now_secs};
+use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, TestClient, now_secs};
 
 const V1: &str = "client.authentication.k8s.io/v1";
 const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
@@ -96,13 +96,17 @@ impl World {
     }
 
     fn write_session(&self, id_token: &str, refresh_token: &str, browser: Value) {
+        self.write_session_with_timeout(id_token, refresh_token, browser, 30);
+    }
+
+    fn write_session_with_timeout(&self, id_token: &str, refresh_token: &str, browser: Value, login_timeout_secs: u64) {
         let session = json!({
             "version": 1,
             "host": self.ou.host(),
             "token_endpoint": format!("{}/token", self.ou.k8s_issuer()),
             "trust": {"ca_file": self.ou.ca_file(), "ca_pem": self.ou.ca_pem()},
             "browser": browser,
-            "login_timeout_secs": 30,
+            "login_timeout_secs": login_timeout_secs,
             "login_port": self.ou.redirect_port(),
             "id_token": id_token,
             "refresh_token": refresh_token,
@@ -376,4 +380,54 @@ fn kubectl_rerunning_the_plugin_after_a_401_gets_a_new_token() {
     assert!(world.ou.successful_refreshes() >= 2, "a re-run after a 401 refreshes:\n{rejected}");
     world.ou.api().set_reject_all(false);
     kubectl_get(&world).assert_success();
+}
+
+#[test]
+fn a_session_killed_on_the_server_is_brought_back_by_one_browser_login_for_all_waiters() {
+    let world = World::new();
+    let browser = FakeBrowser::for_fake(&world.ou, BrowserMode::Follow);
+    let (_, refresh_token) = mint_session(&world.ou);
+    world.write_session(&just_expired_token(&world.ou), &refresh_token, json!({"command": browser.command()}));
+    world.ou.kill_all_sessions();
+    let minted_before = world.ou.sessions_minted();
+
+    let running: Vec<_> = (0..10).map(|_| world.token_via_own_parent()).collect();
+    let outputs: Vec<Output> = running.into_iter().map(|run| run.wait(Duration::from_secs(60))).collect();
+    let tokens: Vec<String> = outputs.iter().map(token_of).collect();
+    assert_eq!(browser.opened(), 1, "one browser login for everyone");
+    assert_eq!(world.ou.sessions_minted(), minted_before + 1);
+    assert_eq!(world.ou.failed_refreshes(), 1, "only the first process found the session gone");
+    let stored = world.stored();
+    assert!(tokens.iter().all(|token| token == stored["id_token"].as_str().unwrap()));
+    assert_ne!(stored["refresh_token"], refresh_token.as_str(), "the session was replaced in place");
+    assert!(!world.env.session_dir().join(format!("{}.cooldown", world.stem)).exists());
+}
+
+#[test]
+fn an_abandoned_browser_login_makes_later_calls_fail_fast_without_a_browser() {
+    let world = World::new();
+    let browser = FakeBrowser::for_fake(&world.ou, BrowserMode::Ignore);
+    let (_, refresh_token) = mint_session(&world.ou);
+    world.write_session_with_timeout(
+        &just_expired_token(&world.ou),
+        &refresh_token,
+        json!({"command": browser.command()}),
+        2,
+    );
+    world.ou.kill_all_sessions();
+
+    let abandoned = world.token(V1);
+    abandoned.assert_code(1);
+    assert!(abandoned.stdout.is_empty(), "{abandoned}");
+    assert_eq!(browser.opened(), 1);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let output = world.token_via_own_parent().wait(Duration::from_secs(30));
+        output.assert_code(1);
+        assert!(started.elapsed() < Duration::from_secs(3), "took {:?}:\n{output}", started.elapsed());
+        output.assert_stderr_contains("failed or was abandoned recently");
+        output.assert_stderr_contains(&format!("kubectl oulogin --host {} --force", world.ou.host()));
+        assert!(output.stdout.is_empty(), "{output}");
+    }
+    assert_eq!(browser.opened(), 1, "no new browser tab during the cool-down");
 }
