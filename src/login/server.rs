@@ -126,7 +126,7 @@ impl Shared {
     }
 
     /// Answers a `/redirect` callback (from the browser or pasted).
-    async fn callback(&self, params: CallbackParams) -> Reply {
+    async fn callback(self: &Arc<Self>, params: CallbackParams) -> Reply {
         if params.duplicated {
             return Reply::page(StatusCode::BAD_REQUEST, "Ambiguous request", "A parameter was given more than once.");
         }
@@ -170,31 +170,39 @@ impl Shared {
         if !self.begin() {
             return self.already_over();
         }
-        let result = cli_login::complete_login(
-            &self.http,
-            &self.host,
-            &code,
-            &self.secrets.code_verifier,
-            &self.redirect_uri,
-            &self.secrets.nonce,
-        )
-        .await;
-        match result {
-            Ok(bootstrap) => {
-                self.finish(Ok(bootstrap));
-                Reply::Redirect(cli_login::finished_url(&self.host))
+        // A task of its own: the exchange must finish (and end the phase) even
+        // if the browser drops the connection meanwhile.
+        let shared = self.clone();
+        let exchange = tokio::spawn(async move {
+            let result = cli_login::complete_login(
+                &shared.http,
+                &shared.host,
+                &code,
+                &shared.secrets.code_verifier,
+                &shared.redirect_uri,
+                &shared.secrets.nonce,
+            )
+            .await;
+            match result {
+                Ok(bootstrap) => {
+                    shared.finish(Ok(bootstrap));
+                    Reply::Redirect(cli_login::finished_url(&shared.host))
+                }
+                Err(err) => {
+                    let err = Error::from(err);
+                    let message = err.render();
+                    shared.finish(Err(err));
+                    Reply::page(
+                        StatusCode::BAD_GATEWAY,
+                        "Login failed",
+                        format!("{message}\n\nThe terminal running kubectl oulogin says the same."),
+                    )
+                }
             }
-            Err(err) => {
-                let err = Error::from(err);
-                let message = err.render();
-                self.finish(Err(err));
-                Reply::page(
-                    StatusCode::BAD_GATEWAY,
-                    "Login failed",
-                    format!("{message}\n\nThe terminal running kubectl oulogin says the same."),
-                )
-            }
-        }
+        });
+        exchange
+            .await
+            .unwrap_or_else(|_| Reply::page(StatusCode::INTERNAL_SERVER_ERROR, "Login failed", "See the terminal."))
     }
 }
 
