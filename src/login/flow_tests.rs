@@ -211,3 +211,74 @@ fn a_foreign_host_header_is_refused_and_other_paths_are_not_found() {
     browser_login(&request(&fake, port, curl_browser(&fake, &probes), dir.path())).unwrap();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "403 404 400 ");
 }
+
+/// A pipe standing in for stdin: `(read end for the login, write end for the test)`.
+fn stdin_pipe() -> (paste::Input, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills two fresh descriptors, each then owned once.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: as above.
+    unsafe { (paste::Input::Fd(std::os::fd::OwnedFd::from_raw_fd(fds[0])), std::fs::File::from_raw_fd(fds[1])) }
+}
+
+/// `curl` printing where a URL redirects to, without following.
+fn redirect_of(url: &str, ca: &std::path::Path) -> String {
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .args(["-w", "%{redirect_url}", url])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn with_no_browser_the_pasted_redirect_url_completes_the_login() {
+    let port = free_port();
+    let fake = fake(AuthMode::Code, port);
+    let dir = tempfile::tempdir().unwrap();
+    let (input, mut paste) = stdin_pipe();
+    let ca = fake.ca_file.path().to_path_buf();
+    let user = std::thread::spawn(move || {
+        // What the user does on another computer: open the authorization URL
+        // (here taken from the listener's `/`), log in, copy where it ends.
+        let mut authorization = String::new();
+        for _ in 0..100 {
+            authorization = redirect_of(&format!("http://127.0.0.1:{port}/"), &ca);
+            if !authorization.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let loopback = redirect_of(&authorization, &ca);
+        assert!(loopback.starts_with(&format!("http://127.0.0.1:{port}/redirect?code=")), "{loopback}");
+        std::io::Write::write_all(&mut paste, format!("not a url\n  '{loopback}'  \n").as_bytes()).unwrap();
+        paste
+    });
+    let bootstrap = login(&request(&fake, port, BrowserChoice::NoBrowser, dir.path()), input).unwrap();
+    assert_eq!(bootstrap.cluster_name, "kubernetes");
+    drop(user.join().unwrap());
+}
+
+#[test]
+fn with_no_browser_the_end_of_input_does_not_cancel_the_login() {
+    let port = free_port();
+    let fake = fake(AuthMode::Code, port);
+    let dir = tempfile::tempdir().unwrap();
+    let (input, paste) = stdin_pipe();
+    drop(paste);
+    let ca = fake.ca_file.path().display().to_string();
+    let browser = std::thread::spawn(move || {
+        // A browser on this computer still reaches the listener.
+        std::thread::sleep(Duration::from_millis(300));
+        std::process::Command::new("curl")
+            .args(["-sS", "-L", "-o", "/dev/null", "--max-time", "15", "--cacert", &ca])
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .status()
+            .unwrap()
+    });
+    let bootstrap = login(&request(&fake, port, BrowserChoice::NoBrowser, dir.path()), input).unwrap();
+    assert_eq!(bootstrap.display_name, "jdoe");
+    assert!(browser.join().unwrap().success());
+}

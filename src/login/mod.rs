@@ -110,6 +110,11 @@ impl Hint for LoginError {
 
 /// Logs in through the browser and returns the new session's bootstrap.
 pub fn browser_login(request: &LoginRequest) -> Result<Bootstrap, Error> {
+    login(request, paste::Input::Stdin)
+}
+
+/// [`browser_login`], reading pasted URLs (`--no-browser`) from `input`.
+fn login(request: &LoginRequest, input: paste::Input) -> Result<Bootstrap, Error> {
     // Trust problems (a bad `--certificate-authority`) show before any browser opens.
     let http = Http::new(&request.trust)?;
     let secrets = secrets::LoginSecrets::generate().map_err(LoginError::from)?;
@@ -120,7 +125,7 @@ pub fn browser_login(request: &LoginRequest) -> Result<Bootstrap, Error> {
         .enable_all()
         .build()
         .map_err(|source| LoginError::Runtime { source })?;
-    let result = runtime.block_on(server::run(request, http, secrets, listener));
+    let result = runtime.block_on(server::run(request, http, secrets, listener, input));
     // Nothing of the login may linger (a resolver thread at worst).
     runtime.shutdown_timeout(Duration::from_secs(1));
     result

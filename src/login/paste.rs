@@ -5,6 +5,8 @@
 //! stops the reading, not the login.
 
 use std::os::fd::AsRawFd;
+#[cfg(test)]
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -27,11 +29,28 @@ impl Drop for StdinReader {
     }
 }
 
-/// Sends each line read from stdin to `lines` until dropped or end of input.
-pub fn read_lines(lines: UnboundedSender<String>) -> StdinReader {
+/// Where pasted lines come from.
+pub enum Input {
+    /// Our stdin (never closed by us).
+    Stdin,
+    /// A pipe of a test's, closed when the reader ends.
+    #[cfg(test)]
+    Fd(OwnedFd),
+}
+
+/// Sends each line read from `input` to `lines` until dropped or end of input.
+pub fn read_lines(input: Input, lines: UnboundedSender<String>) -> StdinReader {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
-    std::thread::spawn(move || read_loop(std::io::stdin().as_raw_fd(), &stopped, &lines));
+    std::thread::spawn(move || {
+        let fd = match &input {
+            Input::Stdin => std::io::stdin().as_raw_fd(),
+            #[cfg(test)]
+            Input::Fd(owned) => owned.as_raw_fd(),
+        };
+        read_loop(fd, &stopped, &lines);
+        drop(input);
+    });
     StdinReader { stop }
 }
 

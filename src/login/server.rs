@@ -212,6 +212,7 @@ pub(super) async fn run(
     http: Http,
     secrets: LoginSecrets,
     listener: std::net::TcpListener,
+    input: paste::Input,
 ) -> Result<Bootstrap, Error> {
     let listener = tokio::net::TcpListener::from_std(listener)
         .map_err(|source| LoginError::Bind { port: request.port, source })?;
@@ -250,7 +251,7 @@ pub(super) async fn run(
              (it may fail to load there). Paste that whole address here and press Enter.",
             request.host, shared.authorization_url
         ));
-        _stdin_reader = Some(paste::read_lines(lines_sender.clone()));
+        _stdin_reader = Some(paste::read_lines(input, lines_sender.clone()));
         // No spinner: it would redraw over what the user pastes.
         None
     } else {
