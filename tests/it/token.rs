@@ -431,3 +431,28 @@ fn an_abandoned_browser_login_makes_later_calls_fail_fast_without_a_browser() {
     }
     assert_eq!(browser.opened(), 1, "no new browser tab during the cool-down");
 }
+
+#[test]
+fn a_waiter_says_once_what_it_waits_for_and_then_reuses_the_result() {
+    let world = World::new().with_expired_session();
+    world.ou.set_refresh_delay(Duration::from_millis(2500));
+    let holder = world.env.oulogin(world.token_args()).env("KUBERNETES_EXEC_INFO", exec_info(V1)).spawn();
+    let lock_file = world.env.session_dir().join(format!("{}.lock", world.stem));
+    let holding = format!("{} refresh", holder.pid());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&lock_file).unwrap_or_default().contains(&holding) {
+        assert!(Instant::now() < deadline, "the holder never started its refresh");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let waiter = world.token_via_own_parent().wait(Duration::from_secs(60));
+    let holder = holder.wait(Duration::from_secs(60));
+    assert_eq!(token_of(&waiter), token_of(&holder));
+    assert_eq!(world.ou.successful_refreshes(), 1);
+    let expected = format!("waiting for process {} (refresh)", holder_pid(&holding));
+    assert_eq!(waiter.stderr.lines().count(), 1, "one line:\n{waiter}");
+    waiter.assert_stderr_contains(&expected);
+}
+
+fn holder_pid(record: &str) -> &str {
+    record.split(' ').next().unwrap()
+}
