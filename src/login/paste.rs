@@ -48,8 +48,8 @@ pub fn read_lines(input: Input, lines: UnboundedSender<String>) -> StdinReader {
             #[cfg(test)]
             Input::Fd(owned) => owned.as_raw_fd(),
         };
+        // `input` (and a test's pipe with it) is closed only after the loop.
         read_loop(fd, &stopped, &lines);
-        drop(input);
     });
     StdinReader { stop }
 }
