@@ -215,7 +215,7 @@ impl Http {
             return HttpError::Timeout { url, after };
         }
         if let Some(tls) = find_rustls_error(&err) {
-            return HttpError::Tls { url, why: tls.to_string() };
+            return HttpError::Tls { url, why: describe_tls_error(tls) };
         }
         if err.is_connect() {
             return HttpError::Connect { url, why };
@@ -231,6 +231,26 @@ pub fn block_on<T>(url: &str, future: impl Future<Output = T>) -> Result<T, Http
         .build()
         .map_err(|source| HttpError::Runtime { url: url.to_string(), source })?;
     Ok(runtime.block_on(future))
+}
+
+/// The common certificate failures in words; the rest as rustls says them.
+fn describe_tls_error(err: &rustls::Error) -> String {
+    use rustls::CertificateError;
+    match err {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "the server's certificate is not signed by a trusted CA".to_string()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::Other(other))
+            if other.to_string().contains("CaUsedAsEndEntity") =>
+        {
+            "the server presents a self-signed CA certificate that is not the one given with `--certificate-authority`"
+                .to_string()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            "the server's certificate has expired".to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The innermost error's message: reqwest's own says only "error sending request".
@@ -381,6 +401,11 @@ mod tests {
             let other = self_signed(&["127.0.0.1"]);
             let err = Http::new(&trust(&other)).unwrap().get(&server.url("/t"), None).await.unwrap_err();
             assert!(matches!(err, HttpError::Tls { .. }), "{err:?}");
+            assert!(err.to_string().contains("self-signed CA certificate that is not the one given"), "{err}");
+            let (_, leaf) = ca_and_leaf(&["127.0.0.1"]);
+            let signed = TestServer::spawn(&leaf, Arc::new(|_| Reply::json(200, "{}"))).await;
+            let err = Http::new(&trust(&other)).unwrap().get(&signed.url("/t"), None).await.unwrap_err();
+            assert!(err.to_string().contains("not signed by a trusted CA"), "{err}");
             assert!(err.hint().unwrap().contains("--certificate-authority"));
         });
     }

@@ -235,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn a_stalled_refresh_times_out_naming_the_url_and_keeps_the_session() {
+        let cert = self_signed(&["127.0.0.1"]);
+        let server = TestServer::start(&cert, Arc::new(|_| Reply::Stall));
+        let tls = crate::openunison::tls::client_config(&trust(&cert)).unwrap();
+        let http = Http::with_tls(tls, client::CONNECT_TIMEOUT, Duration::from_millis(300)).unwrap();
+        let url = server.url("/auth/idp/k8sIdp/token");
+        let err = client::block_on(&url, refresh_with(&http, &url, "r")).unwrap().unwrap_err();
+        assert!(matches!(err, RefreshError::Timeout { .. }), "{err:?}");
+        assert!(err.to_string().contains(&url) && err.to_string().contains("timed out"), "{err}");
+        assert!(!err.is_session_gone());
+        assert!(err.hint().unwrap().contains("session is kept"));
+    }
+
+    #[test]
     fn refresh_tokens_only_go_to_the_sessions_host() {
         let host = Host::parse("ou.example.com").unwrap();
         let trust = TrustConfig::default();
