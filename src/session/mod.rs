@@ -20,11 +20,9 @@ use std::time::Duration;
 use crate::error::{FileError, Hint};
 
 pub use cooldown::{COOL_DOWN, clear as end_cool_down, remaining as cool_down_remaining, start as start_cool_down};
-pub use expiry::{Lifetime, expiry_point, is_fresh, margin_ms};
-pub use store::{
-    SESSION_FORMAT_VERSION, Secret, Session, SessionKind, SessionLocation, delete, load, lock, save, store_login,
-};
-pub use token::{BrowserEnvironment, ExecApiVersion, TokenRequest, exec_credential, run_token};
+pub use expiry::{Lifetime, expiry_point, is_fresh};
+pub use store::{SESSION_FORMAT_VERSION, Secret, Session, SessionLocation, delete, load, store_login};
+pub use token::{ExecApiVersion, TokenRequest, run_token};
 
 /// Failures of the session store and the `token` command. No variant carries a token.
 #[derive(Debug, thiserror::Error)]

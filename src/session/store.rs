@@ -82,30 +82,21 @@ impl Session {
     }
 }
 
-/// Whether a session is shared by every kubeconfig for its host, or private to
-/// one isolated kubeconfig.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionKind {
-    /// `$KUBECACHEDIR/oulogin/<stem>.json`.
-    Shared { stem: String },
-    /// `<private dir>/session.json` (`exec`, `--isolated`).
-    Isolated,
-}
-
 /// Where a session's files are: `X.json` with `X.lock`, `X.cooldown` and
 /// `X.handouts` beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionLocation {
     dir: PathBuf,
     stem: String,
-    kind: SessionKind,
+    /// Private to one isolated kubeconfig (`exec`, `--isolated`), not shared by host.
+    isolated: bool,
 }
 
 impl SessionLocation {
     /// The shared session for `host`.
     pub fn shared(session_dir: &Path, host: &Host) -> SessionLocation {
         let stem = Self::stem_for(host);
-        SessionLocation { dir: session_dir.to_path_buf(), stem: stem.clone(), kind: SessionKind::Shared { stem } }
+        SessionLocation { dir: session_dir.to_path_buf(), stem, isolated: false }
     }
 
     /// `--session NAME`: a shared session by its stem.
@@ -118,12 +109,12 @@ impl SessionLocation {
             return Err(SessionError::InvalidName { name: name.to_string() });
         }
         let stem = name.strip_suffix(".json").unwrap_or(name).to_string();
-        Ok(SessionLocation { dir: session_dir.to_path_buf(), stem: stem.clone(), kind: SessionKind::Shared { stem } })
+        Ok(SessionLocation { dir: session_dir.to_path_buf(), stem, isolated: false })
     }
 
     /// The session of an isolated kubeconfig in the private directory `dir`.
     pub fn isolated(dir: &Path) -> SessionLocation {
-        SessionLocation { dir: dir.to_path_buf(), stem: "session".to_string(), kind: SessionKind::Isolated }
+        SessionLocation { dir: dir.to_path_buf(), stem: "session".to_string(), isolated: true }
     }
 
     /// `--session-file PATH`: only isolated kubeconfigs name their session by path.
@@ -134,7 +125,7 @@ impl SessionLocation {
         };
         let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         let stem = name.strip_suffix(".json").unwrap_or(&name).to_string();
-        SessionLocation { dir, stem, kind: SessionKind::Isolated }
+        SessionLocation { dir, stem, isolated: true }
     }
 
     /// `ou.example.com:8443` → `ou.example.com_8443`.
@@ -147,12 +138,8 @@ impl SessionLocation {
         &self.stem
     }
 
-    pub fn kind(&self) -> &SessionKind {
-        &self.kind
-    }
-
     pub fn is_isolated(&self) -> bool {
-        self.kind == SessionKind::Isolated
+        self.isolated
     }
 
     pub fn dir(&self) -> &Path {
