@@ -3,3 +3,4 @@
 mod fake_server;
 mod harness;
 mod packaging;
+mod token;
