@@ -1,13 +1,199 @@
-//! Dispatch: which command runs, with which resolved settings.
+//! Dispatch, and the login command itself: which host to log in to, reusing a
+//! session that still works, the browser login, and writing the session and
+//! the kubeconfig entries.
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LoginArgs};
 use crate::error::{Error, ExitStatus};
+use crate::kubeconfig::{self, Kubeconfigs};
+use crate::login::{self, LoginRequest};
+use crate::managed::{self, Credentials, EntryNames, SessionRef};
+use crate::openunison::{Bootstrap, Host, TrustConfig};
+use crate::output;
+use crate::session::{self, Secret, Session, SessionLocation};
+use crate::settings::LoginSettings;
 
 pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
     match cli.command {
+        None => login_command(&cli.login, cli.isolated),
+        Some(Command::Token(args)) => {
+            session::run_token(session::TokenRequest::resolve(&args)?)?;
+            Ok(ExitStatus::Success)
+        }
+        Some(Command::Exec(args)) => crate::exec::exec_command(&args.login, &args.command),
+        Some(Command::Status(args)) => crate::manage::status_command(&args),
+        Some(Command::Logout(args)) => crate::manage::logout_command(&args),
         Some(Command::Completion(args)) => crate::completion::print_completion(args.shell),
         Some(Command::Complete(args)) => crate::completion::print_kubectl_completions(&args.words),
         Some(Command::Man) => crate::completion::print_man(),
-        _ => Err(Error::usage("not implemented yet", None)),
     }
+}
+
+fn login_command(args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> {
+    let settings = LoginSettings::resolve(args)?;
+    if isolated {
+        return crate::exec::isolated_command(&settings);
+    }
+    if settings.auth_provider {
+        output::warn(
+            "`--auth-provider` writes the legacy in-tree oidc user: tools sharing this kubeconfig refresh on their own \
+             and can burn each other's one-time refresh token",
+        );
+    }
+    let config = Kubeconfigs::load(&settings.kubeconfig)?;
+    let target = LoginTarget::resolve(&settings, &config)?;
+    let location = SessionLocation::shared(&settings.paths.session_dir, &target.host);
+
+    if !settings.force
+        && !settings.auth_provider
+        && let Some(context) = reusable_context(&config, &target, &settings)
+    {
+        if config.current_context() != Some(context.as_str()) {
+            let name = context.clone();
+            kubeconfig::update(&settings.kubeconfig, &settings.paths.session_dir, move |_| {
+                Ok((vec![kubeconfig::Change::SetCurrentContext(name)], ()))
+            })?;
+        }
+        output::info(format!(
+            "already logged in to {} (context `{}`); use `--force` to log in again",
+            target.host, context
+        ));
+        return Ok(ExitStatus::Success);
+    }
+
+    let bootstrap = browser_login(&settings, &target.host, &location)?;
+    if !settings.auth_provider {
+        session::store_login(&location, &new_session(&settings, &target.host, &bootstrap))?;
+    }
+    let user = if settings.auth_provider {
+        managed::auth_provider_user(&target.host, &bootstrap)
+    } else {
+        managed::exec_user(&target.host, &SessionRef::Named(location.stem().to_string()))
+    };
+    let requested = target.context.clone();
+    let host = target.host.clone();
+    let (_, names) = kubeconfig::update(&settings.kubeconfig, &settings.paths.session_dir, |fresh| {
+        let names = managed::choose_names(fresh, &host, &bootstrap, requested.as_deref());
+        Ok((managed::login_changes(&names, &bootstrap, user), names))
+    })?;
+    report_login(&target, &bootstrap, &names);
+    Ok(ExitStatus::Success)
+}
+
+/// Runs the browser login; a failed or abandoned one starts the session's
+/// cool-down so that background `token` calls do not open tab after tab.
+pub fn browser_login(settings: &LoginSettings, host: &Host, location: &SessionLocation) -> Result<Bootstrap, Error> {
+    crate::files::ensure_private_dir(&settings.paths.session_dir)?;
+    let request = LoginRequest {
+        host: host.clone(),
+        trust: settings.trust.clone(),
+        browser: settings.browser.clone(),
+        port: settings.port,
+        timeout: settings.timeout,
+        lock_dir: settings.paths.session_dir.clone(),
+    };
+    login::browser_login(&request).inspect_err(|_| {
+        let _ = session::start_cool_down(location);
+    })
+}
+
+/// The session file a login writes.
+pub fn new_session(settings: &LoginSettings, host: &Host, bootstrap: &Bootstrap) -> Session {
+    Session {
+        version: session::SESSION_FORMAT_VERSION,
+        host: host.clone(),
+        token_endpoint: host.k8s_token_endpoint(),
+        trust: TrustConfig {
+            ca_file: settings.trust.ca_file.as_ref().map(|path| std::path::absolute(path).unwrap_or(path.clone())),
+            ca_pem: bootstrap.ou_ca_pem.clone(),
+        },
+        browser: settings.browser.clone(),
+        login_timeout_secs: settings.timeout.as_secs().max(1),
+        login_port: settings.port,
+        id_token: Secret::new(bootstrap.id_token.clone()),
+        refresh_token: Secret::new(bootstrap.refresh_token.clone()),
+        cluster: bootstrap.cluster_name.clone(),
+        user: bootstrap.display_name.clone(),
+        extra: Default::default(),
+    }
+}
+
+/// Which host a login is for, and which context it should (re)write.
+#[derive(Debug)]
+pub struct LoginTarget {
+    pub host: Host,
+    /// `--context`: the context to log in again for, or the new context's name.
+    pub context: Option<String>,
+}
+
+impl LoginTarget {
+    /// `--host`; else the host of `--context`; else the host of the current context.
+    pub fn resolve(settings: &LoginSettings, config: &Kubeconfigs) -> Result<LoginTarget, Error> {
+        if let Some(host) = &settings.host {
+            return Ok(LoginTarget { host: host.clone(), context: settings.context.clone() });
+        }
+        let (name, how) = match (&settings.context, config.current_context()) {
+            (Some(name), _) => (name.clone(), "`--context`"),
+            (None, Some(current)) => (current.to_string(), "the current context"),
+            (None, None) => {
+                return Err(Error::usage(
+                    "no OpenUnison host to log in to: no `--host`, no `--context` and no current context",
+                    Some("run `kubectl oulogin --host HOST` with your OpenUnison host name".to_string()),
+                ));
+            }
+        };
+        let Some(context) = config.context(&name) else {
+            return Err(Error::usage(
+                format!("{how} `{name}` does not exist in the kubeconfig"),
+                Some("run `kubectl oulogin --host HOST` to create it, or `kubectl config get-contexts` to list contexts".into()),
+            ));
+        };
+        let credentials =
+            context.user.as_deref().and_then(|user| config.user(user)).map(Credentials::of_user).unwrap_or(Credentials::Foreign);
+        match credentials.host() {
+            Some(host) => Ok(LoginTarget { host: host.clone(), context: Some(name) }),
+            None => Err(Error::usage(
+                format!("{how} `{name}` was not written by kubectl oulogin, so its OpenUnison host is unknown"),
+                Some(format!("run `kubectl oulogin --host HOST --context {name}`")),
+            )),
+        }
+    }
+}
+
+/// A context of ours for `target`'s host whose session still works (refreshed
+/// if need be, never with a browser).
+fn reusable_context(config: &Kubeconfigs, target: &LoginTarget, settings: &LoginSettings) -> Option<String> {
+    managed::managed_contexts(config).into_iter().find_map(|context| {
+        if target.context.as_deref().is_some_and(|wanted| wanted != context.name) {
+            return None;
+        }
+        let Credentials::Exec { host: Some(host), session: Some(session_ref) } = &context.credentials else {
+            return None;
+        };
+        if host != &target.host {
+            return None;
+        }
+        let location = match session_ref {
+            SessionRef::Named(name) => SessionLocation::named(&settings.paths.session_dir, name).ok()?,
+            SessionRef::File(path) => SessionLocation::from_file(path),
+        };
+        session::check_alive(&location).ok().filter(|alive| *alive).map(|_| context.name.clone())
+    })
+}
+
+fn report_login(target: &LoginTarget, bootstrap: &Bootstrap, names: &EntryNames) {
+    if names.cluster != bootstrap.cluster_name {
+        output::info(format!(
+            "another entry already uses the cluster name `{}`; this login uses cluster `{}`, user `{}` and context `{}`",
+            output::sanitize(&bootstrap.cluster_name),
+            output::sanitize(&names.cluster),
+            output::sanitize(&names.user),
+            output::sanitize(&names.context),
+        ));
+    }
+    output::info(format!(
+        "logged in to {} as {}; context `{}` is now current",
+        target.host,
+        output::sanitize(&bootstrap.display_name),
+        output::sanitize(&names.context)
+    ));
 }

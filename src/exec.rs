@@ -19,8 +19,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, SystemTime};
 
-use crate::error::{ExitStatus, FileError, Hint};
-use crate::files;
+use crate::app::LoginTarget;
+use crate::cli::LoginArgs;
+use crate::error::{Error, ExitStatus, FileError, Hint};
+use crate::kubeconfig::{self, Kubeconfigs};
+use crate::managed::{self, SessionRef};
+use crate::session::{self, SessionLocation};
+use crate::settings::{KubeconfigSelection, LoginSettings};
+use crate::{files, output};
 
 /// Exit status when the command cannot be found (shell convention).
 pub const EXIT_NOT_FOUND: u8 = 127;
@@ -119,7 +125,7 @@ impl PrivateDir {
         // tempfile creates 0700 directories; keep it beyond the TempDir guard,
         // since our own Drop decides when it goes.
         let path = dir.keep();
-        let mut private = PrivateDir { path, purpose, active: None, keep: purpose == Purpose::Isolated };
+        let mut private = PrivateDir { path, purpose, active: None, keep: false };
         if purpose == Purpose::Exec {
             let lock_path = private.path.join("active.lock");
             let file = OpenOptions::new()
@@ -164,7 +170,8 @@ impl PrivateDir {
         if let Some(active) = &self.active {
             inherit_fd(&mut child_command, active);
         }
-        let forwarder = SignalForwarder::install().map_err(|source| ExecError::Wait { program: shown.clone(), source })?;
+        let forwarder =
+            SignalForwarder::install().map_err(|source| ExecError::Wait { program: shown.clone(), source })?;
         let mut child =
             child_command.spawn().map_err(|source| ExecError::CannotStart { program: shown.clone(), source })?;
         let status = forwarder.wait(&mut child).map_err(|source| ExecError::Wait { program: shown, source })?;
@@ -279,7 +286,8 @@ pub fn find_leftovers(session_dir: &Path, now: SystemTime) -> Vec<Leftover> {
             if unused {
                 found.push(Leftover::Remove(path));
             }
-        } else if name.starts_with(Purpose::Isolated.prefix()) && idle_for(&path.join("session.json"), now) > ISOLATED_IDLE_BEFORE_PROBE
+        } else if name.starts_with(Purpose::Isolated.prefix())
+            && idle_for(&path.join("session.json"), now) > ISOLATED_IDLE_BEFORE_PROBE
         {
             found.push(Leftover::Probe(path));
         }
@@ -308,6 +316,74 @@ pub fn export_line(kubeconfig: &Path) -> String {
 fn shell_quote(text: &OsStr) -> String {
     let text = text.to_string_lossy();
     format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// `kubectl oulogin exec [login flags] -- CMD [ARGS...]`.
+pub fn exec_command(args: &LoginArgs, command: &[OsString]) -> Result<ExitStatus, Error> {
+    let settings = LoginSettings::resolve(args)?;
+    remove_leftovers(&settings.paths.session_dir);
+    let target = private_target(&settings)?;
+    let dir = PrivateDir::create(&settings.paths.session_dir, Purpose::Exec)?;
+    log_in_privately(&settings, &target, &dir)?;
+    Ok(dir.run(command)?)
+}
+
+/// `kubectl oulogin --host H --isolated`: prints the `export` line on stdout.
+pub fn isolated_command(settings: &LoginSettings) -> Result<ExitStatus, Error> {
+    remove_leftovers(&settings.paths.session_dir);
+    let target = private_target(settings)?;
+    let dir = PrivateDir::create(&settings.paths.session_dir, Purpose::Isolated)?;
+    log_in_privately(settings, &target, &dir)?;
+    let kubeconfig = dir.kubeconfig();
+    dir.keep();
+    output::info(format!(
+        "logged in to {} in a private kubeconfig with its own session; it is removed by a later run once the session has expired",
+        target.host
+    ));
+    output::info(format!("fish: set -gx KUBECONFIG {}", shell_quote(kubeconfig.as_os_str())));
+    println!("{}", export_line(&kubeconfig));
+    Ok(ExitStatus::Success)
+}
+
+/// The host to log in to; the user's kubeconfig is read only when `--host` is absent.
+fn private_target(settings: &LoginSettings) -> Result<LoginTarget, Error> {
+    match &settings.host {
+        Some(host) => Ok(LoginTarget { host: host.clone(), context: settings.context.clone() }),
+        None => LoginTarget::resolve(settings, &Kubeconfigs::load(&settings.kubeconfig)?),
+    }
+}
+
+/// Browser login into `dir`: a new OpenUnison session, its session file and a
+/// kubeconfig whose only user is the exec stanza pointing at it.
+fn log_in_privately(settings: &LoginSettings, target: &LoginTarget, dir: &PrivateDir) -> Result<(), Error> {
+    let location = SessionLocation::isolated(dir.path());
+    let bootstrap = crate::app::browser_login(settings, &target.host, &location)?;
+    let user = if settings.auth_provider {
+        managed::auth_provider_user(&target.host, &bootstrap)
+    } else {
+        session::store_login(&location, &crate::app::new_session(settings, &target.host, &bootstrap))?;
+        managed::exec_user(&target.host, &SessionRef::File(location.json_path()))
+    };
+    let selection = KubeconfigSelection::Explicit(dir.kubeconfig());
+    kubeconfig::update(&selection, dir.path(), |fresh| {
+        let names = managed::choose_names(fresh, &target.host, &bootstrap, target.context.as_deref());
+        Ok((managed::login_changes(&names, &bootstrap, user), ()))
+    })?;
+    Ok(())
+}
+
+/// Removes what killed runs left behind; never fails the run.
+fn remove_leftovers(session_dir: &Path) {
+    for leftover in find_leftovers(session_dir, SystemTime::now()) {
+        match leftover {
+            Leftover::Remove(path) => remove_dir(&path),
+            Leftover::Probe(path) => {
+                if let Ok(false) = session::check_alive(&SessionLocation::isolated(&path)) {
+                    remove_dir(&path);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ mod exec;
 mod files;
 mod kubeconfig;
 mod login;
+mod manage;
+mod managed;
 mod openunison;
 mod output;
 mod session;

@@ -10,6 +10,7 @@
 mod cooldown;
 mod expiry;
 mod handouts;
+mod probe;
 mod renewer;
 mod store;
 mod token;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use crate::error::{FileError, Hint};
 
 pub use cooldown::{COOL_DOWN, clear as end_cool_down, remaining as cool_down_remaining, start as start_cool_down};
+pub use probe::check_alive;
 pub use expiry::{Lifetime, expiry_point, is_fresh};
 pub use store::{SESSION_FORMAT_VERSION, Secret, Session, SessionLocation, delete, load, store_login};
 pub use token::{ExecApiVersion, TokenRequest, run_token};

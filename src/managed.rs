@@ -1,0 +1,331 @@
+//! The contexts this plugin manages: recognising them in a kubeconfig (ours,
+//! with an exec stanza that calls `kubectl-oulogin token`, or the old Go
+//! plugin's `auth-provider: oidc`), building the entries a login writes, and
+//! choosing names that never overwrite another host's or a foreign entry.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::kubeconfig::{Change, Kubeconfigs};
+use crate::openunison::{Bootstrap, Host};
+
+/// The program name written into exec stanzas: the plugin's name, not an install
+/// path, so that krew upgrades and moves keep working.
+pub const PLUGIN_COMMAND: &str = "kubectl-oulogin";
+
+/// How kubectl should tell a user that the plugin is missing.
+pub const INSTALL_HINT: &str = "kubectl-oulogin is not on PATH; install it with `kubectl krew install oulogin` \
+     or `cargo install kubectl-oulogin`";
+
+/// Where the session behind an exec stanza lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionRef {
+    /// `--session NAME`: `$KUBECACHEDIR/oulogin/NAME.json`.
+    Named(String),
+    /// `--session-file PATH`: an isolated session.
+    File(PathBuf),
+}
+
+/// What kind of credentials a kubeconfig user holds, as far as we care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// Our exec stanza.
+    Exec { host: Option<Host>, session: Option<SessionRef> },
+    /// The in-tree `auth-provider: oidc` block with an issuer under `/auth/idp/`
+    /// (the old Go plugin, or ours with `--auth-provider`).
+    LegacyOidc { host: Host },
+    /// Anything else: not ours to touch.
+    Foreign,
+}
+
+impl Credentials {
+    /// Classifies the inner `user` map of a kubeconfig user entry.
+    pub fn of_user(user: &Value) -> Credentials {
+        if let Some(exec) = user.get("exec") {
+            let command = exec.get("command").and_then(Value::as_str).unwrap_or_default();
+            let args: Vec<&str> =
+                exec.get("args").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+            let program = Path::new(command).file_name().and_then(|name| name.to_str()).unwrap_or_default();
+            let ours = program.trim_end_matches(".exe") == PLUGIN_COMMAND && args.first() == Some(&"token");
+            if !ours {
+                return Credentials::Foreign;
+            }
+            let value_of = |flag: &str| args.windows(2).find(|pair| pair[0] == flag).map(|pair| pair[1]);
+            let session = value_of("--session")
+                .map(|name| SessionRef::Named(name.to_string()))
+                .or_else(|| value_of("--session-file").map(|path| SessionRef::File(PathBuf::from(path))));
+            let host = value_of("--host").and_then(|host| Host::parse(host).ok());
+            return Credentials::Exec { host, session };
+        }
+        if let Some(provider) = user.get("auth-provider")
+            && provider.get("name").and_then(Value::as_str) == Some("oidc")
+            && let Some(issuer) = provider.get("config").and_then(|config| config.get("idp-issuer-url")).and_then(Value::as_str)
+            && let Some(host) = Host::from_issuer_url(issuer)
+        {
+            return Credentials::LegacyOidc { host };
+        }
+        Credentials::Foreign
+    }
+
+    pub fn host(&self) -> Option<&Host> {
+        match self {
+            Credentials::Exec { host, .. } => host.as_ref(),
+            Credentials::LegacyOidc { host } => Some(host),
+            Credentials::Foreign => None,
+        }
+    }
+
+    pub fn is_managed(&self) -> bool {
+        !matches!(self, Credentials::Foreign)
+    }
+}
+
+/// A context whose user this plugin manages (or the old plugin wrote).
+#[derive(Debug, Clone)]
+pub struct ManagedContext {
+    pub name: String,
+    pub cluster: Option<String>,
+    pub user: Option<String>,
+    pub credentials: Credentials,
+    pub origin: PathBuf,
+}
+
+/// Every managed context in the merged kubeconfig, in file order.
+pub fn managed_contexts(config: &Kubeconfigs) -> Vec<ManagedContext> {
+    config
+        .contexts()
+        .into_iter()
+        .filter_map(|context| {
+            let credentials = context
+                .user
+                .as_deref()
+                .and_then(|user| config.user(user))
+                .map(Credentials::of_user)
+                .unwrap_or(Credentials::Foreign);
+            credentials.is_managed().then(|| ManagedContext {
+                name: context.name,
+                cluster: context.cluster,
+                user: context.user,
+                credentials,
+                origin: context.origin,
+            })
+        })
+        .collect()
+}
+
+/// The managed context called `name`, if it is one.
+pub fn managed_context(config: &Kubeconfigs, name: &str) -> Option<ManagedContext> {
+    managed_contexts(config).into_iter().find(|context| context.name == name)
+}
+
+/// The names a login writes under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryNames {
+    pub cluster: String,
+    pub user: String,
+    pub context: String,
+}
+
+/// Chooses the names for a login to `host`, on the freshly read config.
+///
+/// - `--context NAME` naming an existing context of ours or of the old plugin:
+///   keep its context, cluster and user names (conversion in place).
+/// - A context that already belongs to `host`: reuse its names.
+/// - Otherwise the server's cluster name, unless another host (or a foreign
+///   entry) already uses it, in which case the host is added to keep both.
+pub fn choose_names(config: &Kubeconfigs, host: &Host, bootstrap: &Bootstrap, requested: Option<&str>) -> EntryNames {
+    let user_for = |cluster: &str| format!("{}@{}", bootstrap.display_name, cluster);
+    if let Some(name) = requested
+        && let Some(existing) = managed_context(config, name)
+    {
+        let cluster = existing.cluster.clone().unwrap_or_else(|| bootstrap.cluster_name.clone());
+        let user = existing.user.clone().unwrap_or_else(|| user_for(&cluster));
+        return EntryNames { cluster, user, context: name.to_string() };
+    }
+    let mine = managed_contexts(config).into_iter().find(|context| {
+        context.credentials.host() == Some(host)
+            && context.cluster.as_deref().is_some_and(|cluster| cluster.starts_with(&bootstrap.cluster_name))
+    });
+    if let Some(existing) = mine
+        && requested.is_none()
+    {
+        let cluster = existing.cluster.clone().unwrap_or_else(|| bootstrap.cluster_name.clone());
+        let user = existing.user.clone().unwrap_or_else(|| user_for(&cluster));
+        return EntryNames { cluster, user, context: existing.name };
+    }
+    let cluster = free_name(&bootstrap.cluster_name, host, |name| cluster_taken_by_other(config, name, host));
+    let context = match requested {
+        Some(name) => name.to_string(),
+        None => free_name(&cluster, host, |name| context_taken_by_other(config, name, host)),
+    };
+    EntryNames { user: user_for(&cluster), cluster, context }
+}
+
+/// `base`, or `base-<host>` when `base` is taken (then `base-<host>-2`, ...).
+fn free_name(base: &str, host: &Host, taken: impl Fn(&str) -> bool) -> String {
+    if !taken(base) {
+        return base.to_string();
+    }
+    let qualified = format!("{base}-{}", host.as_str().replace(':', "-"));
+    if !taken(&qualified) {
+        return qualified;
+    }
+    (2..1000).map(|n| format!("{qualified}-{n}")).find(|name| !taken(name)).unwrap_or(qualified)
+}
+
+/// Whether a cluster entry called `name` exists and is not `host`'s.
+fn cluster_taken_by_other(config: &Kubeconfigs, name: &str, host: &Host) -> bool {
+    if config.cluster(name).is_none() {
+        return false;
+    }
+    let users_of_cluster: Vec<Credentials> = config
+        .contexts()
+        .into_iter()
+        .filter(|context| context.cluster.as_deref() == Some(name))
+        .map(|context| {
+            context.user.as_deref().and_then(|user| config.user(user)).map(Credentials::of_user).unwrap_or(Credentials::Foreign)
+        })
+        .collect();
+    users_of_cluster.is_empty() || users_of_cluster.iter().any(|credentials| credentials.host() != Some(host))
+}
+
+/// Whether a context called `name` exists and is not `host`'s.
+fn context_taken_by_other(config: &Kubeconfigs, name: &str, host: &Host) -> bool {
+    match config.context(name) {
+        None => false,
+        Some(context) => {
+            let credentials = context
+                .user
+                .as_deref()
+                .and_then(|user| config.user(user))
+                .map(Credentials::of_user)
+                .unwrap_or(Credentials::Foreign);
+            credentials.host() != Some(host)
+        }
+    }
+}
+
+/// The exec stanza of a user whose session is `session`.
+pub fn exec_user(host: &Host, session: &SessionRef) -> Map<String, Value> {
+    let mut args = vec![json!("token")];
+    match session {
+        SessionRef::Named(name) => args.extend([json!("--session"), json!(name)]),
+        SessionRef::File(path) => args.extend([json!("--session-file"), json!(path.display().to_string())]),
+    }
+    args.extend([json!("--host"), json!(host.as_str())]);
+    let exec = json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": PLUGIN_COMMAND,
+        "args": args,
+        "env": null,
+        "interactiveMode": "Never",
+        "provideClusterInfo": false,
+        "installHint": INSTALL_HINT,
+    });
+    let mut exec = exec.as_object().cloned().unwrap_or_default();
+    exec.remove("env");
+    Map::from_iter([("exec".to_string(), Value::Object(exec))])
+}
+
+/// The legacy in-tree `auth-provider: oidc` user, exactly as the old Go plugin
+/// wrote it: client-go refreshes it itself and writes tokens back (race-prone).
+pub fn auth_provider_user(host: &Host, bootstrap: &Bootstrap) -> Map<String, Value> {
+    use base64::Engine as _;
+    let mut config = Map::new();
+    config.insert("client-id".into(), json!("kubernetes"));
+    config.insert("client-secret".into(), json!(""));
+    config.insert("id-token".into(), json!(bootstrap.id_token));
+    config.insert("idp-issuer-url".into(), json!(host.k8s_issuer()));
+    config.insert("refresh-token".into(), json!(bootstrap.refresh_token));
+    if let Some(pem) = &bootstrap.ou_ca_pem {
+        config.insert(
+            "idp-certificate-authority-data".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(pem.as_bytes())),
+        );
+    }
+    Map::from_iter([("auth-provider".to_string(), json!({ "name": "oidc", "config": config }))])
+}
+
+/// The cluster entry's fields we own.
+pub fn cluster_fields(bootstrap: &Bootstrap) -> Map<String, Value> {
+    use base64::Engine as _;
+    let mut cluster = Map::new();
+    cluster.insert("server".into(), json!(bootstrap.server));
+    match &bootstrap.k8s_ca_pem {
+        Some(pem) => {
+            cluster.insert(
+                "certificate-authority-data".into(),
+                json!(base64::engine::general_purpose::STANDARD.encode(pem.as_bytes())),
+            );
+            // A file reference would override the embedded data.
+            cluster.insert("certificate-authority".into(), Value::Null);
+        }
+        None => {
+            cluster.insert("certificate-authority-data".into(), Value::Null);
+        }
+    }
+    cluster
+}
+
+/// The changes that write a login's cluster, user and context and make the
+/// context current.
+pub fn login_changes(names: &EntryNames, bootstrap: &Bootstrap, user: Map<String, Value>) -> Vec<Change> {
+    let context = Map::from_iter([
+        ("cluster".to_string(), json!(names.cluster)),
+        ("user".to_string(), json!(names.user)),
+    ]);
+    vec![
+        Change::SetCluster { name: names.cluster.clone(), cluster: cluster_fields(bootstrap) },
+        Change::SetUser { name: names.user.clone(), user },
+        Change::SetContext { name: names.context.clone(), context },
+        Change::SetCurrentContext(names.context.clone()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(text: &str) -> Host {
+        Host::parse(text).unwrap()
+    }
+
+    #[test]
+    fn our_exec_stanza_is_recognised_with_its_session() {
+        let user = Value::Object(exec_user(&host("ou.example.com:8443"), &SessionRef::Named("ou.example.com_8443".into())));
+        assert_eq!(
+            Credentials::of_user(&user),
+            Credentials::Exec {
+                host: Some(host("ou.example.com:8443")),
+                session: Some(SessionRef::Named("ou.example.com_8443".into()))
+            }
+        );
+        let exec = &user["exec"];
+        assert_eq!(exec["interactiveMode"], "Never");
+        assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1");
+        assert_eq!(exec["command"], "kubectl-oulogin");
+    }
+
+    #[test]
+    fn legacy_and_foreign_users_are_told_apart() {
+        let legacy = json!({"auth-provider": {"name": "oidc", "config": {"idp-issuer-url": "https://ou.example.com/auth/idp/k8sIdp"}}});
+        assert_eq!(Credentials::of_user(&legacy), Credentials::LegacyOidc { host: host("ou.example.com") });
+        let dex = json!({"auth-provider": {"name": "oidc", "config": {"idp-issuer-url": "https://dex.example.com/dex"}}});
+        assert_eq!(Credentials::of_user(&dex), Credentials::Foreign);
+        let other_exec = json!({"exec": {"command": "aws", "args": ["token"]}});
+        assert_eq!(Credentials::of_user(&other_exec), Credentials::Foreign);
+        assert_eq!(Credentials::of_user(&json!({"token": "abc"})), Credentials::Foreign);
+    }
+
+    #[test]
+    fn free_names_add_the_host_when_taken() {
+        let h = host("ou2.example.com:8443");
+        assert_eq!(free_name("kubernetes", &h, |_| false), "kubernetes");
+        assert_eq!(free_name("kubernetes", &h, |name| name == "kubernetes"), "kubernetes-ou2.example.com-8443");
+        assert_eq!(
+            free_name("kubernetes", &h, |name| name != "kubernetes-ou2.example.com-8443-2"),
+            "kubernetes-ou2.example.com-8443-2"
+        );
+    }
+}
