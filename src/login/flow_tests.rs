@@ -282,3 +282,59 @@ fn with_no_browser_the_end_of_input_does_not_cancel_the_login() {
     assert_eq!(bootstrap.display_name, "jdoe");
     assert!(browser.join().unwrap().success());
 }
+
+/// Set in the child process of [`ctrl_c_cancels_the_login_cleanly`].
+const CTRL_C_CHILD: &str = "OULOGIN_TEST_CTRL_C_CHILD";
+
+/// Runs in a child process only: a login nobody completes, until SIGINT.
+#[test]
+#[ignore = "runs only as the child process of ctrl_c_cancels_the_login_cleanly"]
+fn ctrl_c_child() {
+    let Some(lock_dir) = std::env::var_os(CTRL_C_CHILD) else { return };
+    let port = free_port();
+    let login = LoginRequest {
+        host: Host::parse("127.0.0.1:9").unwrap(),
+        trust: TrustConfig::default(),
+        browser: BrowserChoice::Command("true".to_string()),
+        port,
+        timeout: Duration::from_secs(60),
+        lock_dir: lock_dir.into(),
+    };
+    let err = browser_login(&login).unwrap_err();
+    eprintln!("CHILD-RESULT: {err}");
+    // The listener is closed again.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn ctrl_c_cancels_the_login_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "login::flow_tests::ctrl_c_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(CTRL_C_CHILD, dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    // The "Opening ..." line comes after the SIGINT handler is in place.
+    for _ in 0..50 {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 || line.starts_with("Opening ") {
+            break;
+        }
+    }
+    assert!(line.starts_with("Opening "), "{line}");
+    let signalled = Instant::now();
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(signalled.elapsed() < Duration::from_secs(10));
+    assert!(rest.contains("CHILD-RESULT: the login was cancelled"), "{rest}");
+    assert!(status.success(), "{rest}");
+}

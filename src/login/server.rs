@@ -237,6 +237,9 @@ pub(super) async fn run(
         warned_foreign: AtomicBool::new(false),
         events: events_sender.clone(),
     });
+    // Registered before anything is printed or opened, so that a Ctrl-C from
+    // then on cancels cleanly. If it cannot be, Ctrl-C simply ends the process.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let (shutdown, shutdown_signal) = watch::channel(false);
     let server = tokio::spawn(serve(listener, shared.clone(), shutdown_signal));
 
@@ -261,8 +264,6 @@ pub(super) async fn run(
     };
 
     let deadline = tokio::time::Instant::now() + request.timeout;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let mut expired = false;
     let outcome = loop {
@@ -284,7 +285,7 @@ pub(super) async fn run(
                     break Err(LoginError::TimedOut { timeout: request.timeout, url: open_url.clone() }.into());
                 }
             }
-            _ = &mut ctrl_c => break Err(LoginError::Cancelled.into()),
+            Some(()) = recv_interrupt(&mut interrupt) => break Err(LoginError::Cancelled.into()),
             _ = ticker.tick() => if let Some(waiting) = &waiting { waiting.tick() },
         }
     };
@@ -294,6 +295,14 @@ pub(super) async fn run(
     let _ = tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_secs(1), server).await;
     drop(lines_sender);
     outcome
+}
+
+/// The next SIGINT, or never when no handler could be installed.
+async fn recv_interrupt(interrupt: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match interrupt {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn open_browser(choice: &BrowserChoice, url: &str, events: &mpsc::UnboundedSender<Event>) {
