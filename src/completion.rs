@@ -58,10 +58,8 @@ pub fn print_kubectl_completions(words: &[String]) -> Result<ExitStatus, Error> 
 pub fn man_page() -> Vec<u8> {
     let mut command = Cli::command();
     command.build();
-    let subcommands: Vec<&clap::Command> = command
-        .get_subcommands()
-        .filter(|sub| !sub.is_hide_set() && sub.get_name() != "help")
-        .collect();
+    let subcommands: Vec<&clap::Command> =
+        command.get_subcommands().filter(|sub| !sub.is_hide_set() && sub.get_name() != "help").collect();
     let main = clap_mangen::Man::new(command.clone());
     let mut page = Vec::new();
     let rendered: std::io::Result<()> = (|| {
@@ -182,17 +180,11 @@ struct Answer {
 
 impl Answer {
     fn none(directive: u32) -> Answer {
-        Answer {
-            candidates: Vec::new(),
-            directive,
-        }
+        Answer { candidates: Vec::new(), directive }
     }
 
     fn of(candidates: Vec<Candidate>) -> Answer {
-        Answer {
-            candidates,
-            directive: directive::NO_FILE_COMP,
-        }
+        Answer { candidates, directive: directive::NO_FILE_COMP }
     }
 }
 
@@ -237,11 +229,7 @@ impl<'a> Completer<'a> {
                     Some((name, value)) => (name, Some(value)),
                     None => (long, None),
                 };
-                if let Some(arg) = state
-                    .command
-                    .get_arguments()
-                    .find(|arg| arg.get_long() == Some(name))
-                {
+                if let Some(arg) = state.command.get_arguments().find(|arg| arg.get_long() == Some(name)) {
                     state.used.push(arg);
                     match value {
                         Some(value) => state.note_value(arg, value),
@@ -249,16 +237,11 @@ impl<'a> Completer<'a> {
                         None => {}
                     }
                 }
-            } else if let Some(shorts) = word.strip_prefix('-').filter(|shorts| !shorts.is_empty())
-            {
+            } else if let Some(shorts) = word.strip_prefix('-').filter(|shorts| !shorts.is_empty()) {
                 // `-o json`, `-ojson`, `-o=json`: only the first short flag can take a value here.
                 let mut chars = shorts.chars();
                 let first = chars.next();
-                if let Some(arg) = state
-                    .command
-                    .get_arguments()
-                    .find(|arg| arg.get_short() == first)
-                {
+                if let Some(arg) = state.command.get_arguments().find(|arg| arg.get_short() == first) {
                     state.used.push(arg);
                     let rest = chars.as_str();
                     if takes_value(arg) && rest.is_empty() {
@@ -305,18 +288,9 @@ impl<'a> Completer<'a> {
         if let Some(arg) = self.pending_value {
             return self.complete_value(arg, partial, "");
         }
-        if let Some((name, value)) = partial
-            .strip_prefix("--")
-            .and_then(|long| long.split_once('='))
-        {
-            return match self
-                .command
-                .get_arguments()
-                .find(|arg| arg.get_long() == Some(name))
-            {
-                Some(arg) if takes_value(arg) => {
-                    self.complete_value(arg, value, &format!("--{name}="))
-                }
+        if let Some((name, value)) = partial.strip_prefix("--").and_then(|long| long.split_once('=')) {
+            return match self.command.get_arguments().find(|arg| arg.get_long() == Some(name)) {
+                Some(arg) if takes_value(arg) => self.complete_value(arg, value, &format!("--{name}=")),
                 _ => Answer::none(directive::NO_FILE_COMP),
             };
         }
@@ -339,10 +313,7 @@ impl<'a> Completer<'a> {
             if arg.is_last_set() {
                 // `exec ... -- CMD`: the command must come after `--`.
                 if partial.is_empty() {
-                    candidates.push(Candidate {
-                        value: "--".to_string(),
-                        description: arg_description(arg),
-                    });
+                    candidates.push(Candidate { value: "--".to_string(), description: arg_description(arg) });
                 }
             } else {
                 let values = self.complete_value(arg, partial, "");
@@ -361,17 +332,11 @@ impl<'a> Completer<'a> {
 
     /// The positional argument the next plain word would fill.
     fn next_positional(&self) -> Option<&'a Arg> {
-        let mut positionals: Vec<&Arg> = self
-            .command
-            .get_positionals()
-            .filter(|arg| !arg.is_hide_set())
-            .collect();
+        let mut positionals: Vec<&Arg> = self.command.get_positionals().filter(|arg| !arg.is_hide_set()).collect();
         positionals.sort_by_key(|arg| arg.get_index());
         let mut remaining = self.positionals;
         for arg in positionals {
-            let takes_many = arg
-                .get_num_args()
-                .is_some_and(|range| range.max_values() > 1)
+            let takes_many = arg.get_num_args().is_some_and(|range| range.max_values() > 1)
                 || matches!(arg.get_action(), ArgAction::Append);
             if remaining == 0 || takes_many {
                 return Some(arg);
@@ -385,11 +350,7 @@ impl<'a> Completer<'a> {
     /// starting with `partial`, except those already given.
     fn flags(&self, partial: &str) -> Vec<Candidate> {
         let mut candidates = Vec::new();
-        for arg in self
-            .command
-            .get_arguments()
-            .filter(|arg| !arg.is_positional() && !arg.is_hide_set())
-        {
+        for arg in self.command.get_arguments().filter(|arg| !arg.is_positional() && !arg.is_hide_set()) {
             let repeatable = matches!(arg.get_action(), ArgAction::Append | ArgAction::Count);
             if !repeatable && self.used.iter().any(|used| used.get_id() == arg.get_id()) {
                 continue;
@@ -402,10 +363,7 @@ impl<'a> Completer<'a> {
                 forms.push(format!("-{short}"));
             }
             for form in forms.into_iter().filter(|form| form.starts_with(partial)) {
-                candidates.push(Candidate {
-                    value: form,
-                    description: arg_description(arg),
-                });
+                candidates.push(Candidate { value: form, description: arg_description(arg) });
             }
         }
         candidates
@@ -414,11 +372,7 @@ impl<'a> Completer<'a> {
     /// Values for `arg` starting with `partial`, each prefixed with `prefix`
     /// (`--output=` when completing `--output=j`).
     fn complete_value(&self, arg: &Arg, partial: &str, prefix: &str) -> Answer {
-        let possible: Vec<_> = arg
-            .get_possible_values()
-            .into_iter()
-            .filter(|value| !value.is_hide_set())
-            .collect();
+        let possible: Vec<_> = arg.get_possible_values().into_iter().filter(|value| !value.is_hide_set()).collect();
         if !possible.is_empty() {
             return Answer::of(
                 possible
@@ -437,18 +391,12 @@ impl<'a> Completer<'a> {
                 names
                     .into_iter()
                     .filter(|name| name.starts_with(partial))
-                    .map(|name| Candidate {
-                        value: format!("{prefix}{name}"),
-                        description: None,
-                    })
+                    .map(|name| Candidate { value: format!("{prefix}{name}"), description: None })
                     .collect(),
             );
         }
         match arg.get_value_hint() {
-            ValueHint::AnyPath
-            | ValueHint::FilePath
-            | ValueHint::DirPath
-            | ValueHint::ExecutablePath
+            ValueHint::AnyPath | ValueHint::FilePath | ValueHint::DirPath | ValueHint::ExecutablePath
                 if prefix.is_empty() =>
             {
                 Answer::none(directive::DEFAULT)
@@ -479,16 +427,9 @@ fn one_line(text: &str) -> String {
 fn context_names(explicit: Option<&Path>) -> Vec<String> {
     let files: Vec<PathBuf> = match explicit {
         Some(path) => vec![path.to_path_buf()],
-        None => match std::env::var_os(crate::settings::env::KUBECONFIG)
-            .filter(|list| !list.is_empty())
-        {
-            Some(list) => std::env::split_paths(&list)
-                .filter(|path| !path.as_os_str().is_empty())
-                .collect(),
-            None => dirs::home_dir()
-                .map(|home| home.join(".kube").join("config"))
-                .into_iter()
-                .collect(),
+        None => match std::env::var_os(crate::settings::env::KUBECONFIG).filter(|list| !list.is_empty()) {
+            Some(list) => std::env::split_paths(&list).filter(|path| !path.as_os_str().is_empty()).collect(),
+            None => dirs::home_dir().map(|home| home.join(".kube").join("config")).into_iter().collect(),
         },
     };
     let mut names: Vec<String> = Vec::new();
@@ -535,14 +476,8 @@ mod tests {
         let out = complete_for_kubectl(&words);
         let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
         let directive = lines.pop().expect("a directive line");
-        assert!(
-            directive.starts_with(':'),
-            "last line `{directive}` is not a directive in:\n{out}"
-        );
-        let values = lines
-            .iter()
-            .map(|line| line.split('\t').next().unwrap().to_string())
-            .collect();
+        assert!(directive.starts_with(':'), "last line `{directive}` is not a directive in:\n{out}");
+        let values = lines.iter().map(|line| line.split('\t').next().unwrap().to_string()).collect();
         (values, directive)
     }
 
@@ -550,19 +485,10 @@ mod tests {
     fn empty_word_offers_visible_subcommands_only() {
         let (values, directive) = complete(&[""]);
         for expected in ["exec", "token", "status", "logout", "completion"] {
-            assert!(
-                values.contains(&expected.to_string()),
-                "{expected} missing from {values:?}"
-            );
+            assert!(values.contains(&expected.to_string()), "{expected} missing from {values:?}");
         }
-        assert!(
-            !values.iter().any(|value| value.starts_with("__")),
-            "hidden subcommands offered: {values:?}"
-        );
-        assert!(
-            !values.iter().any(|value| value.starts_with('-')),
-            "flags offered for an empty word: {values:?}"
-        );
+        assert!(!values.iter().any(|value| value.starts_with("__")), "hidden subcommands offered: {values:?}");
+        assert!(!values.iter().any(|value| value.starts_with('-')), "flags offered for an empty word: {values:?}");
         assert_eq!(directive, ":4");
     }
 
@@ -581,29 +507,13 @@ mod tests {
     #[test]
     fn dash_offers_the_long_flags_of_the_command() {
         let (values, directive) = complete(&["--"]);
-        for expected in [
-            "--host",
-            "--kubeconfig",
-            "--context",
-            "--isolated",
-            "--no-browser",
-            "--port",
-            "--help",
-        ] {
-            assert!(
-                values.contains(&expected.to_string()),
-                "{expected} missing from {values:?}"
-            );
+        for expected in ["--host", "--kubeconfig", "--context", "--isolated", "--no-browser", "--port", "--help"] {
+            assert!(values.contains(&expected.to_string()), "{expected} missing from {values:?}");
         }
         assert_eq!(directive, ":4");
         let (values, _) = complete(&["status", "--"]);
-        assert!(
-            values.contains(&"--output".to_string()) && values.contains(&"--check".to_string())
-        );
-        assert!(
-            !values.contains(&"--host".to_string()),
-            "login flag offered to status: {values:?}"
-        );
+        assert!(values.contains(&"--output".to_string()) && values.contains(&"--check".to_string()));
+        assert!(!values.contains(&"--host".to_string()), "login flag offered to status: {values:?}");
     }
 
     #[test]
@@ -658,18 +568,9 @@ mod tests {
         )
         .unwrap();
         let path = file.to_str().unwrap();
-        assert_eq!(
-            complete(&["--kubeconfig", path, "--context", ""]).0,
-            ["prod", "dev", "prod-eu"]
-        );
-        assert_eq!(
-            complete(&["logout", "--kubeconfig", path, "--context", "pr"]).0,
-            ["prod", "prod-eu"]
-        );
-        assert_eq!(
-            complete(&["--kubeconfig", path, "--context=d"]).0,
-            ["--context=dev"]
-        );
+        assert_eq!(complete(&["--kubeconfig", path, "--context", ""]).0, ["prod", "dev", "prod-eu"]);
+        assert_eq!(complete(&["logout", "--kubeconfig", path, "--context", "pr"]).0, ["prod", "prod-eu"]);
+        assert_eq!(complete(&["--kubeconfig", path, "--context=d"]).0, ["--context=dev"]);
     }
 
     #[test]
@@ -677,55 +578,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config");
         std::fs::write(&file, "contexts: [ {name: unterminated\n").unwrap();
-        let (values, directive) =
-            complete(&["--kubeconfig", file.to_str().unwrap(), "--context", ""]);
+        let (values, directive) = complete(&["--kubeconfig", file.to_str().unwrap(), "--context", ""]);
         assert!(values.is_empty());
         assert_eq!(directive, ":4");
         let missing = dir.path().join("missing");
-        assert!(
-            complete(&["--kubeconfig", missing.to_str().unwrap(), "--context", ""])
-                .0
-                .is_empty()
-        );
+        assert!(complete(&["--kubeconfig", missing.to_str().unwrap(), "--context", ""]).0.is_empty());
     }
 
     #[test]
     fn descriptions_are_single_lines_after_a_tab() {
         let out = complete_for_kubectl(&["".to_string()]);
-        let status = out
-            .lines()
-            .find(|line| line.starts_with("status\t"))
-            .expect("status with a description");
-        assert_eq!(
-            status,
-            "status\tShow the contexts this tool manages and the state of their sessions"
-        );
+        let status = out.lines().find(|line| line.starts_with("status\t")).expect("status with a description");
+        assert_eq!(status, "status\tShow the contexts this tool manages and the state of their sessions");
     }
 
     #[test]
     fn man_page_documents_every_subcommand_and_flag() {
         let page = String::from_utf8(man_page()).unwrap();
-        assert!(
-            page.starts_with(".ie \\n(.g .ds Aq") || page.contains(".TH kubectl-oulogin 1"),
-            "{page}"
-        );
-        for heading in [
-            ".SH \"KUBECTL OULOGIN EXEC\"",
-            ".SH \"KUBECTL OULOGIN STATUS\"",
-            ".SH \"KUBECTL OULOGIN LOGOUT\"",
-        ] {
+        assert!(page.starts_with(".ie \\n(.g .ds Aq") || page.contains(".TH kubectl-oulogin 1"), "{page}");
+        for heading in
+            [".SH \"KUBECTL OULOGIN EXEC\"", ".SH \"KUBECTL OULOGIN STATUS\"", ".SH \"KUBECTL OULOGIN LOGOUT\""]
+        {
             assert!(page.contains(heading), "{heading} missing");
         }
         for flag in ["no\\-browser", "purge", "session\\-file", "output"] {
             assert!(page.contains(flag), "{flag} missing");
         }
-        assert!(
-            !page.contains("__complete") && !page.contains("__man"),
-            "hidden commands documented"
-        );
-        assert!(
-            !page.contains("kubectl-oulogin-exec(1)"),
-            "refers to per-subcommand pages that are not shipped"
-        );
+        assert!(!page.contains("__complete") && !page.contains("__man"), "hidden commands documented");
+        assert!(!page.contains("kubectl-oulogin-exec(1)"), "refers to per-subcommand pages that are not shipped");
     }
 }

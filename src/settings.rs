@@ -36,9 +36,8 @@ pub struct Paths {
 
 impl Paths {
     pub fn from_env() -> Result<Paths, Error> {
-        let home = dirs::home_dir().ok_or_else(|| {
-            Error::usage("cannot find the home directory", Some("set `HOME`".to_string()))
-        })?;
+        let home = dirs::home_dir()
+            .ok_or_else(|| Error::usage("cannot find the home directory", Some("set `HOME`".to_string())))?;
         let cache = std::env::var_os(env::KUBECACHEDIR)
             .filter(|value| !value.is_empty())
             .map(PathBuf::from)

@@ -51,11 +51,7 @@ pub enum KubeconfigError {
     WrongApiVersion { path: PathBuf, api_version: String },
     /// kubectl's `<file>.lock` stayed in place while we waited.
     #[error("kubeconfig `{path}` is locked: `{lock}` was still there after {} s", waited.as_secs())]
-    Locked {
-        path: PathBuf,
-        lock: PathBuf,
-        waited: Duration,
-    },
+    Locked { path: PathBuf, lock: PathBuf, waited: Duration },
     /// kubectl's `<file>.lock` could not be created (read-only directory, ...).
     #[error("cannot create the lock file `{lock}` for kubeconfig `{path}`")]
     LockFile {
@@ -124,12 +120,8 @@ impl KubeconfigError {
 
 impl Hint for KubeconfigError {
     fn hint(&self) -> Option<String> {
-        let fix_or_leave_out = |path: &Path| {
-            format!(
-                "fix `{}`, or leave it out of `KUBECONFIG` / `--kubeconfig`",
-                path.display()
-            )
-        };
+        let fix_or_leave_out =
+            |path: &Path| format!("fix `{}`, or leave it out of `KUBECONFIG` / `--kubeconfig`", path.display());
         match self {
             KubeconfigError::Read { path, source } => match source.kind() {
                 io::ErrorKind::PermissionDenied => Some(format!(
@@ -141,9 +133,7 @@ impl Hint for KubeconfigError {
                 }
                 _ => None,
             },
-            KubeconfigError::NotYaml { path, .. } | KubeconfigError::Shape { path, .. } => {
-                Some(fix_or_leave_out(path))
-            }
+            KubeconfigError::NotYaml { path, .. } | KubeconfigError::Shape { path, .. } => Some(fix_or_leave_out(path)),
             KubeconfigError::WrongKind { path, .. } | KubeconfigError::WrongApiVersion { path, .. } => Some(format!(
                 "`{}` is some other Kubernetes object; point `KUBECONFIG` or `--kubeconfig` at a kubeconfig file",
                 path.display()
@@ -158,10 +148,9 @@ impl Hint for KubeconfigError {
                 "check that you may create files in `{}`",
                 lock.parent().unwrap_or(Path::new(".")).display()
             )),
-            KubeconfigError::CreateDir { dir, .. } => Some(format!(
-                "check the permissions of `{}`",
-                dir.parent().unwrap_or(Path::new(".")).display()
-            )),
+            KubeconfigError::CreateDir { dir, .. } => {
+                Some(format!("check the permissions of `{}`", dir.parent().unwrap_or(Path::new(".")).display()))
+            }
             KubeconfigError::Write { source, .. } => source.hint(),
             KubeconfigError::Serialize { .. } => None,
             KubeconfigError::WritersLock(LockError::TimedOut { .. }) => Some(
@@ -214,21 +203,11 @@ impl KubeconfigFile {
     }
 
     fn entries<'a>(&'a self, list: &str) -> impl Iterator<Item = &'a Map<String, Value>> + 'a {
-        self.parsed
-            .doc
-            .get(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_object)
+        self.parsed.doc.get(list).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object)
     }
 
     fn current_context(&self) -> Option<&str> {
-        self.parsed
-            .doc
-            .get("current-context")
-            .and_then(Value::as_str)
-            .filter(|name| !name.is_empty())
+        self.parsed.doc.get("current-context").and_then(Value::as_str).filter(|name| !name.is_empty())
     }
 }
 
@@ -245,24 +224,10 @@ pub struct Kubeconfigs {
 impl fmt::Debug for Kubeconfigs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Kubeconfigs")
-            .field(
-                "files",
-                &self
-                    .files
-                    .iter()
-                    .map(|file| (file.path.display(), file.exists()))
-                    .collect::<Vec<_>>(),
-            )
+            .field("files", &self.files.iter().map(|file| (file.path.display(), file.exists())).collect::<Vec<_>>())
             .field("default_file", &self.default_file())
             .field("current_context", &self.current_context())
-            .field(
-                "contexts",
-                &self
-                    .contexts()
-                    .into_iter()
-                    .map(|context| context.name)
-                    .collect::<Vec<_>>(),
-            )
+            .field("contexts", &self.contexts().into_iter().map(|context| context.name).collect::<Vec<_>>())
             .field("users", &self.user_names())
             .field("clusters", &self.cluster_names())
             .finish()
@@ -271,10 +236,7 @@ impl fmt::Debug for Kubeconfigs {
 
 impl fmt::Debug for KubeconfigFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KubeconfigFile")
-            .field("path", &self.path)
-            .field("exists", &self.exists())
-            .finish()
+        f.debug_struct("KubeconfigFile").field("path", &self.path).field("exists", &self.exists()).finish()
     }
 }
 
@@ -285,9 +247,7 @@ impl Kubeconfigs {
     /// are skipped, a missing explicit or default file is an empty config).
     pub fn load(selection: &KubeconfigSelection) -> Result<Kubeconfigs, KubeconfigError> {
         let (paths, single) = match selection {
-            KubeconfigSelection::Explicit(path) | KubeconfigSelection::Default(path) => {
-                (vec![path.clone()], true)
-            }
+            KubeconfigSelection::Explicit(path) | KubeconfigSelection::Default(path) => (vec![path.clone()], true),
             KubeconfigSelection::List(paths) => (paths.clone(), paths.len() == 1),
         };
         let mut files = Vec::with_capacity(paths.len());
@@ -305,28 +265,14 @@ impl Kubeconfigs {
             }
             let parsed = match &bytes {
                 Some(bytes) => yaml::parse(&path, bytes)?,
-                None => yaml::Parsed {
-                    doc: Map::new(),
-                    extra_documents: Vec::new(),
-                },
+                None => yaml::Parsed { doc: Map::new(), extra_documents: Vec::new() },
             };
-            files.push(KubeconfigFile {
-                path,
-                bytes,
-                parsed,
-            });
+            files.push(KubeconfigFile { path, bytes, parsed });
         }
         // notes §3.3: the explicit file; the single entry; the first existing
         // entry; else the first entry (the auth-provider persister's rule).
-        let default_index = if single {
-            0
-        } else {
-            files.iter().position(KubeconfigFile::exists).unwrap_or(0)
-        };
-        Ok(Kubeconfigs {
-            files,
-            default_index,
-        })
+        let default_index = if single { 0 } else { files.iter().position(KubeconfigFile::exists).unwrap_or(0) };
+        Ok(Kubeconfigs { files, default_index })
     }
 
     /// The files in precedence order (missing ones included, duplicates of an
@@ -360,11 +306,7 @@ impl Kubeconfigs {
     /// The context called `name`, as the merged view sees it.
     pub fn context(&self, name: &str) -> Option<NamedContext> {
         let (file, entry) = self.find("contexts", name)?;
-        Some(named_context(
-            name,
-            self.entry(file, "contexts", entry),
-            &self.files[file].path,
-        ))
+        Some(named_context(name, self.entry(file, "contexts", entry), &self.files[file].path))
     }
 
     /// The inner `user` map of the user called `name` (`null` when the entry has none).
@@ -391,14 +333,12 @@ impl Kubeconfigs {
 
     /// The file that defines the user called `name`.
     pub fn user_origin(&self, name: &str) -> Option<&Path> {
-        self.find("users", name)
-            .map(|(file, _)| self.files[file].path.as_path())
+        self.find("users", name).map(|(file, _)| self.files[file].path.as_path())
     }
 
     /// The file that defines the cluster called `name`.
     pub fn cluster_origin(&self, name: &str) -> Option<&Path> {
-        self.find("clusters", name)
-            .map(|(file, _)| self.files[file].path.as_path())
+        self.find("clusters", name).map(|(file, _)| self.files[file].path.as_path())
     }
 
     /// Where new entries and `current-context` go (kubectl's rules, notes §3.3).
@@ -408,22 +348,16 @@ impl Kubeconfigs {
 
     /// (file index, entry index) of the first definition of `name` in `list`.
     fn find(&self, list: &str, name: &str) -> Option<(usize, usize)> {
-        self.files
-            .iter()
-            .enumerate()
-            .find_map(|(file_index, file)| {
-                let entries = file.parsed.doc.get(list)?.as_array()?;
-                let entry_index = entries
-                    .iter()
-                    .position(|entry| entry.get("name").and_then(Value::as_str) == Some(name))?;
-                Some((file_index, entry_index))
-            })
+        self.files.iter().enumerate().find_map(|(file_index, file)| {
+            let entries = file.parsed.doc.get(list)?.as_array()?;
+            let entry_index =
+                entries.iter().position(|entry| entry.get("name").and_then(Value::as_str) == Some(name))?;
+            Some((file_index, entry_index))
+        })
     }
 
     fn entry(&self, file: usize, list: &str, entry: usize) -> &Map<String, Value> {
-        self.files[file].parsed.doc[list][entry]
-            .as_object()
-            .expect("entries are checked to be mappings on load")
+        self.files[file].parsed.doc[list][entry].as_object().expect("entries are checked to be mappings on load")
     }
 
     fn inner(&self, list: &str, inner: &str, name: &str) -> Option<&Value> {
@@ -445,11 +379,7 @@ impl Kubeconfigs {
 
 fn named_context(name: &str, entry: &Map<String, Value>, origin: &Path) -> NamedContext {
     let field = |key: &str| {
-        entry
-            .get("context")
-            .and_then(|context| context.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_string)
+        entry.get("context").and_then(|context| context.get(key)).and_then(Value::as_str).map(str::to_string)
     };
     NamedContext {
         name: name.to_string(),
@@ -466,10 +396,7 @@ fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, KubeconfigError> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(KubeconfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(KubeconfigError::Read { path: path.to_path_buf(), source }),
     }
 }
 

@@ -32,18 +32,11 @@ fn fields(value: Value) -> Map<String, Value> {
 }
 
 fn context_change(name: &str, cluster: &str) -> Change {
-    Change::SetContext {
-        name: name.to_string(),
-        context: fields(json!({"cluster": cluster, "user": "u"})),
-    }
+    Change::SetContext { name: name.to_string(), context: fields(json!({"cluster": cluster, "user": "u"})) }
 }
 
 /// Runs `update` with fixed changes.
-fn apply(
-    selection: &KubeconfigSelection,
-    lock_dir: &Path,
-    changes: Vec<Change>,
-) -> Result<Kubeconfigs, Error> {
+fn apply(selection: &KubeconfigSelection, lock_dir: &Path, changes: Vec<Change>) -> Result<Kubeconfigs, Error> {
     update(selection, lock_dir, |_| Ok((changes, ()))).map(|(config, ())| config)
 }
 
@@ -88,51 +81,24 @@ fn realistic_file_round_trips_with_unknown_fields_and_ambiguous_strings() {
     assert_eq!(prod["cluster"]["proxy-url"], json!("1.10"));
     assert_eq!(prod["cluster"]["some-future-field"], json!("0123"));
     assert_eq!(prod["cluster-level-unknown"], json!("kept"));
-    assert_eq!(
-        prod["cluster"]["extensions"][0]["extension"]["arbitrary"]["b"],
-        Value::Null
-    );
+    assert_eq!(prod["cluster"]["extensions"][0]["extension"]["arbitrary"]["b"], Value::Null);
     assert_eq!(doc["clusters"][1]["name"], json!("yes"));
-    assert_eq!(
-        doc["users"][0]["user"]["exec"]["newExecField"],
-        json!({"x": 1})
-    );
+    assert_eq!(doc["users"][0]["user"]["exec"]["newExecField"], json!({"x": 1}));
     assert_eq!(doc["users"][0]["user"]["exec"]["env"], Value::Null);
     let pem = "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAO1\n-----END CERTIFICATE-----\n";
-    assert_eq!(
-        doc["users"][1]["user"]["auth-provider"]["config"]["idp-certificate-authority-data"],
-        json!(pem)
-    );
+    assert_eq!(doc["users"][1]["user"]["auth-provider"]["config"]["idp-certificate-authority-data"], json!(pem));
     assert_eq!(doc["contexts"][0]["context"]["namespace"], json!("0123"));
-    assert_eq!(
-        doc["preferences"]["future-preference"],
-        json!({"nested": [1, 2]})
-    );
-    assert_eq!(
-        doc["unknown-top-level"],
-        json!({"keep": ["me", {"too": "1e3"}]})
-    );
+    assert_eq!(doc["preferences"]["future-preference"], json!({"nested": [1, 2]}));
+    assert_eq!(doc["unknown-top-level"], json!({"keep": ["me", {"too": "1e3"}]}));
     let top_keys: Vec<&str> = doc.keys().map(String::as_str).collect();
     assert_eq!(
         top_keys,
-        [
-            "apiVersion",
-            "kind",
-            "preferences",
-            "clusters",
-            "users",
-            "contexts",
-            "current-context",
-            "unknown-top-level"
-        ]
+        ["apiVersion", "kind", "preferences", "clusters", "users", "contexts", "current-context", "unknown-top-level"]
     );
 
     let text = yaml::render(Path::new("/k/config"), &parsed).unwrap();
     for quoted in ["\"on\"", "\"1.10\"", "\"0123\"", "\"yes\"", "\"1e3\""] {
-        assert!(
-            text.contains(quoted),
-            "{quoted} must stay a quoted string:\n{text}"
-        );
+        assert!(text.contains(quoted), "{quoted} must stay a quoted string:\n{text}");
     }
     let again = parse_text(&text).unwrap();
     assert!(again == parsed, "round trip changed the document:\n{text}");
@@ -150,14 +116,7 @@ fn unquoted_leading_zero_numbers_keep_their_spelling() {
 
 #[test]
 fn empty_whitespace_and_comment_only_files_are_empty_configs() {
-    for text in [
-        "",
-        "   \n\n",
-        "# only a comment\n# another\n",
-        "---\n",
-        "null\n",
-        "~\n",
-    ] {
+    for text in ["", "   \n\n", "# only a comment\n# another\n", "---\n", "null\n", "~\n"] {
         let parsed = parse_text(text).unwrap_or_else(|err| panic!("{text:?}: {err}"));
         assert!(parsed.doc.is_empty(), "{text:?}");
     }
@@ -182,14 +141,10 @@ fn duplicate_keys_are_read_like_kubectl_reads_them() {
 
 #[test]
 fn not_yaml_is_refused_naming_the_file_without_quoting_it() {
-    let err = parse_text("users:\n- name: u\n  user:\n    token: \"SECRET-TOKEN\n  bad: [\n")
-        .unwrap_err();
+    let err = parse_text("users:\n- name: u\n  user:\n    token: \"SECRET-TOKEN\n  bad: [\n").unwrap_err();
     assert!(matches!(err, KubeconfigError::NotYaml { .. }), "{err:?}");
     let rendered = Error::from(err).render();
-    assert!(
-        rendered.contains("`/k/config` is not valid YAML"),
-        "{rendered}"
-    );
+    assert!(rendered.contains("`/k/config` is not valid YAML"), "{rendered}");
     assert!(rendered.contains("hint:"), "{rendered}");
     assert!(!rendered.contains("SECRET-TOKEN"), "{rendered}");
 
@@ -204,41 +159,20 @@ fn wrong_shapes_are_refused_naming_the_file_and_the_problem() {
         ("just a string\n", "the top level is a string"),
         ("clusters: {a: b}\n", "`clusters` is a mapping, not a list"),
         ("users: SECRET-TOKEN\n", "`users` is a string, not a list"),
-        (
-            "contexts:\n- context: {cluster: c}\n",
-            "entry 1 of `contexts` has no `name`",
-        ),
-        (
-            "clusters:\n- name: a\n- name: 12\n",
-            "entry 2 of `clusters` is a number",
-        ),
+        ("contexts:\n- context: {cluster: c}\n", "entry 1 of `contexts` has no `name`"),
+        ("clusters:\n- name: a\n- name: 12\n", "entry 2 of `clusters` is a number"),
         ("users:\n- name: u\n- name: u\n", "two entries named `u`"),
-        (
-            "users:\n- name: u\n  user: SECRET-TOKEN\n",
-            "`user` of user `u` is a string, not a mapping",
-        ),
-        (
-            "users:\n- SECRET-TOKEN\n",
-            "entry 1 of `users` is a string, not a mapping",
-        ),
-        (
-            "contexts:\n- name: c\n  context: {namespace: [a]}\n",
-            "`namespace` of context `c` is a list",
-        ),
+        ("users:\n- name: u\n  user: SECRET-TOKEN\n", "`user` of user `u` is a string, not a mapping"),
+        ("users:\n- SECRET-TOKEN\n", "entry 1 of `users` is a string, not a mapping"),
+        ("contexts:\n- name: c\n  context: {namespace: [a]}\n", "`namespace` of context `c` is a list"),
         ("current-context: [a]\n", "`current-context` is a list"),
     ];
     for (text, problem) in cases {
         let err = parse_text(text).expect_err(text);
-        assert!(
-            matches!(err, KubeconfigError::Shape { .. }),
-            "{text:?}: {err:?}"
-        );
+        assert!(matches!(err, KubeconfigError::Shape { .. }), "{text:?}: {err:?}");
         let rendered = Error::from(err).render();
         assert!(rendered.contains("`/k/config`"), "{rendered}");
-        assert!(
-            rendered.contains(problem),
-            "{text:?} should say {problem:?}: {rendered}"
-        );
+        assert!(rendered.contains(problem), "{text:?} should say {problem:?}: {rendered}");
         assert!(!rendered.contains("SECRET-TOKEN"), "{rendered}");
         assert!(rendered.contains("hint:"), "{rendered}");
     }
@@ -247,23 +181,13 @@ fn wrong_shapes_are_refused_naming_the_file_and_the_problem() {
 #[test]
 fn a_kind_other_than_config_is_refused() {
     let err = parse_text("apiVersion: v1\nkind: Foo\n").unwrap_err();
-    assert!(
-        matches!(&err, KubeconfigError::WrongKind { kind, .. } if kind == "Foo"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, KubeconfigError::WrongKind { kind, .. } if kind == "Foo"), "{err:?}");
     assert!(err.to_string().contains("`/k/config`"), "{err}");
     assert!(err.hint().is_some());
     let err = parse_text("apiVersion: v2\nkind: Config\n").unwrap_err();
-    assert!(
-        matches!(err, KubeconfigError::WrongApiVersion { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, KubeconfigError::WrongApiVersion { .. }), "{err:?}");
     // What kubectl accepts, we accept.
-    for text in [
-        "kind: Config\napiVersion: v1\n",
-        "kind: \"\"\napiVersion: \"\"\n",
-        "clusters: null\n",
-    ] {
+    for text in ["kind: Config\napiVersion: v1\n", "kind: \"\"\napiVersion: \"\"\n", "clusters: null\n"] {
         parse_text(text).unwrap_or_else(|err| panic!("{text:?}: {err}"));
     }
 }
@@ -287,28 +211,15 @@ fn missing_list_entries_are_skipped_and_the_merge_is_first_wins() {
     let config = Kubeconfigs::load(&list(&[&missing, &first, &second])).unwrap();
     assert_eq!(config.files().len(), 3);
     assert!(!config.files()[0].exists());
-    assert_eq!(
-        config.current_context(),
-        Some("b"),
-        "the first non-empty current-context wins"
-    );
-    assert_eq!(
-        config.cluster("shared").unwrap()["server"],
-        json!("https://first")
-    );
+    assert_eq!(config.current_context(), Some("b"), "the first non-empty current-context wins");
+    assert_eq!(config.cluster("shared").unwrap()["server"], json!("https://first"));
     assert_eq!(config.cluster_names(), ["shared", "only2"]);
     assert_eq!(config.user("ua"), Some(&Value::Null));
     assert_eq!(config.user("nobody"), None);
     assert_eq!(config.user_origin("ua"), Some(second.as_path()));
     assert_eq!(config.cluster_origin("only2"), Some(second.as_path()));
     let contexts = config.contexts();
-    assert_eq!(
-        contexts
-            .iter()
-            .map(|context| context.name.as_str())
-            .collect::<Vec<_>>(),
-        ["a", "b"]
-    );
+    assert_eq!(contexts.iter().map(|context| context.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(
         config.context("a").unwrap(),
         NamedContext {
@@ -320,11 +231,7 @@ fn missing_list_entries_are_skipped_and_the_merge_is_first_wins() {
         }
     );
     assert_eq!(config.context("b").unwrap().origin, second);
-    assert_eq!(
-        config.default_file(),
-        first,
-        "new entries go to the first existing file"
-    );
+    assert_eq!(config.default_file(), first, "new entries go to the first existing file");
 }
 
 #[test]
@@ -333,16 +240,10 @@ fn default_file_follows_kubectl() {
     let a = dir.path().join("a");
     let b = dir.path().join("b");
     // Nothing exists: the first entry.
-    assert_eq!(
-        Kubeconfigs::load(&list(&[&a, &b])).unwrap().default_file(),
-        a
-    );
+    assert_eq!(Kubeconfigs::load(&list(&[&a, &b])).unwrap().default_file(), a);
     fs::write(&b, "").unwrap();
     // The first existing entry.
-    assert_eq!(
-        Kubeconfigs::load(&list(&[&a, &b])).unwrap().default_file(),
-        b
-    );
+    assert_eq!(Kubeconfigs::load(&list(&[&a, &b])).unwrap().default_file(), b);
     // A single entry, existing or not.
     assert_eq!(Kubeconfigs::load(&list(&[&a])).unwrap().default_file(), a);
     // The explicit file, even when missing: an empty config.
@@ -377,11 +278,7 @@ fn unreadable_files_are_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let err = Kubeconfigs::load(&explicit(dir.path())).unwrap_err();
     assert!(matches!(err, KubeconfigError::Read { .. }), "{err:?}");
-    assert!(
-        err.to_string()
-            .contains(&format!("`{}`", dir.path().display())),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&format!("`{}`", dir.path().display())), "{err}");
 
     let path = put(dir.path(), "config", TWO_ENTRIES);
     fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
@@ -390,11 +287,7 @@ fn unreadable_files_are_refused_naming_the_file() {
     }
     let err = Kubeconfigs::load(&explicit(&path)).unwrap_err();
     assert!(matches!(err, KubeconfigError::Read { .. }), "{err:?}");
-    assert!(
-        err.hint().unwrap().contains("permissions"),
-        "{:?}",
-        err.hint()
-    );
+    assert!(err.hint().unwrap().contains("permissions"), "{:?}", err.hint());
 }
 
 #[test]
@@ -402,10 +295,7 @@ fn debug_output_shows_no_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let path = put(dir.path(), "config", REALISTIC);
     let config = Kubeconfigs::load(&explicit(&path)).unwrap();
-    let change = Change::SetUser {
-        name: "u".into(),
-        user: fields(json!({"token": "SECRET-NEW"})),
-    };
+    let change = Change::SetUser { name: "u".into(), user: fields(json!({"token": "SECRET-NEW"})) };
     let debug = format!("{config:?} {:?} {change:?}", config.files());
     assert!(debug.contains("jdoe@prod"), "{debug}");
     for secret in ["SECRET", "MIIB"] {
@@ -423,43 +313,25 @@ fn an_entry_from_the_second_file_is_written_back_there_and_the_first_file_stays_
     let second = put(dir.path(), "second", REALISTIC);
     let selection = list(&[&first, &second]);
     let changes = vec![
-        Change::SetUser {
-            name: "legacy".into(),
-            user: fields(json!({"token": "new"})),
-        },
+        Change::SetUser { name: "legacy".into(), user: fields(json!({"token": "new"})) },
         Change::SetCluster {
             name: "prod".into(),
             cluster: fields(json!({"server": "https://moved", "proxy-url": null})),
         },
-        Change::SetContext {
-            name: "legacy".into(),
-            context: fields(json!({"namespace": "x"})),
-        },
+        Change::SetContext { name: "legacy".into(), context: fields(json!({"namespace": "x"})) },
     ];
     let config = apply(&selection, &dir.path().join("locks"), changes).unwrap();
     assert_eq!(fs::read_to_string(&first).unwrap(), first_text);
     let written = Kubeconfigs::load(&explicit(&second)).unwrap();
-    assert_eq!(
-        written.user("legacy").unwrap(),
-        &json!({"token": "new"}),
-        "SetUser replaces the map"
-    );
+    assert_eq!(written.user("legacy").unwrap(), &json!({"token": "new"}), "SetUser replaces the map");
     let prod = written.cluster("prod").unwrap();
     assert_eq!(prod["server"], json!("https://moved"));
     assert!(prod.get("proxy-url").is_none(), "null removes a key");
     assert_eq!(prod["tls-server-name"], json!("on"), "other keys stay");
-    let keys: Vec<&str> = prod
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = prod.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys[0], "server", "keys keep their place");
     let legacy = written.context("legacy").unwrap();
-    assert_eq!(
-        (legacy.cluster.as_deref(), legacy.namespace.as_deref()),
-        (Some("prod"), Some("x"))
-    );
+    assert_eq!((legacy.cluster.as_deref(), legacy.namespace.as_deref()), (Some("prod"), Some("x")));
     // Everything else in the second file is as it was.
     let before = parse_text(REALISTIC).unwrap().doc;
     let after = written.files()[0].doc().clone();
@@ -472,10 +344,7 @@ fn an_entry_from_the_second_file_is_written_back_there_and_the_first_file_stays_
     assert_eq!(after["clusters"][0]["cluster-level-unknown"], json!("kept"));
     // The returned state is the new state.
     assert_eq!(config.user("legacy").unwrap(), &json!({"token": "new"}));
-    assert!(
-        !lock_path(&second).exists() && !lock_path(&first).exists(),
-        "locks are released"
-    );
+    assert!(!lock_path(&second).exists() && !lock_path(&first).exists(), "locks are released");
 }
 
 #[test]
@@ -483,54 +352,29 @@ fn new_entries_go_to_the_first_existing_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing");
     let a = put(dir.path(), "a", TWO_ENTRIES);
-    let b = put(
-        dir.path(),
-        "b",
-        TWO_ENTRIES.replace("ctx1", "ctx2").as_str(),
-    );
+    let b = put(dir.path(), "b", TWO_ENTRIES.replace("ctx1", "ctx2").as_str());
     let b_before = fs::read(&b).unwrap();
     let changes = vec![
-        Change::SetCluster {
-            name: "new".into(),
-            cluster: fields(json!({"server": "https://new", "gone": null})),
-        },
-        Change::SetUser {
-            name: "new".into(),
-            user: fields(json!({"token": "t"})),
-        },
+        Change::SetCluster { name: "new".into(), cluster: fields(json!({"server": "https://new", "gone": null})) },
+        Change::SetUser { name: "new".into(), user: fields(json!({"token": "t"})) },
         context_change("new", "new"),
         Change::SetCurrentContext("new".into()),
     ];
-    apply(
-        &list(&[&missing, &a, &b]),
-        &dir.path().join("locks"),
-        changes,
-    )
-    .unwrap();
+    apply(&list(&[&missing, &a, &b]), &dir.path().join("locks"), changes).unwrap();
     assert!(!missing.exists(), "a missing list entry is not created");
     assert_eq!(fs::read(&b).unwrap(), b_before);
     let written = Kubeconfigs::load(&explicit(&a)).unwrap();
-    assert_eq!(
-        written.cluster("new").unwrap(),
-        &json!({"server": "https://new"})
-    );
+    assert_eq!(written.cluster("new").unwrap(), &json!({"server": "https://new"}));
     assert_eq!(written.context_names(), ["ctx1", "new"]);
     assert_eq!(written.current_context(), Some("new"));
     let entry = &written.files()[0].doc()["clusters"][1];
-    assert_eq!(
-        entry.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["name", "cluster"]
-    );
+    assert_eq!(entry.as_object().unwrap().keys().collect::<Vec<_>>(), ["name", "cluster"]);
 }
 
 #[test]
 fn removals_and_unset_current_context_touch_the_defining_file() {
     let dir = tempfile::tempdir().unwrap();
-    let a = put(
-        dir.path(),
-        "a",
-        "contexts:\n- name: keep\n  context: {cluster: c}\n",
-    );
+    let a = put(dir.path(), "a", "contexts:\n- name: keep\n  context: {cluster: c}\n");
     let b = put(dir.path(), "b", TWO_ENTRIES);
     let a_before = fs::read(&a).unwrap();
     let changes = vec![
@@ -542,18 +386,11 @@ fn removals_and_unset_current_context_touch_the_defining_file() {
     ];
     let config = apply(&list(&[&a, &b]), &dir.path().join("locks"), changes).unwrap();
     assert_eq!(fs::read(&a).unwrap(), a_before);
-    assert!(
-        config.context("ctx1").is_none()
-            && config.user("u1").is_none()
-            && config.cluster("c1").is_none()
-    );
+    assert!(config.context("ctx1").is_none() && config.user("u1").is_none() && config.cluster("c1").is_none());
     assert_eq!(config.current_context(), None);
     let written = fs::read_to_string(&b).unwrap();
     assert!(written.contains("current-context: \"\""), "{written}");
-    assert!(
-        !written.contains("u1") && !written.contains("c1"),
-        "{written}"
-    );
+    assert!(!written.contains("u1") && !written.contains("c1"), "{written}");
 }
 
 #[test]
@@ -566,18 +403,10 @@ fn an_update_that_changes_nothing_writes_nothing() {
     );
     let before = fs::read(&path).unwrap();
     let inode = fs::metadata(&path).unwrap().ino();
-    let changes = vec![
-        context_change("a", "c"),
-        Change::SetCurrentContext("a".into()),
-        Change::RemoveUser("x".into()),
-    ];
+    let changes = vec![context_change("a", "c"), Change::SetCurrentContext("a".into()), Change::RemoveUser("x".into())];
     apply(&explicit(&path), &dir.path().join("locks"), changes).unwrap();
     assert_eq!(fs::read(&path).unwrap(), before);
-    assert_eq!(
-        fs::metadata(&path).unwrap().ino(),
-        inode,
-        "not even replaced"
-    );
+    assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "not even replaced");
 }
 
 #[test]
@@ -585,9 +414,7 @@ fn a_failing_plan_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = put(dir.path(), "config", TWO_ENTRIES);
     let result: Result<(Kubeconfigs, ()), Error> =
-        update(&explicit(&path), &dir.path().join("locks"), |_| {
-            Err(Error::usage("no", None))
-        });
+        update(&explicit(&path), &dir.path().join("locks"), |_| Err(Error::usage("no", None)));
     assert!(result.is_err());
     assert_eq!(fs::read_to_string(&path).unwrap(), TWO_ENTRIES);
 }
@@ -597,10 +424,7 @@ fn the_plan_sees_the_files_as_they_are_under_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let path = put(dir.path(), "config", TWO_ENTRIES);
     let (_, seen) = update(&explicit(&path), &dir.path().join("locks"), |fresh| {
-        Ok((
-            vec![context_change("second", "c1")],
-            fresh.context("ctx1").map(|context| context.origin),
-        ))
+        Ok((vec![context_change("second", "c1")], fresh.context("ctx1").map(|context| context.origin)))
     })
     .unwrap();
     assert_eq!(seen, Some(path.clone()));
@@ -613,37 +437,18 @@ fn a_new_explicit_file_is_created_private_with_kubectls_skeleton() {
     let config = apply(
         &explicit(&path),
         &dir.path().join("locks"),
-        vec![
-            context_change("ctx", "c"),
-            Change::SetCurrentContext("ctx".into()),
-        ],
+        vec![context_change("ctx", "c"), Change::SetCurrentContext("ctx".into())],
     )
     .unwrap();
     assert!(config.files()[0].exists());
     assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-    assert_eq!(
-        fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777,
-        0o700
-    );
-    let doc = Kubeconfigs::load(&explicit(&path)).unwrap().files()[0]
-        .doc()
-        .clone();
+    assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+    let doc = Kubeconfigs::load(&explicit(&path)).unwrap().files()[0].doc().clone();
     assert_eq!(
         doc.keys().collect::<Vec<_>>(),
-        [
-            "apiVersion",
-            "kind",
-            "clusters",
-            "contexts",
-            "users",
-            "current-context",
-            "preferences"
-        ]
+        ["apiVersion", "kind", "clusters", "contexts", "users", "current-context", "preferences"]
     );
-    assert_eq!(
-        (&doc["apiVersion"], &doc["kind"]),
-        (&json!("v1"), &json!("Config"))
-    );
+    assert_eq!((&doc["apiVersion"], &doc["kind"]), (&json!("v1"), &json!("Config")));
     assert_eq!(doc["current-context"], json!("ctx"));
     assert_eq!(doc["preferences"], json!({}));
 }
@@ -653,19 +458,9 @@ fn an_existing_mode_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = put(dir.path(), "config", TWO_ENTRIES);
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-    apply(
-        &explicit(&path),
-        &dir.path().join("locks"),
-        vec![context_change("x", "c")],
-    )
-    .unwrap();
+    apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap();
     assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
-    assert!(
-        Kubeconfigs::load(&explicit(&path))
-            .unwrap()
-            .context("x")
-            .is_some()
-    );
+    assert!(Kubeconfigs::load(&explicit(&path)).unwrap().context("x").is_some());
 }
 
 #[test]
@@ -674,24 +469,9 @@ fn a_symlinked_kubeconfig_stays_a_symlink_and_its_target_is_written() {
     let real = put(dir.path(), "real", TWO_ENTRIES);
     let link = dir.path().join("config");
     symlink("real", &link).unwrap();
-    apply(
-        &explicit(&link),
-        &dir.path().join("locks"),
-        vec![context_change("x", "c")],
-    )
-    .unwrap();
-    assert!(
-        fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
-    assert!(
-        Kubeconfigs::load(&explicit(&real))
-            .unwrap()
-            .context("x")
-            .is_some()
-    );
+    apply(&explicit(&link), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap();
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(Kubeconfigs::load(&explicit(&real)).unwrap().context("x").is_some());
     assert!(!lock_path(&link).exists());
 }
 
@@ -701,25 +481,10 @@ fn a_dangling_symlink_gets_its_target_created() {
     let link = dir.path().join("config");
     let target = dir.path().join("elsewhere/real-config");
     symlink(&target, &link).unwrap();
-    apply(
-        &explicit(&link),
-        &dir.path().join("locks"),
-        vec![context_change("x", "c")],
-    )
-    .unwrap();
-    assert!(
-        fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
+    apply(&explicit(&link), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap();
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o600);
-    assert!(
-        Kubeconfigs::load(&explicit(&link))
-            .unwrap()
-            .context("x")
-            .is_some()
-    );
+    assert!(Kubeconfigs::load(&explicit(&link)).unwrap().context("x").is_some());
 }
 
 #[test]
@@ -729,27 +494,13 @@ fn a_stale_kubectl_lock_is_an_error_naming_it_after_a_bounded_retry() {
     let lock = lock_path(&path);
     fs::write(&lock, "").unwrap();
     let started = Instant::now();
-    let err = apply(
-        &explicit(&path),
-        &dir.path().join("locks"),
-        vec![context_change("x", "c")],
-    )
-    .unwrap_err();
+    let err = apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap_err();
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_secs(2) && waited < Duration::from_secs(30),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(30), "{waited:?}");
     let rendered = err.render();
-    assert!(
-        rendered.contains(&format!("`{}`", lock.display())),
-        "{rendered}"
-    );
+    assert!(rendered.contains(&format!("`{}`", lock.display())), "{rendered}");
     assert!(rendered.contains("remove it"), "{rendered}");
-    assert!(matches!(
-        kubeconfig_error(err),
-        KubeconfigError::Locked { .. }
-    ));
+    assert!(matches!(kubeconfig_error(err), KubeconfigError::Locked { .. }));
     assert_eq!(fs::read_to_string(&path).unwrap(), TWO_ENTRIES);
     assert!(lock.exists(), "kubectl's lock is not ours to remove");
 }
@@ -763,19 +514,9 @@ fn a_lock_left_by_a_killed_oulogin_is_cleared() {
     let dead = child.id();
     child.wait().unwrap();
     fs::write(lock_path(&path), format!("kubectl-oulogin {dead}\n")).unwrap();
-    apply(
-        &explicit(&path),
-        &dir.path().join("locks"),
-        vec![context_change("x", "c")],
-    )
-    .unwrap();
+    apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap();
     assert!(!lock_path(&path).exists());
-    assert!(
-        Kubeconfigs::load(&explicit(&path))
-            .unwrap()
-            .context("x")
-            .is_some()
-    );
+    assert!(Kubeconfigs::load(&explicit(&path)).unwrap().context("x").is_some());
 }
 
 #[test]
@@ -790,14 +531,7 @@ fn the_kubectl_lock_is_held_while_writing_and_released_after() {
     assert!(!held_during_plan);
     assert!(!lock_path(&path).exists());
     fs::write(&path, "kind: Foo\n").unwrap();
-    assert!(
-        apply(
-            &explicit(&path),
-            &dir.path().join("locks"),
-            vec![context_change("y", "c")]
-        )
-        .is_err()
-    );
+    assert!(apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("y", "c")]).is_err());
     assert!(!lock_path(&path).exists());
 }
 
@@ -805,23 +539,10 @@ fn the_kubectl_lock_is_held_while_writing_and_released_after() {
 fn broken_files_are_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let good = put(dir.path(), "good", TWO_ENTRIES);
-    for (name, text) in [
-        ("not-yaml", "a: [\n"),
-        ("wrong-kind", "kind: Foo\n"),
-        ("wrong-shape", "users: 3\n"),
-    ] {
+    for (name, text) in [("not-yaml", "a: [\n"), ("wrong-kind", "kind: Foo\n"), ("wrong-shape", "users: 3\n")] {
         let bad = put(dir.path(), name, text);
-        let err = apply(
-            &list(&[&good, &bad]),
-            &dir.path().join("locks"),
-            vec![context_change("x", "c")],
-        )
-        .unwrap_err();
-        assert!(
-            err.render().contains(&format!("`{}`", bad.display())),
-            "{}",
-            err.render()
-        );
+        let err = apply(&list(&[&good, &bad]), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap_err();
+        assert!(err.render().contains(&format!("`{}`", bad.display())), "{}", err.render());
         assert_eq!(fs::read_to_string(&bad).unwrap(), text);
         assert_eq!(fs::read_to_string(&good).unwrap(), TWO_ENTRIES);
     }
@@ -838,18 +559,10 @@ fn a_read_only_directory_is_a_clear_error() {
         fs::set_permissions(&sub, fs::Permissions::from_mode(0o700)).unwrap();
         return; // root writes anywhere
     }
-    let err = apply(
-        &explicit(&path),
-        &dir.path().join("locks"),
-        vec![context_change("x", "c")],
-    )
-    .unwrap_err();
+    let err = apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap_err();
     fs::set_permissions(&sub, fs::Permissions::from_mode(0o700)).unwrap();
     let rendered = err.render();
-    assert!(
-        rendered.contains(&path.display().to_string()) && rendered.contains("hint:"),
-        "{rendered}"
-    );
+    assert!(rendered.contains(&path.display().to_string()) && rendered.contains("hint:"), "{rendered}");
     assert_eq!(fs::read_to_string(&path).unwrap(), TWO_ENTRIES);
 }
 
@@ -873,10 +586,7 @@ fn concurrent_updates_from_threads_all_land() {
     });
     let config = Kubeconfigs::load(&explicit(&path)).unwrap();
     for index in 0..20 {
-        assert!(
-            config.context(&format!("thread-{index}")).is_some(),
-            "thread-{index} lost"
-        );
+        assert!(config.context(&format!("thread-{index}")).is_some(), "thread-{index} lost");
     }
     assert_eq!(config.context_names().len(), 21);
     assert_eq!(config.user("u1").unwrap(), &json!({"token": "t1"}));
@@ -891,21 +601,14 @@ const CHILD_PREFIX: &str = "OULOGIN_TEST_KUBECONFIG_CHILD_PREFIX";
 /// (it does nothing unless that test started it).
 #[test]
 fn child_process_adds_contexts() {
-    let (Some(file), Some(locks), Some(prefix)) = (
-        std::env::var_os(CHILD_FILE),
-        std::env::var_os(CHILD_LOCKS),
-        std::env::var(CHILD_PREFIX).ok(),
-    ) else {
+    let (Some(file), Some(locks), Some(prefix)) =
+        (std::env::var_os(CHILD_FILE), std::env::var_os(CHILD_LOCKS), std::env::var(CHILD_PREFIX).ok())
+    else {
         return;
     };
     for index in 0..5 {
         let selection = explicit(Path::new(&file));
-        apply(
-            &selection,
-            Path::new(&locks),
-            vec![context_change(&format!("{prefix}-{index}"), "c1")],
-        )
-        .unwrap();
+        apply(&selection, Path::new(&locks), vec![context_change(&format!("{prefix}-{index}"), "c1")]).unwrap();
     }
 }
 
@@ -918,12 +621,7 @@ fn concurrent_updates_from_processes_all_land() {
     let children: Vec<_> = (0..4)
         .map(|child| {
             std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "kubeconfig::tests::child_process_adds_contexts",
-                    "--test-threads=1",
-                    "-q",
-                ])
+                .args(["--exact", "kubeconfig::tests::child_process_adds_contexts", "--test-threads=1", "-q"])
                 .env(CHILD_FILE, &path)
                 .env(CHILD_LOCKS, &locks)
                 .env(CHILD_PREFIX, format!("process-{child}"))
@@ -938,12 +636,7 @@ fn concurrent_updates_from_processes_all_land() {
     let config = Kubeconfigs::load(&explicit(&path)).unwrap();
     for child in 0..4 {
         for index in 0..5 {
-            assert!(
-                config
-                    .context(&format!("process-{child}-{index}"))
-                    .is_some(),
-                "process-{child}-{index} lost"
-            );
+            assert!(config.context(&format!("process-{child}-{index}")).is_some(), "process-{child}-{index} lost");
         }
     }
 }
@@ -972,12 +665,7 @@ fn concurrent_kubectl_writes_are_not_lost() {
                 // kubectl fails fast on a held lock; retry, boundedly.
                 for _ in 0..200 {
                     let status = std::process::Command::new(kubectl)
-                        .args([
-                            "config",
-                            "set-context",
-                            &format!("kubectl-{index}"),
-                            "--cluster=c1",
-                        ])
+                        .args(["config", "set-context", &format!("kubectl-{index}"), "--cluster=c1"])
                         .arg("--kubeconfig")
                         .arg(&path)
                         .stdout(std::process::Stdio::null())
@@ -1011,10 +699,7 @@ fn concurrent_kubectl_writes_are_not_lost() {
     let config = Kubeconfigs::load(&explicit(&path)).unwrap();
     let names = config.context_names();
     for index in 0..8 {
-        assert!(
-            names.contains(&format!("kubectl-{index}")),
-            "kubectl-{index} lost: {names:?}"
-        );
+        assert!(names.contains(&format!("kubectl-{index}")), "kubectl-{index} lost: {names:?}");
     }
     assert!(!lock_path(&path).exists());
 }
@@ -1032,13 +717,7 @@ fn kubectl_reads_what_we_write() {
     apply(
         &explicit(&path),
         &dir.path().join("locks"),
-        vec![
-            Change::SetUser {
-                name: "1.10".into(),
-                user,
-            },
-            context_change("0123", "yes"),
-        ],
+        vec![Change::SetUser { name: "1.10".into(), user }, context_change("0123", "yes")],
     )
     .unwrap();
     let output = std::process::Command::new(kubectl)
@@ -1046,35 +725,15 @@ fn kubectl_reads_what_we_write() {
         .arg(&path)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let user = seen["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|user| user["name"] == json!("1.10"))
-        .unwrap();
+    let user = seen["users"].as_array().unwrap().iter().find(|user| user["name"] == json!("1.10")).unwrap();
     assert_eq!(user["user"]["token"], json!("  leading spaces\nand lines"));
     assert_eq!(user["user"]["username"], json!("on"));
-    let prod = seen["clusters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|cluster| cluster["name"] == json!("prod"))
-        .unwrap();
+    let prod = seen["clusters"].as_array().unwrap().iter().find(|cluster| cluster["name"] == json!("prod")).unwrap();
     assert_eq!(prod["cluster"]["tls-server-name"], json!("on"));
     assert_eq!(prod["cluster"]["proxy-url"], json!("1.10"));
-    assert!(
-        seen["contexts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|context| context["name"] == json!("0123"))
-    );
+    assert!(seen["contexts"].as_array().unwrap().iter().any(|context| context["name"] == json!("0123")));
     assert_eq!(seen["current-context"], json!("prod"));
 }
 

@@ -69,24 +69,18 @@ pub enum Change {
 impl fmt::Debug for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Change::SetCluster { name, cluster } => f
-                .debug_struct("SetCluster")
-                .field("name", name)
-                .field("cluster", cluster)
-                .finish(),
+            Change::SetCluster { name, cluster } => {
+                f.debug_struct("SetCluster").field("name", name).field("cluster", cluster).finish()
+            }
             Change::SetUser { name, user } => f
                 .debug_struct("SetUser")
                 .field("name", name)
                 .field("user_keys", &user.keys().collect::<Vec<_>>())
                 .finish_non_exhaustive(),
-            Change::SetContext { name, context } => f
-                .debug_struct("SetContext")
-                .field("name", name)
-                .field("context", context)
-                .finish(),
-            Change::SetCurrentContext(name) => {
-                f.debug_tuple("SetCurrentContext").field(name).finish()
+            Change::SetContext { name, context } => {
+                f.debug_struct("SetContext").field("name", name).field("context", context).finish()
             }
+            Change::SetCurrentContext(name) => f.debug_tuple("SetCurrentContext").field(name).finish(),
             Change::RemoveCluster(name) => f.debug_tuple("RemoveCluster").field(name).finish(),
             Change::RemoveUser(name) => f.debug_tuple("RemoveUser").field(name).finish(),
             Change::RemoveContext(name) => f.debug_tuple("RemoveContext").field(name).finish(),
@@ -111,17 +105,11 @@ pub fn update<T>(
     plan: impl FnOnce(&Kubeconfigs) -> Result<(Vec<Change>, T), crate::error::Error>,
 ) -> Result<(Kubeconfigs, T), crate::error::Error> {
     files::ensure_private_dir(lock_dir)?;
-    let mut writers = Lock::acquire(
-        &lock_dir.join(WRITERS_LOCK_FILE),
-        WRITERS_LOCK_WAIT,
-        WRITERS_LOCK_NOTICE,
-        |holder| {
-            crate::output::info(format!(
-                "waiting for {holder} to finish writing kubeconfigs"
-            ))
-        },
-    )
-    .map_err(KubeconfigError::WritersLock)?;
+    let mut writers =
+        Lock::acquire(&lock_dir.join(WRITERS_LOCK_FILE), WRITERS_LOCK_WAIT, WRITERS_LOCK_NOTICE, |holder| {
+            crate::output::info(format!("waiting for {holder} to finish writing kubeconfigs"))
+        })
+        .map_err(KubeconfigError::WritersLock)?;
     writers.set_holder("kubeconfig update");
 
     let mut base = load_settled(selection)?;
@@ -132,9 +120,8 @@ pub fn update<T>(
         for change in &changes {
             next.apply(change);
         }
-        let changed: Vec<usize> = (0..next.files.len())
-            .filter(|&index| next.files[index].parsed != base.files[index].parsed)
-            .collect();
+        let changed: Vec<usize> =
+            (0..next.files.len()).filter(|&index| next.files[index].parsed != base.files[index].parsed).collect();
         if changed.is_empty() {
             return Ok((next, planned));
         }
@@ -162,33 +149,20 @@ pub fn update<T>(
         }
         base = now;
     }
-    Err(KubeconfigError::KeptChanging {
-        path: base.default_file().to_path_buf(),
-    }
-    .into())
+    Err(KubeconfigError::KeptChanging { path: base.default_file().to_path_buf() }.into())
 }
 
 impl Kubeconfigs {
     fn same_content(&self, other: &Kubeconfigs) -> bool {
         self.files.len() == other.files.len()
-            && self
-                .files
-                .iter()
-                .zip(&other.files)
-                .all(|(a, b)| a.path == b.path && a.bytes == b.bytes)
+            && self.files.iter().zip(&other.files).all(|(a, b)| a.path == b.path && a.bytes == b.bytes)
     }
 
     fn apply(&mut self, change: &Change) {
         match change {
-            Change::SetCluster { name, cluster } => {
-                self.set_entry("clusters", "cluster", name, cluster, Mode::Merge)
-            }
-            Change::SetUser { name, user } => {
-                self.set_entry("users", "user", name, user, Mode::Replace)
-            }
-            Change::SetContext { name, context } => {
-                self.set_entry("contexts", "context", name, context, Mode::Merge)
-            }
+            Change::SetCluster { name, cluster } => self.set_entry("clusters", "cluster", name, cluster, Mode::Merge),
+            Change::SetUser { name, user } => self.set_entry("users", "user", name, user, Mode::Replace),
+            Change::SetContext { name, context } => self.set_entry("contexts", "context", name, context, Mode::Merge),
             Change::SetCurrentContext(name) => {
                 let file = self.default_index;
                 let doc = self.doc_for_insert(file);
@@ -200,31 +174,16 @@ impl Kubeconfigs {
             Change::RemoveUser(name) => self.remove_entry("users", name),
             Change::RemoveContext(name) => self.remove_entry("contexts", name),
             Change::UnsetCurrentContext => {
-                if let Some(file) = self
-                    .files
-                    .iter_mut()
-                    .find(|file| file.current_context().is_some())
-                {
-                    file.parsed
-                        .doc
-                        .insert("current-context".to_string(), Value::String(String::new()));
+                if let Some(file) = self.files.iter_mut().find(|file| file.current_context().is_some()) {
+                    file.parsed.doc.insert("current-context".to_string(), Value::String(String::new()));
                 }
             }
         }
     }
 
-    fn set_entry(
-        &mut self,
-        list: &str,
-        inner: &str,
-        name: &str,
-        fields: &Map<String, Value>,
-        mode: Mode,
-    ) {
+    fn set_entry(&mut self, list: &str, inner: &str, name: &str, fields: &Map<String, Value>, mode: Mode) {
         if let Some((file, index)) = self.find(list, name) {
-            let entry = self.files[file].parsed.doc[list][index]
-                .as_object_mut()
-                .expect("entries are mappings");
+            let entry = self.files[file].parsed.doc[list][index].as_object_mut().expect("entries are mappings");
             match mode {
                 Mode::Replace => {
                     entry.insert(inner.to_string(), Value::Object(without_nulls(fields)));
@@ -255,17 +214,12 @@ impl Kubeconfigs {
         let mut entry = Map::new();
         entry.insert("name".to_string(), Value::String(name.to_string()));
         entry.insert(inner.to_string(), Value::Object(without_nulls(fields)));
-        slot.as_array_mut()
-            .expect("just made a list")
-            .push(Value::Object(entry));
+        slot.as_array_mut().expect("just made a list").push(Value::Object(entry));
     }
 
     fn remove_entry(&mut self, list: &str, name: &str) {
         if let Some((file, index)) = self.find(list, name) {
-            self.files[file].parsed.doc[list]
-                .as_array_mut()
-                .expect("entries are in a list")
-                .remove(index);
+            self.files[file].parsed.doc[list].as_array_mut().expect("entries are in a list").remove(index);
         }
     }
 
@@ -293,11 +247,7 @@ enum Mode {
 }
 
 fn without_nulls(fields: &Map<String, Value>) -> Map<String, Value> {
-    fields
-        .iter()
-        .filter(|(_, value)| !value.is_null())
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect()
+    fields.iter().filter(|(_, value)| !value.is_null()).map(|(key, value)| (key.clone(), value.clone())).collect()
 }
 
 /// Reads the selection, waiting briefly when a file does not parse while
@@ -326,15 +276,11 @@ fn create_dir(path: &Path, dir: &Path) -> Result<(), KubeconfigError> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| KubeconfigError::CreateDir {
-            path: path.to_path_buf(),
-            dir: dir.to_path_buf(),
-            source,
-        })
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|source| KubeconfigError::CreateDir {
+        path: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Replaces one file with its new content (through a symlink to its target).
@@ -344,12 +290,8 @@ fn write_file(file: &mut KubeconfigFile) -> Result<(), KubeconfigError> {
     if let Some(dir) = target.parent() {
         create_dir(&file.path, dir)?;
     }
-    files::write_atomic_keep_mode(&file.path, text.as_bytes()).map_err(|source| {
-        KubeconfigError::Write {
-            path: file.path.clone(),
-            source,
-        }
-    })?;
+    files::write_atomic_keep_mode(&file.path, text.as_bytes())
+        .map_err(|source| KubeconfigError::Write { path: file.path.clone(), source })?;
     file.bytes = Some(text.into_bytes());
     Ok(())
 }
@@ -375,12 +317,7 @@ impl KubectlLock {
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&lock)
-            {
+            match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&lock) {
                 Ok(mut handle) => {
                     let guard = KubectlLock { path: lock };
                     // Best effort: the record only lets a later run recognise a
@@ -394,21 +331,13 @@ impl KubectlLock {
                     }
                     let waited = started.elapsed();
                     if waited >= KUBECTL_LOCK_WAIT {
-                        return Err(KubeconfigError::Locked {
-                            path: file.to_path_buf(),
-                            lock,
-                            waited,
-                        });
+                        return Err(KubeconfigError::Locked { path: file.to_path_buf(), lock, waited });
                     }
                     std::thread::sleep(pause.min(KUBECTL_LOCK_WAIT - waited));
                     pause = (pause * 2).min(Duration::from_millis(250));
                 }
                 Err(source) => {
-                    return Err(KubeconfigError::LockFile {
-                        path: file.to_path_buf(),
-                        lock,
-                        source,
-                    });
+                    return Err(KubeconfigError::LockFile { path: file.to_path_buf(), lock, source });
                 }
             }
         }
@@ -439,7 +368,6 @@ fn left_by_dead_oulogin(lock: &Path) -> bool {
         return false;
     }
     // Signal 0 only checks that the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0
-        || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    let alive = unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
     !alive
 }

@@ -12,11 +12,7 @@ use serde_saphyr::options::{DuplicateKeyPolicy, NonFiniteFloatPolicy};
 use super::KubeconfigError;
 
 /// The named lists of a kubeconfig and the key of the map inside each entry.
-pub(super) const LISTS: [(&str, &str); 3] = [
-    ("clusters", "cluster"),
-    ("users", "user"),
-    ("contexts", "context"),
-];
+pub(super) const LISTS: [(&str, &str); 3] = [("clusters", "cluster"), ("users", "user"), ("contexts", "context")];
 
 /// The string fields of a context entry's inner map.
 const CONTEXT_STRING_FIELDS: [&str; 3] = ["cluster", "user", "namespace"];
@@ -55,34 +51,20 @@ fn options() -> serde_saphyr::Options {
 /// Parses and checks one file's bytes. Empty, whitespace-only and
 /// comment-only files are an empty config, as are a lone `null` or `---`.
 pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, KubeconfigError> {
-    let not_yaml = |reason: String| KubeconfigError::NotYaml {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let text = std::str::from_utf8(bytes)
-        .map_err(|err| not_yaml(format!("it is not UTF-8 text ({err})")))?;
+    let not_yaml = |reason: String| KubeconfigError::NotYaml { path: path.to_path_buf(), reason };
+    let text = std::str::from_utf8(bytes).map_err(|err| not_yaml(format!("it is not UTF-8 text ({err})")))?;
     let mut documents: Vec<Value> = serde_saphyr::from_str_multiple_with_options(text, options())
         .map_err(|err| not_yaml(err.without_snippet().to_string()))?;
-    let first = if documents.is_empty() {
-        Value::Null
-    } else {
-        documents.remove(0)
-    };
+    let first = if documents.is_empty() { Value::Null } else { documents.remove(0) };
     let doc = match first {
         Value::Null => Map::new(),
         Value::Object(map) => map,
         other => {
-            return Err(shape(
-                path,
-                format!("the top level is {}, not a mapping", describe(&other)),
-            ));
+            return Err(shape(path, format!("the top level is {}, not a mapping", describe(&other))));
         }
     };
     check(path, &doc)?;
-    Ok(Parsed {
-        doc,
-        extra_documents: documents,
-    })
+    Ok(Parsed { doc, extra_documents: documents })
 }
 
 /// Serialises a file for writing.
@@ -96,17 +78,11 @@ pub(super) fn render(path: &Path, parsed: &Parsed) -> Result<String, KubeconfigE
         all.extend(parsed.extra_documents.iter().cloned());
         serde_saphyr::to_string_multiple(&all)
     };
-    result.map_err(|err| KubeconfigError::Serialize {
-        path: path.to_path_buf(),
-        reason: err.to_string(),
-    })
+    result.map_err(|err| KubeconfigError::Serialize { path: path.to_path_buf(), reason: err.to_string() })
 }
 
 fn shape(path: &Path, problem: String) -> KubeconfigError {
-    KubeconfigError::Shape {
-        path: path.to_path_buf(),
-        problem,
-    }
+    KubeconfigError::Shape { path: path.to_path_buf(), problem }
 }
 
 /// "a list", "a string", ... for shape errors: the kind of value only, never
@@ -128,26 +104,17 @@ fn check(path: &Path, doc: &Map<String, Value>) -> Result<(), KubeconfigError> {
         None | Some(Value::Null) => {}
         Some(Value::String(kind)) if kind.is_empty() || kind == "Config" => {}
         Some(Value::String(kind)) => {
-            return Err(KubeconfigError::WrongKind {
-                path: path.to_path_buf(),
-                kind: kind.clone(),
-            });
+            return Err(KubeconfigError::WrongKind { path: path.to_path_buf(), kind: kind.clone() });
         }
         Some(other) => {
-            return Err(KubeconfigError::WrongKind {
-                path: path.to_path_buf(),
-                kind: describe(other).to_string(),
-            });
+            return Err(KubeconfigError::WrongKind { path: path.to_path_buf(), kind: describe(other).to_string() });
         }
     }
     match doc.get("apiVersion") {
         None | Some(Value::Null) => {}
         Some(Value::String(version)) if version.is_empty() || version == "v1" => {}
         Some(Value::String(version)) => {
-            return Err(KubeconfigError::WrongApiVersion {
-                path: path.to_path_buf(),
-                api_version: version.clone(),
-            });
+            return Err(KubeconfigError::WrongApiVersion { path: path.to_path_buf(), api_version: version.clone() });
         }
         Some(other) => {
             return Err(KubeconfigError::WrongApiVersion {
@@ -159,10 +126,7 @@ fn check(path: &Path, doc: &Map<String, Value>) -> Result<(), KubeconfigError> {
     match doc.get("current-context") {
         None | Some(Value::Null) | Some(Value::String(_)) => {}
         Some(other) => {
-            return Err(shape(
-                path,
-                format!("`current-context` is {}, not a string", describe(other)),
-            ));
+            return Err(shape(path, format!("`current-context` is {}, not a string", describe(other))));
         }
     }
     for (list, inner) in LISTS {
@@ -170,31 +134,19 @@ fn check(path: &Path, doc: &Map<String, Value>) -> Result<(), KubeconfigError> {
             None | Some(Value::Null) => continue,
             Some(Value::Array(entries)) => entries,
             Some(other) => {
-                return Err(shape(
-                    path,
-                    format!("`{list}` is {}, not a list", describe(other)),
-                ));
+                return Err(shape(path, format!("`{list}` is {}, not a list", describe(other))));
             }
         };
         let mut names = HashSet::new();
         for (index, entry) in entries.iter().enumerate() {
             let position = index + 1;
             let Value::Object(entry) = entry else {
-                return Err(shape(
-                    path,
-                    format!(
-                        "entry {position} of `{list}` is {}, not a mapping",
-                        describe(entry)
-                    ),
-                ));
+                return Err(shape(path, format!("entry {position} of `{list}` is {}, not a mapping", describe(entry))));
             };
             let name = match entry.get("name") {
                 Some(Value::String(name)) => name,
                 None | Some(Value::Null) => {
-                    return Err(shape(
-                        path,
-                        format!("entry {position} of `{list}` has no `name`"),
-                    ));
+                    return Err(shape(path, format!("entry {position} of `{list}` has no `name`")));
                 }
                 Some(other) => {
                     return Err(shape(
@@ -207,10 +159,7 @@ fn check(path: &Path, doc: &Map<String, Value>) -> Result<(), KubeconfigError> {
                 }
             };
             if !names.insert(name.as_str()) {
-                return Err(shape(
-                    path,
-                    format!("`{list}` has two entries named `{name}`"),
-                ));
+                return Err(shape(path, format!("`{list}` has two entries named `{name}`")));
             }
             match entry.get(inner) {
                 None | Some(Value::Null) => {}
@@ -221,10 +170,7 @@ fn check(path: &Path, doc: &Map<String, Value>) -> Result<(), KubeconfigError> {
                             Some(other) => {
                                 return Err(shape(
                                     path,
-                                    format!(
-                                        "`{field}` of context `{name}` is {}, not a string",
-                                        describe(other)
-                                    ),
+                                    format!("`{field}` of context `{name}` is {}, not a string", describe(other)),
                                 ));
                             }
                         }
@@ -234,10 +180,7 @@ fn check(path: &Path, doc: &Map<String, Value>) -> Result<(), KubeconfigError> {
                 Some(other) => {
                     return Err(shape(
                         path,
-                        format!(
-                            "`{inner}` of {inner} `{name}` is {}, not a mapping",
-                            describe(other)
-                        ),
+                        format!("`{inner}` of {inner} `{name}` is {}, not a mapping", describe(other)),
                     ));
                 }
             }

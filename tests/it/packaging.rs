@@ -40,24 +40,14 @@ fn bless() -> bool {
 /// The real kubectl (1.32 on the CI image).
 fn kubectl() -> PathBuf {
     let path = PathBuf::from("/usr/bin/kubectl");
-    assert!(
-        path.exists(),
-        "these tests need the real kubectl at `{}`",
-        path.display()
-    );
+    assert!(path.exists(), "these tests need the real kubectl at `{}`", path.display());
     path
 }
 
 /// Runs `program` with a clean environment: `PATH` as given, a private
 /// `HOME`, stdin closed and stdout/stderr captured, so the output does not
 /// depend on the developer's terminal or kubeconfig.
-fn run(
-    program: &Path,
-    args: &[&str],
-    path: &str,
-    home: &Path,
-    extra_env: &[(&str, &str)],
-) -> Output {
+fn run(program: &Path, args: &[&str], path: &str, home: &Path, extra_env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(program);
     command
         .args(args)
@@ -73,9 +63,7 @@ fn run(
     for (name, value) in extra_env {
         command.env(name, value);
     }
-    let output = command
-        .output()
-        .unwrap_or_else(|err| panic!("cannot run `{}`: {err}", program.display()));
+    let output = command.output().unwrap_or_else(|err| panic!("cannot run `{}`: {err}", program.display()));
     assert!(
         output.status.success(),
         "`{} {}` failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -100,8 +88,7 @@ fn plugin(args: &[&str]) -> String {
 fn check_generated(relative: &str, generated: &str) {
     let path = repo().join(relative);
     if bless() {
-        std::fs::write(&path, generated)
-            .unwrap_or_else(|err| panic!("cannot write `{}`: {err}", path.display()));
+        std::fs::write(&path, generated).unwrap_or_else(|err| panic!("cannot write `{}`: {err}", path.display()));
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
@@ -125,10 +112,7 @@ fn completion_scripts_in_completions_dir_are_current() {
         ("elvish", "completions/kubectl-oulogin.elv"),
     ] {
         let script = plugin(&["completion", shell]);
-        assert!(
-            script.contains("kubectl-oulogin"),
-            "{shell} script does not name the binary"
-        );
+        assert!(script.contains("kubectl-oulogin"), "{shell} script does not name the binary");
         check_generated(file, &script);
     }
 }
@@ -136,10 +120,7 @@ fn completion_scripts_in_completions_dir_are_current() {
 #[test]
 fn man_page_is_current() {
     let page = plugin(&["__man"]);
-    assert!(
-        page.contains(".TH kubectl-oulogin 1"),
-        "not a man page:\n{page}"
-    );
+    assert!(page.contains(".TH kubectl-oulogin 1"), "not a man page:\n{page}");
     check_generated("completions/kubectl-oulogin.1", &page);
 }
 
@@ -148,20 +129,12 @@ fn kubectl_complete_shim_is_an_executable_that_runs_the_plugin() {
     let shim = repo().join("completions/kubectl_complete-oulogin");
     let text = std::fs::read_to_string(&shim).expect("completions/kubectl_complete-oulogin");
     assert!(text.starts_with("#!/bin/sh\n"), "not a POSIX sh script");
-    assert!(
-        text.contains("\nexec kubectl-oulogin __complete -- \"$@\"\n"),
-        "{text}"
-    );
+    assert!(text.contains("\nexec kubectl-oulogin __complete -- \"$@\"\n"), "{text}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&shim).unwrap().permissions().mode();
-        assert_eq!(
-            mode & 0o111,
-            0o111,
-            "`{}` is not executable",
-            shim.display()
-        );
+        assert_eq!(mode & 0o111, 0o111, "`{}` is not executable", shim.display());
     }
 }
 
@@ -180,10 +153,7 @@ fn subcommands_from_help(help: &str) -> Vec<String> {
 
 /// `--help` output without trailing blanks, which editors strip from Markdown.
 fn help_text(args: &[&str]) -> String {
-    plugin(args)
-        .lines()
-        .map(|line| format!("{}\n", line.trim_end()))
-        .collect()
+    plugin(args).lines().map(|line| format!("{}\n", line.trim_end())).collect()
 }
 
 /// The README usage block: `--help` of the plugin and of every subcommand.
@@ -195,15 +165,10 @@ fn usage_block() -> String {
         top
     );
     let subcommands = subcommands_from_help(&top);
-    assert!(
-        subcommands.len() >= 5,
-        "too few subcommands found in `--help`: {subcommands:?}"
-    );
+    assert!(subcommands.len() >= 5, "too few subcommands found in `--help`: {subcommands:?}");
     for sub in subcommands {
         let help = help_text(&[&sub, "--help"]);
-        block.push_str(&format!(
-            "\n### `kubectl oulogin {sub}`\n\n```text\n{help}```\n"
-        ));
+        block.push_str(&format!("\n### `kubectl oulogin {sub}`\n\n```text\n{help}```\n"));
     }
     block
 }
@@ -214,14 +179,8 @@ fn readme_usage_block_matches_help() {
     const END: &str = "<!-- usage:end -->";
     let path = repo().join("README.md");
     let readme = std::fs::read_to_string(&path).expect("README.md");
-    let start = readme
-        .find(START)
-        .expect("README.md has a `<!-- usage:start -->` line")
-        + START.len();
-    let end = readme[start..]
-        .find(END)
-        .expect("README.md has a `<!-- usage:end -->` line")
-        + start;
+    let start = readme.find(START).expect("README.md has a `<!-- usage:start -->` line") + START.len();
+    let end = readme[start..].find(END).expect("README.md has a `<!-- usage:end -->` line") + start;
     let block = usage_block();
     if bless() {
         let updated = format!("{}{}{}", &readme[..start], block, &readme[end..]);
@@ -241,20 +200,13 @@ fn readme_usage_block_matches_help() {
 fn plugin_path_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(plugin_binary(), dir.path().join("kubectl-oulogin")).unwrap();
-    std::fs::copy(
-        repo().join("completions/kubectl_complete-oulogin"),
-        dir.path().join("kubectl_complete-oulogin"),
-    )
-    .unwrap();
+    std::fs::copy(repo().join("completions/kubectl_complete-oulogin"), dir.path().join("kubectl_complete-oulogin"))
+        .unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         for name in ["kubectl-oulogin", "kubectl_complete-oulogin"] {
-            std::fs::set_permissions(
-                dir.path().join(name),
-                std::fs::Permissions::from_mode(0o755),
-            )
-            .unwrap();
+            std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
     }
     dir
@@ -275,10 +227,7 @@ fn kubectl_complete(bin: &Path, home: &Path, words: &[&str]) -> (Vec<String>, St
         "kubectl printed no directive for {words:?}:\n{stdout}\nstderr:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let candidates = lines
-        .iter()
-        .map(|line| line.split('\t').next().unwrap().to_string())
-        .collect();
+    let candidates = lines.iter().map(|line| line.split('\t').next().unwrap().to_string()).collect();
     (candidates, directive)
 }
 
@@ -297,46 +246,23 @@ fn real_kubectl_completes_oulogin_through_the_shim() {
 
     let (candidates, directive) = kubectl_complete(bin.path(), home.path(), &[""]);
     for expected in ["exec", "status", "logout", "completion", "token"] {
-        assert!(
-            candidates.contains(&expected.to_string()),
-            "{expected} missing from {candidates:?}"
-        );
+        assert!(candidates.contains(&expected.to_string()), "{expected} missing from {candidates:?}");
     }
-    assert!(
-        !candidates
-            .iter()
-            .any(|candidate| candidate.starts_with("__")),
-        "hidden commands: {candidates:?}"
-    );
+    assert!(!candidates.iter().any(|candidate| candidate.starts_with("__")), "hidden commands: {candidates:?}");
     assert_eq!(directive, ":4");
 
-    assert_eq!(
-        kubectl_complete(bin.path(), home.path(), &["st"]).0,
-        ["status"]
-    );
-    assert_eq!(
-        kubectl_complete(bin.path(), home.path(), &["status", "-o", ""]).0,
-        ["table", "json", "yaml"]
-    );
+    assert_eq!(kubectl_complete(bin.path(), home.path(), &["st"]).0, ["status"]);
+    assert_eq!(kubectl_complete(bin.path(), home.path(), &["status", "-o", ""]).0, ["table", "json", "yaml"]);
     assert_eq!(
         kubectl_complete(bin.path(), home.path(), &["completion", ""]).0,
         ["bash", "elvish", "fish", "powershell", "zsh"]
     );
     // kubectl passes flags through to the plugin; the shim's `--` keeps a typed `--` a word.
     let (flags, _) = kubectl_complete(bin.path(), home.path(), &["--"]);
-    assert!(
-        flags.contains(&"--host".to_string()) && flags.contains(&"--no-browser".to_string()),
-        "{flags:?}"
-    );
+    assert!(flags.contains(&"--host".to_string()) && flags.contains(&"--no-browser".to_string()), "{flags:?}");
     // Context names come from the KUBECONFIG kubectl runs the shim with.
-    assert_eq!(
-        kubectl_complete(bin.path(), home.path(), &["--context", ""]).0,
-        ["prod-eu", "staging"]
-    );
-    assert_eq!(
-        kubectl_complete(bin.path(), home.path(), &["logout", "--context", "st"]).0,
-        ["staging"]
-    );
+    assert_eq!(kubectl_complete(bin.path(), home.path(), &["--context", ""]).0, ["prod-eu", "staging"]);
+    assert_eq!(kubectl_complete(bin.path(), home.path(), &["logout", "--context", "st"]).0, ["staging"]);
     // Paths are left to the shell (cobra's default directive).
     let (none, directive) = kubectl_complete(bin.path(), home.path(), &["--kubeconfig", ""]);
     assert!(none.is_empty(), "{none:?}");
@@ -347,57 +273,38 @@ fn real_kubectl_completes_oulogin_through_the_shim() {
 // The krew manifest
 
 fn read_manifest(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
-    serde_saphyr::from_str(&text)
-        .unwrap_or_else(|err| panic!("`{}` is not YAML: {err}", path.display()))
+    let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
+    serde_saphyr::from_str(&text).unwrap_or_else(|err| panic!("`{}` is not YAML: {err}", path.display()))
 }
 
 fn field<'a>(value: &'a Value, name: &str, at: &str) -> &'a Value {
-    value
-        .get(name)
-        .unwrap_or_else(|| panic!("krew manifest: `{at}.{name}` is missing"))
+    value.get(name).unwrap_or_else(|| panic!("krew manifest: `{at}.{name}` is missing"))
 }
 
 fn text<'a>(value: &'a Value, name: &str, at: &str) -> &'a str {
-    let text = field(value, name, at)
-        .as_str()
-        .unwrap_or_else(|| panic!("krew manifest: `{at}.{name}` is not a string"));
-    assert!(
-        !text.trim().is_empty(),
-        "krew manifest: `{at}.{name}` is empty"
-    );
+    let text =
+        field(value, name, at).as_str().unwrap_or_else(|| panic!("krew manifest: `{at}.{name}` is not a string"));
+    assert!(!text.trim().is_empty(), "krew manifest: `{at}.{name}` is empty");
     text
 }
 
 /// krew decodes manifests strictly: unknown fields are errors.
 fn only_fields(value: &Value, allowed: &[&str], at: &str) {
-    let object = value
-        .as_object()
-        .unwrap_or_else(|| panic!("krew manifest: `{at}` is not a mapping"));
+    let object = value.as_object().unwrap_or_else(|| panic!("krew manifest: `{at}` is not a mapping"));
     for key in object.keys() {
-        assert!(
-            allowed.contains(&key.as_str()),
-            "krew manifest: unknown field `{at}.{key}`"
-        );
+        assert!(allowed.contains(&key.as_str()), "krew manifest: unknown field `{at}.{key}`");
     }
 }
 
 fn is_sha256(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .bytes()
-            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+    text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
 }
 
 /// Checks the manifest the way `krew install --manifest` and the krew-index
 /// validation do; returns the target triple each (os, arch) pair points at.
 fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
     only_fields(manifest, &["apiVersion", "kind", "metadata", "spec"], "");
-    assert_eq!(
-        text(manifest, "apiVersion", ""),
-        "krew.googlecontainertools.github.com/v1alpha2"
-    );
+    assert_eq!(text(manifest, "apiVersion", ""), "krew.googlecontainertools.github.com/v1alpha2");
     assert_eq!(text(manifest, "kind", ""), "Plugin");
     let metadata = field(manifest, "metadata", "");
     assert_eq!(
@@ -407,83 +314,37 @@ fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
     );
 
     let spec = field(manifest, "spec", "");
-    only_fields(
-        spec,
-        &[
-            "version",
-            "homepage",
-            "shortDescription",
-            "description",
-            "caveats",
-            "platforms",
-        ],
-        "spec",
-    );
+    only_fields(spec, &["version", "homepage", "shortDescription", "description", "caveats", "platforms"], "spec");
     let version = text(spec, "version", "spec");
-    assert_eq!(
-        version,
-        format!("v{}", env!("CARGO_PKG_VERSION")),
-        "spec.version is not Cargo.toml's version"
-    );
+    assert_eq!(version, format!("v{}", env!("CARGO_PKG_VERSION")), "spec.version is not Cargo.toml's version");
     let short = text(spec, "shortDescription", "spec");
-    assert!(
-        short.len() <= 50 && !short.contains('\n'),
-        "shortDescription must be one short line: {short:?}"
-    );
+    assert!(short.len() <= 50 && !short.contains('\n'), "shortDescription must be one short line: {short:?}");
     let description = text(spec, "description", "spec");
-    assert!(
-        description.contains("exec") && description.contains("lock"),
-        "description must explain sessions and exec"
-    );
+    assert!(description.contains("exec") && description.contains("lock"), "description must explain sessions and exec");
     let caveats = text(spec, "caveats", "spec");
-    assert!(
-        caveats.contains("certificate") && caveats.contains("reachable"),
-        "caveats: {caveats}"
-    );
-    assert!(
-        text(spec, "homepage", "spec").starts_with("https://"),
-        "homepage must be an https URL"
-    );
+    assert!(caveats.contains("certificate") && caveats.contains("reachable"), "caveats: {caveats}");
+    assert!(text(spec, "homepage", "spec").starts_with("https://"), "homepage must be an https URL");
 
-    let platforms = field(spec, "platforms", "spec")
-        .as_array()
-        .expect("spec.platforms is a list");
+    let platforms = field(spec, "platforms", "spec").as_array().expect("spec.platforms is a list");
     let bare_version = version.trim_start_matches('v');
     let mut pairs = BTreeSet::new();
     let mut targets = Vec::new();
     for (index, platform) in platforms.iter().enumerate() {
         let at = format!("spec.platforms[{index}]");
-        only_fields(
-            platform,
-            &["selector", "uri", "sha256", "bin", "files"],
-            &at,
-        );
+        only_fields(platform, &["selector", "uri", "sha256", "bin", "files"], &at);
         let selector = field(platform, "selector", &at);
         only_fields(selector, &["matchLabels"], &format!("{at}.selector"));
         let labels = field(selector, "matchLabels", &format!("{at}.selector"));
-        only_fields(
-            labels,
-            &["os", "arch"],
-            &format!("{at}.selector.matchLabels"),
-        );
+        only_fields(labels, &["os", "arch"], &format!("{at}.selector.matchLabels"));
         let os = text(labels, "os", &at).to_string();
         let arch = text(labels, "arch", &at).to_string();
-        assert!(
-            pairs.insert((os.clone(), arch.clone())),
-            "two platforms select {os}/{arch}"
-        );
+        assert!(pairs.insert((os.clone(), arch.clone())), "two platforms select {os}/{arch}");
 
         let uri = text(platform, "uri", &at);
         assert!(uri.starts_with("https://"), "{at}.uri is not https: {uri}");
-        assert!(
-            uri.contains(&format!("/download/{version}/")),
-            "{at}.uri is not for {version}: {uri}"
-        );
+        assert!(uri.contains(&format!("/download/{version}/")), "{at}.uri is not for {version}: {uri}");
         let sha256 = text(platform, "sha256", &at);
-        assert!(
-            is_sha256(sha256),
-            "{at}.sha256 is not 64 lowercase hex digits: {sha256}"
-        );
+        assert!(is_sha256(sha256), "{at}.sha256 is not 64 lowercase hex digits: {sha256}");
 
         let (_, _, target) = PLATFORMS
             .iter()
@@ -492,64 +353,33 @@ fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
         let windows = os == "windows";
         let extension = if windows { "zip" } else { "tar.gz" };
         assert!(
-            uri.ends_with(&format!(
-                "/kubectl-oulogin-{bare_version}-{target}.{extension}"
-            )),
+            uri.ends_with(&format!("/kubectl-oulogin-{bare_version}-{target}.{extension}")),
             "{at}.uri does not name the archive release.sh builds for {target}: {uri}"
         );
 
         let bin = text(platform, "bin", &at);
-        assert_eq!(
-            bin,
-            if windows {
-                "kubectl-oulogin.exe"
-            } else {
-                "kubectl-oulogin"
-            },
-            "{at}.bin"
-        );
-        let files = field(platform, "files", &at)
-            .as_array()
-            .expect("files is a list");
+        assert_eq!(bin, if windows { "kubectl-oulogin.exe" } else { "kubectl-oulogin" }, "{at}.bin");
+        let files = field(platform, "files", &at).as_array().expect("files is a list");
         let mut installed = Vec::new();
         for (file_index, file) in files.iter().enumerate() {
             let file_at = format!("{at}.files[{file_index}]");
             only_fields(file, &["from", "to"], &file_at);
             let from = text(file, "from", &file_at);
             let to = text(file, "to", &file_at);
-            assert!(
-                !from.starts_with('/') && !from.contains(".."),
-                "{file_at}.from leaves the archive"
-            );
-            assert!(
-                !to.starts_with('/') && !to.contains(".."),
-                "{file_at}.to leaves the install directory"
-            );
+            assert!(!from.starts_with('/') && !from.contains(".."), "{file_at}.from leaves the archive");
+            assert!(!to.starts_with('/') && !to.contains(".."), "{file_at}.to leaves the install directory");
             let name = Path::new(from).file_name().unwrap().to_str().unwrap();
-            installed.push(if to == "." {
-                name.to_string()
-            } else {
-                to.to_string()
-            });
+            installed.push(if to == "." { name.to_string() } else { to.to_string() });
         }
         assert!(
             installed.iter().any(|name| name == bin),
             "{at}: bin `{bin}` is not among the installed files {installed:?}"
         );
-        assert!(
-            installed.iter().any(|name| name == "LICENSE"),
-            "{at}: LICENSE is not installed"
-        );
+        assert!(installed.iter().any(|name| name == "LICENSE"), "{at}: LICENSE is not installed");
         targets.push((os, arch, target.to_string()));
     }
-    let expected: BTreeSet<_> = PLATFORMS
-        .iter()
-        .map(|(os, arch, _)| (os.to_string(), arch.to_string()))
-        .collect();
-    assert_eq!(
-        pairs, expected,
-        "platforms must be linux/darwin/windows on amd64 and arm64"
-    );
+    let expected: BTreeSet<_> = PLATFORMS.iter().map(|(os, arch, _)| (os.to_string(), arch.to_string())).collect();
+    assert_eq!(pairs, expected, "platforms must be linux/darwin/windows on amd64 and arm64");
     targets
 }
 
@@ -566,28 +396,17 @@ fn manifest_validation_rejects_what_krew_rejects() {
     type Breakage = fn(&mut Value);
     let broken: [(&str, Breakage); 6] = [
         // An unquoted all-digit checksum is a YAML number, which krew's decoding rejects.
-        ("numeric sha256", |m| {
-            m["spec"]["platforms"][0]["sha256"] = Value::from(0)
-        }),
+        ("numeric sha256", |m| m["spec"]["platforms"][0]["sha256"] = Value::from(0)),
         ("duplicate os/arch", |m| {
             let first = m["spec"]["platforms"][0].clone();
             m["spec"]["platforms"][1] = first;
         }),
-        ("uppercase sha256", |m| {
-            m["spec"]["platforms"][0]["sha256"] = Value::from("A".repeat(64))
-        }),
-        ("bin not installed", |m| {
-            m["spec"]["platforms"][0]["bin"] = Value::from("other")
-        }),
+        ("uppercase sha256", |m| m["spec"]["platforms"][0]["sha256"] = Value::from("A".repeat(64))),
+        ("bin not installed", |m| m["spec"]["platforms"][0]["bin"] = Value::from("other")),
         ("missing selector", |m| {
-            m["spec"]["platforms"][2]
-                .as_object_mut()
-                .unwrap()
-                .remove("selector");
+            m["spec"]["platforms"][2].as_object_mut().unwrap().remove("selector");
         }),
-        ("unknown field", |m| {
-            m["spec"]["platforms"][0]["shasum"] = Value::from("x")
-        }),
+        ("unknown field", |m| m["spec"]["platforms"][0]["shasum"] = Value::from("x")),
     ];
     for (what, breaks) in broken {
         let mut manifest = good.clone();
@@ -613,20 +432,12 @@ fn host_platform() -> Option<(&'static str, &'static str, &'static str)> {
         "aarch64" => "arm64",
         _ => return None,
     };
-    PLATFORMS
-        .iter()
-        .copied()
-        .find(|(known_os, known_arch, _)| *known_os == os && *known_arch == arch)
+    PLATFORMS.iter().copied().find(|(known_os, known_arch, _)| *known_os == os && *known_arch == arch)
 }
 
 fn sha256_hex(path: &Path) -> String {
-    let bytes =
-        std::fs::read(path).unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
-    ring::digest::digest(&ring::digest::SHA256, &bytes)
-        .as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    let bytes = std::fs::read(path).unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
+    ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref().iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn platform_entry<'a>(manifest: &'a Value, os: &str, arch: &str) -> &'a Value {
@@ -635,8 +446,7 @@ fn platform_entry<'a>(manifest: &'a Value, os: &str, arch: &str) -> &'a Value {
         .unwrap()
         .iter()
         .find(|platform| {
-            platform["selector"]["matchLabels"]["os"] == os
-                && platform["selector"]["matchLabels"]["arch"] == arch
+            platform["selector"]["matchLabels"]["os"] == os && platform["selector"]["matchLabels"]["arch"] == arch
         })
         .unwrap_or_else(|| panic!("no platform {os}/{arch}"))
 }
@@ -683,53 +493,24 @@ fn release_archive_matches_manifest_and_installs_like_krew() {
     let entry = platform_entry(&filled, os, arch);
     let uri = entry["uri"].as_str().unwrap();
     let archive = dist.join(uri.rsplit('/').next().unwrap());
-    assert!(
-        archive.is_file(),
-        "release.sh did not write `{}` (the manifest's uri)",
-        archive.display()
-    );
+    assert!(archive.is_file(), "release.sh did not write `{}` (the manifest's uri)", archive.display());
     let sha256 = sha256_hex(&archive);
-    assert_eq!(
-        entry["sha256"],
-        sha256.as_str(),
-        "the manifest's sha256 is not the archive's"
-    );
-    let sidecar =
-        std::fs::read_to_string(format!("{}.sha256", archive.display())).expect("the .sha256 file");
+    assert_eq!(entry["sha256"], sha256.as_str(), "the manifest's sha256 is not the archive's");
+    let sidecar = std::fs::read_to_string(format!("{}.sha256", archive.display())).expect("the .sha256 file");
     assert!(sidecar.starts_with(&sha256), "{sidecar}");
     let mut expected = original.clone();
-    let index = original["spec"]["platforms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|p| p == platform_entry(&original, os, arch));
+    let index =
+        original["spec"]["platforms"].as_array().unwrap().iter().position(|p| p == platform_entry(&original, os, arch));
     expected["spec"]["platforms"][index.unwrap()]["sha256"] = Value::from(sha256.as_str());
-    assert_eq!(
-        filled, expected,
-        "release.sh changed more than the host platform's sha256"
-    );
+    assert_eq!(filled, expected, "release.sh changed more than the host platform's sha256");
 
     // Unpack and install like krew: every `files` entry moved into the version's store directory.
     let unpacked = work.path().join("unpacked");
     std::fs::create_dir(&unpacked).unwrap();
-    let tar = Command::new("tar")
-        .arg("-xzf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(&unpacked)
-        .status()
-        .unwrap();
+    let tar = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&unpacked).status().unwrap();
     assert!(tar.success(), "cannot unpack `{}`", archive.display());
-    for shipped in [
-        "LICENSE",
-        "kubectl-oulogin.1",
-        "completions/kubectl-oulogin.bash",
-        "kubectl_complete-oulogin",
-    ] {
-        assert!(
-            unpacked.join(shipped).is_file(),
-            "the archive lacks `{shipped}`"
-        );
+    for shipped in ["LICENSE", "kubectl-oulogin.1", "completions/kubectl-oulogin.bash", "kubectl_complete-oulogin"] {
+        assert!(unpacked.join(shipped).is_file(), "the archive lacks `{shipped}`");
     }
     let version = filled["spec"]["version"].as_str().unwrap();
     let krew = work.path().join("krew");
@@ -741,8 +522,7 @@ fn release_archive_matches_manifest_and_installs_like_krew() {
             "." => store.join(from.file_name().unwrap()),
             to => store.join(to),
         };
-        std::fs::rename(&from, &to)
-            .unwrap_or_else(|err| panic!("krew would fail to move `{}`: {err}", from.display()));
+        std::fs::rename(&from, &to).unwrap_or_else(|err| panic!("krew would fail to move `{}`: {err}", from.display()));
     }
     let bin_dir = krew.join("bin");
     std::fs::create_dir(&bin_dir).unwrap();
@@ -754,18 +534,10 @@ fn release_archive_matches_manifest_and_installs_like_krew() {
     let listed = run(&kubectl(), &["plugin", "list"], &path, home.path(), &[]);
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(
-        listed
-            .lines()
-            .any(|line| line.trim() == bin_dir.join("kubectl-oulogin").display().to_string()),
+        listed.lines().any(|line| line.trim() == bin_dir.join("kubectl-oulogin").display().to_string()),
         "`kubectl plugin list` does not list the krew-installed plugin:\n{listed}"
     );
-    let version_output = run(
-        &kubectl(),
-        &["oulogin", "--version"],
-        &path,
-        home.path(),
-        &[],
-    );
+    let version_output = run(&kubectl(), &["oulogin", "--version"], &path, home.path(), &[]);
     assert_eq!(
         String::from_utf8_lossy(&version_output.stdout).trim(),
         format!("kubectl-oulogin {}", version.trim_start_matches('v'))
