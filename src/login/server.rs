@@ -246,7 +246,7 @@ pub(super) async fn run(
     let open_url = cli_login::cli_login_url(&request.host);
     // Kept alive so `lines.recv()` waits instead of ending when nobody reads stdin.
     let (lines_sender, mut lines) = mpsc::unbounded_channel::<String>();
-    let mut _stdin_reader = None;
+    let mut stdin_reader = None;
     let waiting = if request.browser == BrowserChoice::NoBrowser {
         output::info(format!(
             "Open this address in a browser (on any computer) and log in to {}:\n\n    {}\n\n\
@@ -254,7 +254,7 @@ pub(super) async fn run(
              (it may fail to load there). Paste that whole address here and press Enter.",
             request.host, shared.authorization_url
         ));
-        _stdin_reader = Some(paste::read_lines(input, lines_sender.clone()));
+        stdin_reader = Some(paste::read_lines(input, lines_sender.clone()));
         // No spinner: it would redraw over what the user pastes.
         None
     } else {
@@ -290,7 +290,7 @@ pub(super) async fn run(
         }
     };
     drop(waiting);
-    drop(_stdin_reader);
+    drop(stdin_reader);
     let _ = shutdown.send(true);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_secs(1), server).await;
     drop(lines_sender);
