@@ -13,7 +13,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -27,6 +27,9 @@ use crate::managed::{self, SessionRef};
 use crate::session::{self, SessionLocation};
 use crate::settings::{KubeconfigSelection, LoginSettings};
 use crate::{files, output};
+
+/// In an `exec` directory: locked for as long as the plugin or its command runs.
+const ACTIVE_LOCK: &str = "active.lock";
 
 /// Exit status when the command cannot be found (shell convention).
 pub const EXIT_NOT_FOUND: u8 = 127;
@@ -113,30 +116,21 @@ pub fn private_root(session_dir: &Path) -> PathBuf {
 }
 
 impl PrivateDir {
-    /// Creates a new 0700 directory under `private_root`.
+    /// Creates a new 0700 directory under `private_root`; for `exec`, with
+    /// `active.lock` already locked by this process.
     pub fn create(session_dir: &Path, purpose: Purpose) -> Result<PrivateDir, FileError> {
         let root = private_root(session_dir);
         files::ensure_private_dir(session_dir)?;
         files::ensure_private_dir(&root)?;
         let dir = tempfile::Builder::new()
             .prefix(purpose.prefix())
+            .permissions(fs::Permissions::from_mode(0o700))
             .tempdir_in(&root)
             .map_err(|err| FileError::new("create a private directory in", &root, err))?;
-        // tempfile creates 0700 directories; keep it beyond the TempDir guard,
-        // since our own Drop decides when it goes.
-        let path = dir.keep();
-        let mut private = PrivateDir { path, purpose, active: None, keep: false };
+        // Our own Drop decides when the directory goes, not the TempDir guard.
+        let mut private = PrivateDir { path: dir.keep(), purpose, active: None, keep: false };
         if purpose == Purpose::Exec {
-            let lock_path = private.path.join("active.lock");
-            let file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&lock_path)
-                .map_err(|err| FileError::new("create", &lock_path, err))?;
-            file.lock().map_err(|err| FileError::new("lock", &lock_path, err))?;
-            private.active = Some(file);
+            private.active = Some(create_locked(&private.path.join(ACTIVE_LOCK))?);
         }
         Ok(private)
     }
@@ -190,6 +184,22 @@ impl Drop for PrivateDir {
             let _ = fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// Creates `path` already locked: the lock is taken on a file under another
+/// name, which is then renamed, so that a clean-up running at the same moment
+/// never finds `path` unlocked.
+fn create_locked(path: &Path) -> Result<File, FileError> {
+    let pending = path.with_extension("lock.new");
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&pending)
+        .map_err(|err| FileError::new("create", &pending, err))?;
+    file.lock().map_err(|err| FileError::new("lock", &pending, err))?;
+    fs::rename(&pending, path).map_err(|err| FileError::new("create", path, err))?;
+    Ok(file)
 }
 
 /// The shell's view of a finished process: its code, or 128+N for signal N.
@@ -277,7 +287,7 @@ pub fn find_leftovers(session_dir: &Path, now: SystemTime) -> Vec<Leftover> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with(Purpose::Exec.prefix()) {
-            let lock = path.join("active.lock");
+            let lock = path.join(ACTIVE_LOCK);
             let unused = match OpenOptions::new().write(true).open(&lock) {
                 Ok(file) => file.try_lock().is_ok(),
                 // A directory killed before its lock existed.
@@ -365,7 +375,9 @@ fn log_in_privately(settings: &LoginSettings, target: &LoginTarget, dir: &Privat
         managed::exec_user(&target.host, &SessionRef::File(location.json_path()))
     };
     let selection = KubeconfigSelection::Explicit(dir.kubeconfig());
-    kubeconfig::update(&selection, dir.path(), |fresh| {
+    // Our writers' lock lives beside the shared sessions: in `dir` its name,
+    // `kubeconfig.lock`, would be kubectl's own lock for `dir/kubeconfig`.
+    kubeconfig::update(&selection, &settings.paths.session_dir, |fresh| {
         let names = managed::choose_names(fresh, &target.host, &bootstrap, target.context.as_deref());
         Ok((managed::login_changes(&names, &bootstrap, user), ()))
     })?;

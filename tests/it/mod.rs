@@ -2,5 +2,6 @@
 
 mod fake_server;
 mod harness;
+mod isolation;
 mod packaging;
 mod token;
