@@ -3,5 +3,6 @@
 mod fake_server;
 mod harness;
 mod isolation;
+mod login;
 mod packaging;
 mod token;

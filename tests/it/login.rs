@@ -1,0 +1,311 @@
+//! `kubectl oulogin --host` end to end against the strict fake OpenUnison and
+//! the real kubectl: the written exec stanza and session, refusals that leave
+//! the kubeconfig byte-identical, TLS trust, `--no-browser`, kubectl's
+//! KUBECONFIG rules, reuse of a working session, conversion of the old Go
+//! plugin's contexts, `--auth-provider`, and `--version`/`--help` that touch
+//! nothing.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{Output, TestEnv, free_port, login_args};
+use crate::fake::browser::Browser;
+use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, Fault};
+
+/// A fake with the chart's defaults on a redirect port of its own.
+fn start_fake() -> FakeOpenUnison {
+    FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()))
+}
+
+/// A kubeconfig with nothing of ours in it: a cluster, a token user and a
+/// context, with fields kubectl does not know at every level.
+const UNRELATED_KUBECONFIG: &str = r#"apiVersion: v1
+kind: Config
+preferences:
+  colors: true
+x-team-note: keep me
+clusters:
+- name: prod
+  cluster:
+    server: https://prod.example.com:6443
+    insecure-skip-tls-verify: true
+    x-unknown-cluster-field: 42
+users:
+- name: admin
+  user:
+    token: not-a-real-token
+    x-unknown-user-field: [a, b]
+contexts:
+- name: prod
+  context:
+    cluster: prod
+    user: admin
+    namespace: web
+current-context: prod
+"#;
+
+/// `kubectl get --raw /api/v1/namespaces/default` through the current context.
+fn kubectl_get(env: &TestEnv) -> Output {
+    env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).run()
+}
+
+/// A YAML file as JSON values (the kubeconfig module's own parser is not ours to test with).
+fn yaml(bytes: &[u8]) -> Value {
+    serde_saphyr::from_str(std::str::from_utf8(bytes).expect("UTF-8 kubeconfig")).expect("YAML kubeconfig")
+}
+
+fn read_yaml(path: &Path) -> Value {
+    yaml(&std::fs::read(path).unwrap_or_else(|err| panic!("read {}: {err}", path.display())))
+}
+
+/// The entry called `name` in the list `list` (`clusters`, `users`, `contexts`).
+fn entry<'a>(config: &'a Value, list: &str, name: &str) -> Option<&'a Value> {
+    config[list].as_array()?.iter().find(|entry| entry["name"] == name)
+}
+
+fn names(config: &Value, list: &str) -> Vec<String> {
+    config[list]
+        .as_array()
+        .map(|entries| entries.iter().filter_map(|entry| entry["name"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap_or_else(|err| panic!("stat {}: {err}", path.display())).permissions().mode() & 0o777
+}
+
+/// `login_args` plus more flags.
+fn args_with(fake: &FakeOpenUnison, browser: &FakeBrowser, more: &[&str]) -> Vec<String> {
+    let mut args = login_args(fake, browser);
+    args.extend(more.iter().map(|arg| arg.to_string()));
+    args
+}
+
+/// The fake's session file stem: the host with `:` as `_`.
+fn stem(fake: &FakeOpenUnison) -> String {
+    fake.host().replace(':', "_")
+}
+
+#[test]
+fn login_then_kubectl_works_before_and_after_the_token_expires() {
+    let fake = FakeOpenUnison::start(FakeConfig { token_lifetime_secs: 5, ..FakeConfig::with_redirect_port(free_port()) });
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let login = env.oulogin(login_args(&fake, &browser)).run();
+    login.assert_success();
+    assert_eq!(browser.opened(), 1);
+    assert!(browser.outcomes().iter().any(|outcome| outcome.reached_login_complete()), "{:#?}", browser.outcomes());
+    kubectl_get(&env).assert_success();
+    let ok_before = fake.api().ok_requests();
+    assert!(ok_before >= 1);
+    // 5 s tokens: past the expiry, kubectl must get a refreshed one.
+    std::thread::sleep(Duration::from_secs(6));
+    kubectl_get(&env).assert_success();
+    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
+    assert_eq!(fake.failed_refreshes(), 0, "events: {:#?}", fake.events());
+    assert!(fake.api().ok_requests() > ok_before);
+}
+
+#[test]
+fn a_plain_login_prints_nothing_on_stdout() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let login = env.oulogin(login_args(&fake, &browser)).run();
+    login.assert_success();
+    assert!(login.stdout.is_empty(), "{login}");
+    login.assert_stderr_contains("logged in to");
+}
+
+#[test]
+fn the_written_user_is_an_exec_stanza_without_secrets() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    let config = read_yaml(&env.kubeconfig);
+    assert_eq!(config["current-context"], "kubernetes");
+    let context = entry(&config, "contexts", "kubernetes").expect("context `kubernetes`");
+    assert_eq!(context["context"]["cluster"], "kubernetes");
+    assert_eq!(context["context"]["user"], "jdoe@kubernetes");
+    let cluster = entry(&config, "clusters", "kubernetes").expect("cluster `kubernetes`");
+    assert_eq!(cluster["cluster"]["server"], fake.api_server_url().as_str());
+    assert!(cluster["cluster"]["certificate-authority-data"].is_string());
+    let exec = &entry(&config, "users", "jdoe@kubernetes").expect("user `jdoe@kubernetes`")["user"]["exec"];
+    assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1");
+    assert_eq!(exec["command"], "kubectl-oulogin");
+    assert_eq!(exec["interactiveMode"], "Never");
+    assert_eq!(exec["provideClusterInfo"], false);
+    assert!(exec["installHint"].as_str().is_some_and(|hint| hint.contains("krew install oulogin")));
+    let args: Vec<&str> = exec["args"].as_array().expect("args").iter().map(|arg| arg.as_str().unwrap()).collect();
+    assert_eq!(args, ["token", "--session", &stem(&fake), "--host", &fake.host()]);
+    assert!(exec.get("env").is_none_or(Value::is_null), "no env: {exec}");
+    let written = String::from_utf8(env.read_kubeconfig()).unwrap();
+    for token in fake.issued_tokens() {
+        assert!(!written.contains(&token), "a token issued by the fake is in the kubeconfig:\n{written}");
+    }
+    assert_eq!(mode(&env.kubeconfig), 0o600);
+}
+
+#[test]
+fn the_session_file_is_private_in_a_private_directory() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    let session_file = env.session_dir().join(format!("{}.json", stem(&fake)));
+    assert_eq!(mode(&env.session_dir()), 0o700);
+    assert_eq!(mode(&session_file), 0o600);
+    let session: Value = serde_json::from_slice(&std::fs::read(&session_file).unwrap()).unwrap();
+    assert_eq!(session["host"], fake.host().as_str());
+    assert_eq!(session["token_endpoint"], format!("{}/token", fake.k8s_issuer()).as_str());
+    assert!(fake.issued_tokens().contains(&session["refresh_token"].as_str().unwrap().to_string()));
+    // Lock and marker files beside it are private too.
+    for file in std::fs::read_dir(env.session_dir()).unwrap() {
+        let path = file.unwrap().path();
+        assert_eq!(mode(&path) & 0o077, 0, "{} is readable by others", path.display());
+    }
+}
+
+/// A login against `fake` with `fault` on: exit 1 with an `error:` line, the
+/// unrelated kubeconfig byte-identical, no session file.
+fn assert_refused_with_kubeconfig_unchanged(fault: Fault, expected_in_error: &str) -> Output {
+    let fake = start_fake();
+    fake.set_fault(fault);
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    let login = env.oulogin(args_with(&fake, &browser, &["--timeout", "30s"])).run();
+    assert_refusal(&env, &login);
+    login.assert_stderr_contains(expected_in_error).assert_stderr_contains(&format!("`{}`", fake.cli_issuer()));
+    assert_eq!(fake.sessions_minted(), 0, "no session may be minted with a refused token");
+    login
+}
+
+/// Exit 1, one `error:` line, nothing on stdout, the kubeconfig untouched, no session.
+#[track_caller]
+fn assert_refusal(env: &TestEnv, login: &Output) {
+    login.assert_code(1);
+    assert!(login.stderr.lines().any(|line| line.starts_with("error: ")), "{login}");
+    assert!(login.stdout.is_empty(), "{login}");
+    assert_eq!(env.read_kubeconfig(), UNRELATED_KUBECONFIG.as_bytes(), "the kubeconfig changed:\n{login}");
+    let sessions: Vec<_> = std::fs::read_dir(env.session_dir())
+        .map(|dir| dir.filter_map(Result::ok).map(|file| file.file_name()).collect())
+        .unwrap_or_default();
+    assert!(!sessions.iter().any(|name| name.to_string_lossy().ends_with(".json")), "{sessions:?}\n{login}");
+}
+
+#[test]
+fn a_token_with_a_bad_signature_is_refused() {
+    assert_refused_with_kubeconfig_unchanged(Fault::CliTokenBadSignature, "invalid signature")
+        .assert_stderr_contains("/auth/idp/k8s-login-cli`");
+}
+
+#[test]
+fn a_token_from_another_issuer_is_refused() {
+    assert_refused_with_kubeconfig_unchanged(Fault::CliTokenWrongIss, "issued by")
+        .assert_stderr_contains("/auth/idp/someone-else");
+}
+
+#[test]
+fn a_token_for_another_audience_is_refused() {
+    assert_refused_with_kubeconfig_unchanged(Fault::CliTokenWrongAud, "not meant for `cli-local`");
+}
+
+#[test]
+fn an_expired_token_is_refused() {
+    assert_refused_with_kubeconfig_unchanged(Fault::CliTokenExpired, "expired");
+}
+
+#[test]
+fn a_token_with_another_nonce_is_refused() {
+    assert_refused_with_kubeconfig_unchanged(Fault::CliTokenWrongNonce, "nonce");
+}
+
+/// `url` with its `state` query parameter replaced.
+fn with_state(url: &str, state: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("a URL");
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(name, value)| {
+            let value = if name == "state" { state.to_string() } else { value.into_owned() };
+            (name.into_owned(), value)
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+#[test]
+fn a_callback_with_the_wrong_state_is_refused_and_the_login_keeps_waiting() {
+    use std::sync::Mutex;
+    use std::sync::mpsc::{Receiver, Sender, channel};
+    let fake = start_fake();
+    let (wrong_done, wrong_seen) = channel::<(u16, String)>();
+    let (go_on, go_on_seen) = channel::<()>();
+    let wrong_done: Mutex<Sender<(u16, String)>> = Mutex::new(wrong_done);
+    let go_on_seen: Mutex<Receiver<()>> = Mutex::new(go_on_seen);
+    let ca = fake.ca_pem();
+    let visit = move |url: &str| {
+        let profile = Browser::new(&[&ca]);
+        let reached = profile.follow_until_loopback_redirect(url);
+        let right = reached.loopback_redirect.clone().unwrap_or_else(|| panic!("no loopback redirect: {reached:#?}"));
+        let wrong = profile.follow(&with_state(&right, "not-this-logins-state"));
+        wrong_done.lock().unwrap().send((wrong.final_status, wrong.final_body)).unwrap();
+        go_on_seen.lock().unwrap().recv_timeout(Duration::from_secs(30)).expect("the test says go on");
+        let finished = profile.follow(&right);
+        assert!(finished.reached_login_complete(), "{finished:#?}");
+    };
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Custom(Arc::new(visit)));
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    let mut login = env.oulogin(args_with(&fake, &browser, &["--timeout", "60s"])).spawn();
+    let (status, body) = wrong_seen.recv_timeout(Duration::from_secs(30)).expect("the wrong-state callback was sent");
+    assert_eq!(status, 400, "{body}");
+    assert!(login.wait_for_output(Duration::from_secs(10), |_, stderr| stderr.contains("without this login's state")));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(login.is_running(), "the login ended on a wrong state:\n{}", login.stderr_so_far());
+    assert_eq!(env.read_kubeconfig(), UNRELATED_KUBECONFIG.as_bytes());
+    assert_eq!(fake.code_exchanges(), 0, "a wrong-state callback must not exchange the code");
+    go_on.send(()).unwrap();
+    let login = login.wait(Duration::from_secs(60));
+    login.assert_success();
+    assert_eq!(fake.code_exchanges(), 1);
+    kubectl_get(&env).assert_success();
+}
+
+#[test]
+fn a_busy_port_is_a_clear_error_naming_the_port() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", fake.redirect_port())).expect("bind the redirect port");
+    let started = Instant::now();
+    let login = env.oulogin(login_args(&fake, &browser)).timeout(Duration::from_secs(30)).run();
+    let took = started.elapsed();
+    drop(squatter);
+    assert_refusal(&env, &login);
+    assert!(took < Duration::from_secs(5), "took {took:?}:\n{login}");
+    login.assert_stderr_contains(&format!("port {}", fake.redirect_port()));
+    assert_eq!(browser.opened(), 0, "no browser for a login that cannot be completed");
+}
+
+#[test]
+fn an_abandoned_login_times_out() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Ignore);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    let started = Instant::now();
+    let login = env.oulogin(args_with(&fake, &browser, &["--timeout", "2s"])).timeout(Duration::from_secs(30)).run();
+    let took = started.elapsed();
+    assert_refusal(&env, &login);
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(15), "took {took:?}:\n{login}");
+    login.assert_stderr_contains("within 2s");
+    assert_eq!(browser.opened(), 1);
+}
