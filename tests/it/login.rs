@@ -309,3 +309,269 @@ fn an_abandoned_login_times_out() {
     login.assert_stderr_contains("within 2s");
     assert_eq!(browser.opened(), 1);
 }
+
+/// The flags of a login against `fake` through `browser`, without `--certificate-authority`.
+fn args_without_ca(fake: &FakeOpenUnison, browser: &FakeBrowser) -> Vec<String> {
+    let mut args = login_args(fake, browser);
+    let at = args.iter().position(|arg| arg == "--certificate-authority").expect("the CA flag");
+    args.drain(at..at + 2);
+    args
+}
+
+#[test]
+fn a_self_signed_openunison_certificate_is_trusted_when_given_as_the_certificate_authority() {
+    let fake = FakeOpenUnison::start(FakeConfig {
+        self_signed: true,
+        token_lifetime_secs: 5,
+        ..FakeConfig::with_redirect_port(free_port())
+    });
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    kubectl_get(&env).assert_success();
+    // Past the expiry, `token` refreshes over the same self-signed certificate.
+    std::thread::sleep(Duration::from_secs(6));
+    kubectl_get(&env).assert_success();
+    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
+}
+
+#[test]
+fn a_self_signed_openunison_certificate_is_refused_without_the_certificate_authority() {
+    let fake = FakeOpenUnison::start(FakeConfig { self_signed: true, ..FakeConfig::with_redirect_port(free_port()) });
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    let login = env.oulogin(args_without_ca(&fake, &browser)).run();
+    assert_refusal(&env, &login);
+    login.assert_stderr_contains(&fake.host()).assert_stderr_contains("--certificate-authority");
+    assert_eq!(fake.code_exchanges(), 0);
+}
+
+#[test]
+fn ssl_cert_file_adds_trust() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let mut env = TestEnv::new();
+    env.set_env("SSL_CERT_FILE", fake.ca_file());
+    env.oulogin(args_without_ca(&fake, &browser)).run().assert_success();
+    kubectl_get(&env).assert_success();
+}
+
+#[test]
+fn without_any_trust_for_the_openunison_ca_the_login_fails() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    let login = env.oulogin(args_without_ca(&fake, &browser)).run();
+    assert_refusal(&env, &login);
+    login.assert_stderr_contains(&fake.host()).assert_stderr_contains("not signed by a trusted CA");
+}
+
+/// The authorization URL a `--no-browser` login printed on stderr.
+fn printed_authorization_url(stderr: &str) -> Option<String> {
+    stderr.lines().map(str::trim).find(|line| line.starts_with("https://")).map(str::to_string)
+}
+
+#[test]
+fn no_browser_prints_the_url_and_takes_the_pasted_redirect_url() {
+    use std::io::Write;
+    let fake = start_fake();
+    let env = TestEnv::new();
+    let args = [
+        "--host".to_string(),
+        fake.host(),
+        "--certificate-authority".into(),
+        fake.ca_file().display().to_string(),
+        "--port".into(),
+        fake.redirect_port().to_string(),
+        "--no-browser".into(),
+        "--timeout".into(),
+        "60s".into(),
+    ];
+    let mut login = env.oulogin(args).spawn();
+    assert!(
+        login.wait_for_output(Duration::from_secs(20), |_, stderr| printed_authorization_url(stderr).is_some()),
+        "no URL printed:\n{}",
+        login.stderr_so_far()
+    );
+    let url = printed_authorization_url(&login.stderr_so_far()).unwrap();
+    assert!(url.starts_with(&format!("{}/auth?", fake.cli_issuer())), "{url}");
+    // The user's browser on another machine ends on the loopback address, which it cannot load.
+    let reached = Browser::new(&[&fake.ca_pem()]).follow_until_loopback_redirect(&url);
+    let pasted = reached.loopback_redirect.clone().unwrap_or_else(|| panic!("{reached:#?}"));
+    assert!(pasted.starts_with(&format!("http://127.0.0.1:{}/redirect?", fake.redirect_port())));
+    writeln!(login.stdin.as_mut().unwrap(), "{pasted}").unwrap();
+    let login = login.wait(Duration::from_secs(60));
+    login.assert_success();
+    assert!(login.stdout.is_empty(), "{login}");
+    kubectl_get(&env).assert_success();
+}
+
+#[test]
+fn no_browser_keeps_waiting_after_the_end_of_input() {
+    let fake = start_fake();
+    let env = TestEnv::new();
+    let args = [
+        "--host".to_string(),
+        fake.host(),
+        "--certificate-authority".into(),
+        fake.ca_file().display().to_string(),
+        "--port".into(),
+        fake.redirect_port().to_string(),
+        "--no-browser".into(),
+        "--timeout".into(),
+        "60s".into(),
+    ];
+    let mut login = env.oulogin(args).spawn();
+    assert!(login.wait_for_output(Duration::from_secs(20), |_, stderr| printed_authorization_url(stderr).is_some()));
+    drop(login.stdin.take());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(login.is_running(), "end of input cancelled the login:\n{}", login.stderr_so_far());
+    // The browser on this computer reaches the listener itself.
+    let url = printed_authorization_url(&login.stderr_so_far()).unwrap();
+    let finished = Browser::new(&[&fake.ca_pem()]).follow(&url);
+    assert!(finished.reached_login_complete(), "{finished:#?}");
+    login.wait(Duration::from_secs(60)).assert_success();
+    kubectl_get(&env).assert_success();
+}
+
+/// A second kubeconfig with nothing of ours: another CA-less cluster, a
+/// foreign exec user, unknown fields, and an extra YAML comment.
+const SECOND_KUBECONFIG: &str = r#"# team staging config
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: bm90IGEgcmVhbCBDQQ==
+    server: https://staging.example.com
+  name: staging
+users:
+- name: dev
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: aws
+      args: [eks, get-token, --cluster-name, staging]
+      env:
+      - name: AWS_PROFILE
+        value: staging
+contexts:
+- name: staging
+  context: {cluster: staging, user: dev}
+extensions:
+- name: team
+  extension: {owner: platform}
+"#;
+
+/// Every entry and top-level field of `before` is in `after`, unchanged.
+#[track_caller]
+fn assert_everything_kept(before: &Value, after: &Value) {
+    for (key, value) in before.as_object().expect("a mapping") {
+        match key.as_str() {
+            "clusters" | "users" | "contexts" => {
+                for old in value.as_array().expect("a list") {
+                    let name = old["name"].as_str().expect("a name");
+                    assert_eq!(entry(after, key, name), Some(old), "{key} entry `{name}` changed");
+                }
+            }
+            "current-context" => {}
+            _ => assert_eq!(after.get(key), Some(value), "top-level `{key}` changed"),
+        }
+    }
+}
+
+#[test]
+fn a_kubeconfig_list_keeps_everything_not_ours_and_new_entries_go_to_the_first_file() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let mut env = TestEnv::new();
+    let first = env.root().join("first.yaml");
+    let second = env.root().join("second.yaml");
+    std::fs::write(&first, UNRELATED_KUBECONFIG).unwrap();
+    std::fs::set_permissions(&first, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(&second, SECOND_KUBECONFIG).unwrap();
+    env.set_kubeconfig_var(Some(&[&first, &second]));
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+
+    assert_eq!(std::fs::read_to_string(&second).unwrap(), SECOND_KUBECONFIG, "the second file was rewritten");
+    let before = yaml(UNRELATED_KUBECONFIG.as_bytes());
+    let after = read_yaml(&first);
+    assert_everything_kept(&before, &after);
+    assert_eq!(names(&after, "clusters"), ["prod", "kubernetes"]);
+    assert_eq!(names(&after, "users"), ["admin", "jdoe@kubernetes"]);
+    assert_eq!(names(&after, "contexts"), ["prod", "kubernetes"]);
+    assert_eq!(after["current-context"], "kubernetes");
+    assert_eq!(mode(&first), 0o640, "the file's mode is kept");
+    assert!(!env.root().join("first.yaml.lock").exists(), "kubectl's lock file is released");
+    kubectl_get(&env).assert_success();
+    let contexts = env.kubectl(["config", "get-contexts", "-o", "name"]).run();
+    assert_eq!(contexts.stdout.lines().collect::<Vec<_>>(), ["kubernetes", "prod", "staging"], "{contexts}");
+}
+
+#[test]
+fn entries_defined_in_the_second_file_are_written_back_there() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let mut env = TestEnv::new();
+    let first = env.root().join("first.yaml");
+    let second = env.root().join("second.yaml");
+    env.set_kubeconfig_var(Some(&[&second]));
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    // Break the cluster entry the login wrote into the second file.
+    let mut ours = read_yaml(&second);
+    let cluster = ours["clusters"].as_array_mut().unwrap().iter_mut().find(|entry| entry["name"] == "kubernetes");
+    cluster.unwrap()["cluster"]["server"] = "https://127.0.0.1:1".into();
+    std::fs::write(&second, serde_json::to_vec_pretty(&ours).unwrap()).unwrap();
+
+    std::fs::write(&first, UNRELATED_KUBECONFIG).unwrap();
+    env.set_kubeconfig_var(Some(&[&first, &second]));
+    env.oulogin(args_with(&fake, &browser, &["--force"])).run().assert_success();
+    let first_after = read_yaml(&first);
+    assert_everything_kept(&yaml(UNRELATED_KUBECONFIG.as_bytes()), &first_after);
+    assert_eq!(names(&first_after, "clusters"), ["prod"], "no entry of ours in the first file");
+    assert_eq!(names(&first_after, "users"), ["admin"]);
+    assert_eq!(names(&first_after, "contexts"), ["prod"]);
+    assert_eq!(first_after["current-context"], "kubernetes", "current-context goes to the first file");
+    let second_after = read_yaml(&second);
+    assert_eq!(entry(&second_after, "clusters", "kubernetes").unwrap()["cluster"]["server"], fake.api_server_url().as_str());
+    assert_eq!(names(&second_after, "clusters"), ["kubernetes"]);
+    kubectl_get(&env).assert_success();
+}
+
+#[test]
+fn the_kubeconfig_flag_writes_that_file_only() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    let chosen = env.root().join("elsewhere").join("config");
+    let chosen_arg = chosen.display().to_string();
+    env.oulogin(args_with(&fake, &browser, &["--kubeconfig", &chosen_arg])).run().assert_success();
+    assert_eq!(env.read_kubeconfig(), UNRELATED_KUBECONFIG.as_bytes(), "KUBECONFIG's file was touched");
+    let written = read_yaml(&chosen);
+    assert_eq!(written["current-context"], "kubernetes");
+    assert_eq!(mode(&chosen), 0o600, "a new kubeconfig is private");
+    env.kubectl(["--kubeconfig", &chosen_arg, "get", "--raw", "/api/v1/namespaces/default"]).run().assert_success();
+}
+
+#[test]
+fn a_symlinked_kubeconfig_stays_a_symlink() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let target = env.root().join("dotfiles").join("kubeconfig");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(&target, UNRELATED_KUBECONFIG).unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&target, &env.kubeconfig).unwrap();
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    let link = std::fs::symlink_metadata(&env.kubeconfig).unwrap();
+    assert!(link.file_type().is_symlink(), "the symlink was replaced by a file");
+    assert_eq!(std::fs::read_link(&env.kubeconfig).unwrap(), target);
+    let written = read_yaml(&target);
+    assert_everything_kept(&yaml(UNRELATED_KUBECONFIG.as_bytes()), &written);
+    assert_eq!(written["current-context"], "kubernetes");
+    assert_eq!(mode(&target), 0o600);
+    kubectl_get(&env).assert_success();
+}
