@@ -50,6 +50,13 @@ pub enum ExecError {
         #[source]
         source: io::Error,
     },
+    /// The signal handlers that forward signals to the command could not be installed.
+    #[error("cannot forward signals to `{program}`")]
+    Signals {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
     /// Waiting for the command failed.
     #[error("lost track of `{program}`")]
     Wait {
@@ -66,7 +73,7 @@ impl ExecError {
                 ExitStatus::Child(EXIT_NOT_FOUND)
             }
             ExecError::CannotStart { .. } => ExitStatus::Child(EXIT_CANNOT_RUN),
-            ExecError::Wait { .. } => ExitStatus::Failure,
+            ExecError::Signals { .. } | ExecError::Wait { .. } => ExitStatus::Failure,
         }
     }
 }
@@ -104,7 +111,6 @@ impl Purpose {
 #[derive(Debug)]
 pub struct PrivateDir {
     path: PathBuf,
-    purpose: Purpose,
     /// For `exec`: the flock that the child inherits.
     active: Option<File>,
     keep: bool,
@@ -128,7 +134,7 @@ impl PrivateDir {
             .tempdir_in(&root)
             .map_err(|err| FileError::new("create a private directory in", &root, err))?;
         // Our own Drop decides when the directory goes, not the TempDir guard.
-        let mut private = PrivateDir { path: dir.keep(), purpose, active: None, keep: false };
+        let mut private = PrivateDir { path: dir.keep(), active: None, keep: false };
         if purpose == Purpose::Exec {
             private.active = Some(create_locked(&private.path.join(ACTIVE_LOCK))?);
         }
@@ -143,10 +149,6 @@ impl PrivateDir {
         self.path.join("kubeconfig")
     }
 
-    pub fn session_file(&self) -> PathBuf {
-        self.path.join("session.json")
-    }
-
     /// Keeps the directory when this guard is dropped (a finished `--isolated` login).
     pub fn keep(mut self) -> PathBuf {
         self.keep = true;
@@ -155,26 +157,30 @@ impl PrivateDir {
 
     /// Runs `command` with `KUBECONFIG` pointing at this directory's kubeconfig
     /// and the rest of the environment untouched, forwarding SIGINT, SIGTERM and
-    /// SIGHUP, and returns its exit status (128+N when it died of signal N).
-    pub fn run(&self, command: &[OsString]) -> Result<ExitStatus, ExecError> {
+    /// SIGHUP (except those in `ignored`, which the command inherits ignored),
+    /// and returns its exit status (128+N when it died of signal N).
+    pub fn run(&self, command: &[OsString], ignored: &IgnoredSignals) -> Result<ExitStatus, ExecError> {
         let (program, args) = command.split_first().expect("clap requires a command");
         let shown = program.to_string_lossy().into_owned();
         let mut child_command = Command::new(program);
         child_command.args(args).env(crate::settings::env::KUBECONFIG, self.kubeconfig());
-        if let Some(active) = &self.active {
-            inherit_fd(&mut child_command, active);
-        }
-        let forwarder =
-            SignalForwarder::install().map_err(|source| ExecError::Wait { program: shown.clone(), source })?;
+        prepare_child(&mut child_command, self.active.as_ref().map(AsRawFd::as_raw_fd), ignored);
+        let forwarder = SignalForwarder::install(ignored)
+            .map_err(|source| ExecError::Signals { program: shown.clone(), source })?;
         let mut child =
             child_command.spawn().map_err(|source| ExecError::CannotStart { program: shown.clone(), source })?;
         let status = forwarder.wait(&mut child).map_err(|source| ExecError::Wait { program: shown, source })?;
         Ok(ExitStatus::Child(exit_code(status)))
     }
 
-    /// Whether this is an `exec` or an `--isolated` directory.
-    pub fn purpose(&self) -> Purpose {
-        self.purpose
+    /// Removes the directory now; unlike dropping the guard, says when that fails.
+    pub fn remove(mut self) -> Result<(), FileError> {
+        self.keep = true;
+        // Still holding `active.lock`, so no concurrent clean-up races this one.
+        match fs::remove_dir_all(&self.path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(FileError::new("remove", &self.path, err)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -211,17 +217,55 @@ pub fn exit_code(status: std::process::ExitStatus) -> u8 {
     }
 }
 
-/// Lets the child inherit `file`'s descriptor (and so its flock).
-fn inherit_fd(command: &mut Command, file: &File) {
+/// The signals `exec` forwards to its command.
+const FORWARDED_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Which of [`FORWARDED_SIGNALS`] the plugin was started with ignored (`nohup`,
+/// background jobs of non-interactive shells). The login's own Ctrl-C handling
+/// replaces those dispositions, so they are read before it, and the command
+/// gets them ignored again, as if it had been started directly.
+#[derive(Debug, Clone, Default)]
+pub struct IgnoredSignals(Vec<libc::c_int>);
+
+impl IgnoredSignals {
+    /// Reads the current dispositions; call it before anything installs handlers.
+    pub fn at_start() -> IgnoredSignals {
+        IgnoredSignals(FORWARDED_SIGNALS.into_iter().filter(|&signal| is_ignored(signal)).collect())
+    }
+
+    fn contains(&self, signal: libc::c_int) -> bool {
+        self.0.contains(&signal)
+    }
+}
+
+fn is_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: a zeroed sigaction is a valid out-parameter; a null new action
+    // only reads the current disposition.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Between fork and exec: lets the child inherit `inherited_fd` (and so its
+/// flock), and ignores the `ignored` signals again.
+fn prepare_child(command: &mut Command, inherited_fd: Option<libc::c_int>, ignored: &IgnoredSignals) {
     use std::os::unix::process::CommandExt;
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a descriptor we own, between fork and exec, touches no
-    // memory and is async-signal-safe.
+    let ignored = ignored.0.clone();
+    // SAFETY: only fcntl(2) and signal(2) run between fork and exec: they are
+    // async-signal-safe and touch no memory of the parent.
     unsafe {
         command.pre_exec(move || {
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                return Err(io::Error::last_os_error());
+            if let Some(fd) = inherited_fd {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for &signal in &ignored {
+                if libc::signal(signal, libc::SIG_IGN) == libc::SIG_ERR {
+                    return Err(io::Error::last_os_error());
+                }
             }
             Ok(())
         });
@@ -236,11 +280,10 @@ struct SignalForwarder {
 }
 
 impl SignalForwarder {
-    fn install() -> io::Result<SignalForwarder> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let signals = signal_hook::iterator::SignalsInfo::<signal_hook::iterator::exfiltrator::WithOrigin>::new([
-            SIGINT, SIGTERM, SIGHUP,
-        ])?;
+    fn install(ignored: &IgnoredSignals) -> io::Result<SignalForwarder> {
+        let wanted = FORWARDED_SIGNALS.into_iter().filter(|&signal| !ignored.contains(signal));
+        let signals =
+            signal_hook::iterator::SignalsInfo::<signal_hook::iterator::exfiltrator::WithOrigin>::new(wanted)?;
         Ok(SignalForwarder { signals })
     }
 
@@ -330,12 +373,22 @@ fn shell_quote(text: &OsStr) -> String {
 
 /// `kubectl oulogin exec [login flags] -- CMD [ARGS...]`.
 pub fn exec_command(args: &LoginArgs, command: &[OsString]) -> Result<ExitStatus, Error> {
+    let ignored = IgnoredSignals::at_start();
     let settings = LoginSettings::resolve(args)?;
+    if let Some(program) = command.first() {
+        // A mistyped command must not cost a browser login.
+        check_runnable(program)?;
+    }
     remove_leftovers(&settings.paths.session_dir);
     let target = private_target(&settings)?;
     let dir = PrivateDir::create(&settings.paths.session_dir, Purpose::Exec)?;
     log_in_privately(&settings, &target, &dir)?;
-    Ok(dir.run(command)?)
+    let status = dir.run(command, &ignored);
+    // The command has ended; only a failure is worth a line now.
+    if let Err(err) = dir.remove() {
+        output::warn(format!("{err}: {}", err.source));
+    }
+    Ok(status?)
 }
 
 /// `kubectl oulogin --host H --isolated`: prints the `export` line on stdout.
@@ -382,6 +435,48 @@ fn log_in_privately(settings: &LoginSettings, target: &LoginTarget, dir: &Privat
         Ok((managed::login_changes(&names, &bootstrap, user), ()))
     })?;
     Ok(())
+}
+
+/// Fails, before any login, when `program` cannot be run, looking it up on
+/// `PATH` the way `execvp` does: 127 when it is nowhere, 126 when what is
+/// there cannot be executed. Spawning can still fail later; that is reported
+/// the same way.
+fn check_runnable(program: &OsStr) -> Result<(), ExecError> {
+    use std::os::unix::ffi::OsStrExt;
+    let candidates: Vec<PathBuf> = if program.as_bytes().contains(&b'/') {
+        vec![PathBuf::from(program)]
+    } else {
+        let Some(path) = std::env::var_os("PATH") else {
+            return Ok(());
+        };
+        std::env::split_paths(&path)
+            .map(|dir| if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir })
+            .map(|dir| dir.join(program))
+            .collect()
+    };
+    let mut found_unusable = false;
+    for candidate in &candidates {
+        if let Ok(meta) = fs::metadata(candidate) {
+            if meta.is_file() && is_executable(candidate) {
+                return Ok(());
+            }
+            found_unusable = true;
+        }
+    }
+    let errno = if found_unusable { libc::EACCES } else { libc::ENOENT };
+    Err(ExecError::CannotStart {
+        program: program.to_string_lossy().into_owned(),
+        source: io::Error::from_raw_os_error(errno),
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access(2) reads a NUL-terminated path that outlives the call.
+    unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
 }
 
 /// Removes what killed runs left behind; never fails the run.
@@ -433,10 +528,27 @@ mod tests {
     }
 
     #[test]
+    fn commands_are_checked_like_execvp_would() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_runnable(OsStr::new("sh")).is_ok());
+        assert!(check_runnable(OsStr::new("/bin/sh")).is_ok());
+        let missing = check_runnable(OsStr::new("definitely-not-a-command-oulogin")).unwrap_err();
+        assert_eq!(missing.exit_status(), ExitStatus::Child(EXIT_NOT_FOUND));
+        let plain = dir.path().join("plain");
+        fs::write(&plain, "echo hi").unwrap();
+        let not_executable = check_runnable(plain.as_os_str()).unwrap_err();
+        assert_eq!(not_executable.exit_status(), ExitStatus::Child(EXIT_CANNOT_RUN));
+        assert_eq!(
+            check_runnable(dir.path().as_os_str()).unwrap_err().exit_status(),
+            ExitStatus::Child(EXIT_CANNOT_RUN)
+        );
+    }
+
+    #[test]
     fn a_missing_command_maps_to_127() {
         let cache = tempfile::tempdir().unwrap();
         let dir = PrivateDir::create(&cache.path().join("oulogin"), Purpose::Exec).unwrap();
-        let err = dir.run(&["definitely-not-a-command-oulogin".into()]).unwrap_err();
+        let err = dir.run(&["definitely-not-a-command-oulogin".into()], &IgnoredSignals::default()).unwrap_err();
         assert_eq!(err.exit_status(), ExitStatus::Child(127));
         assert!(err.to_string().contains("definitely-not-a-command-oulogin"));
     }

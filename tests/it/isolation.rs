@@ -154,3 +154,193 @@ fn exec_runs_the_command_in_a_private_kubeconfig_and_passes_its_status_through()
     assert_eq!(output.stderr[start..end], *"child: start\n", "nothing while the command runs:\n{output}");
     assert_eq!(&output.stderr[end..], "child: end\n", "nothing after the command:\n{output}");
 }
+
+#[test]
+fn a_command_that_outlives_several_token_expiries_keeps_working() {
+    let world = World::with_token_lifetime(4);
+    // 4 s tokens serve about 2 s each: 12 s of kubectl runs need several refreshes.
+    let script = r#"
+        end=$(( $(date +%s) + 12 )); runs=0
+        while [ "$(date +%s)" -lt "$end" ] && [ "$runs" -lt 200 ]; do
+            kubectl get --raw /api > /dev/null || { echo "kubectl run $runs failed" >&2; exit 99; }
+            runs=$((runs + 1))
+            sleep 0.2
+        done
+        echo "RUNS=$runs"
+    "#;
+    let output = world.env.oulogin(world.exec_args(script)).timeout(Duration::from_secs(180)).run();
+    output.assert_success();
+    let runs: u64 = reported(&output, "RUNS").parse().unwrap();
+    let refreshes = world.ou.successful_refreshes();
+    assert!(refreshes >= 3, "{refreshes} refreshes over 12 s of 4 s tokens ({runs} kubectl runs):\n{output}");
+    assert!(runs > refreshes, "{runs} kubectl runs, {refreshes} refreshes: tokens are reused while fresh");
+    assert_eq!(world.ou.failed_refreshes(), 0, "events: {:#?}", world.ou.events());
+    assert_eq!(world.ou.sessions_minted(), 1, "refreshed, never logged in again");
+    assert_eq!(world.browser.opened(), 1);
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+}
+
+/// Starts `exec` with a child that reports its KUBECONFIG, traps `signal`
+/// with `on_signal` (after writing the signal's name to a marker file), and
+/// otherwise sleeps for up to a minute.
+fn start_trapping_child(world: &World, signal: &str, on_signal: &str) -> (crate::common::Running, PathBuf) {
+    let marker = world.file("trapped");
+    let script = format!(
+        r#"
+        trap 'echo {signal} > "$MARKER"; {on_signal}' {signal}
+        echo "KUBECONFIG=$KUBECONFIG"
+        echo "child: ready" >&2
+        i=0
+        while [ "$i" -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+        exit 3
+    "#
+    );
+    let mut running = world.env.oulogin(world.exec_args(&script)).env("MARKER", &marker).spawn();
+    assert!(
+        running.wait_for_output(Duration::from_secs(90), |_, stderr| stderr.contains("child: ready")),
+        "the child never started:\n{}\n{}",
+        running.stdout_so_far(),
+        running.stderr_so_far()
+    );
+    (running, marker)
+}
+
+#[test]
+fn sigterm_to_the_plugin_reaches_the_command_and_its_status_comes_back() {
+    let world = World::new();
+    let (running, marker) = start_trapping_child(&world, "TERM", "exit 42");
+    running.signal(libc::SIGTERM);
+    let output = running.wait(Duration::from_secs(30));
+    output.assert_code(42);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap_or_default().trim(), "TERM", "{output}");
+    let dir = PathBuf::from(reported(&output, "KUBECONFIG")).parent().unwrap().to_path_buf();
+    assert!(!dir.exists(), "{output}");
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    let after_start = &output.stderr[output.stderr.find("child: ready\n").unwrap()..];
+    assert_eq!(after_start, "child: ready\n", "nothing printed once the command started:\n{output}");
+}
+
+#[test]
+fn sigint_to_the_plugin_reaches_the_command_and_its_death_by_signal_is_128_plus_n() {
+    let world = World::new();
+    // The child dies of the signal itself, as a program without a handler would.
+    let (running, marker) = start_trapping_child(&world, "INT", "trap - INT; kill -INT $$");
+    running.signal(libc::SIGINT);
+    let output = running.wait(Duration::from_secs(30));
+    output.assert_code(128 + libc::SIGINT);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap_or_default().trim(), "INT", "{output}");
+    let dir = PathBuf::from(reported(&output, "KUBECONFIG")).parent().unwrap().to_path_buf();
+    assert!(!dir.exists(), "{output}");
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+}
+
+#[test]
+fn sighup_to_the_plugin_reaches_the_command() {
+    let world = World::new();
+    let (running, marker) = start_trapping_child(&world, "HUP", "exit 5");
+    running.signal(libc::SIGHUP);
+    let output = running.wait(Duration::from_secs(30));
+    output.assert_code(5);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap_or_default().trim(), "HUP", "{output}");
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+}
+
+#[test]
+fn signals_ignored_by_whoever_started_the_plugin_stay_ignored_for_the_command() {
+    let world = World::new();
+    // As `nohup` (SIGHUP) and a non-interactive shell's `&` (SIGINT) start programs.
+    let mut args = vec!["-c".to_string(), r#"trap "" HUP INT; exec "$0" "$@""#.into(), "kubectl-oulogin".into()];
+    args.extend(world.exec_args(r#"kill -HUP $$; kill -INT $$; echo "child: survived" >&2"#));
+    let output = world.env.command("/bin/sh", args).run();
+    output.assert_success().assert_stderr_contains("child: survived");
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+}
+
+/// Whether process `pid` is gone (or a zombie, which holds no files).
+fn process_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // "pid (comm) S ...": the state follows the last `)`.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn after_sigkill_the_directory_stays_while_the_command_runs_and_a_later_run_removes_it() {
+    let world = World::new();
+    let script = r#"
+        echo "KUBECONFIG=$KUBECONFIG"
+        echo "CHILD_PID=$$"
+        echo "child: ready" >&2
+        exec sleep 120
+    "#;
+    let mut running = world.env.oulogin(world.exec_args(script)).spawn();
+    assert!(running.wait_for_output(Duration::from_secs(90), |_, stderr| stderr.contains("child: ready")));
+    let stdout = running.stdout_so_far();
+    let value = |name: &str| {
+        stdout.lines().find_map(|line| line.strip_prefix(&format!("{name}="))).map(str::to_string).unwrap()
+    };
+    let dir = PathBuf::from(value("KUBECONFIG")).parent().unwrap().to_path_buf();
+    let child_pid: u32 = value("CHILD_PID").parse().unwrap();
+
+    running.signal(libc::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running.is_running() {
+        assert!(Instant::now() < deadline, "the plugin survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(dir.exists(), "the directory went with the plugin");
+    assert!(!process_ended(child_pid), "the command died with the plugin");
+
+    // A run while the orphaned command still uses the directory leaves it alone.
+    world.env.oulogin(world.exec_args("exit 0")).run().assert_success();
+    assert!(dir.join("kubeconfig").exists(), "removed while its command still runs");
+    assert_eq!(world.private_dirs(), vec![dir.clone()]);
+
+    // SAFETY: kill(2) on the sleep this test started (checked alive just above).
+    unsafe {
+        libc::kill(child_pid as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !process_ended(child_pid) {
+        assert!(Instant::now() < deadline, "the command did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    world.env.oulogin(world.exec_args("exit 0")).run().assert_success();
+    assert!(!dir.exists(), "the next run after the command ended removes the leftover");
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    running.wait(Duration::from_secs(10));
+}
+
+#[test]
+fn a_command_that_does_not_exist_fails_with_127_before_any_login() {
+    let world = World::new();
+    let mut args = world.exec_args("unused");
+    args.truncate(args.len() - 3);
+    args.push("kubectl-definitely-not-installed".into());
+    let output = world.env.oulogin(&args).run();
+    output.assert_code(127);
+    output.assert_stderr_contains("`kubectl-definitely-not-installed`");
+    output.assert_stderr_contains("No such file or directory");
+    assert!(output.stdout.is_empty(), "{output}");
+    assert_eq!(world.browser.opened(), 0, "no browser login for a command that cannot run");
+    assert_eq!(world.ou.sessions_minted(), 0);
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+}
+
+#[test]
+fn a_command_that_cannot_be_executed_fails_with_126() {
+    let world = World::new();
+    let script = world.file("not-executable.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut args = world.exec_args("unused");
+    args.truncate(args.len() - 3);
+    args.push(script.display().to_string());
+    let output = world.env.oulogin(&args).run();
+    output.assert_code(126);
+    output.assert_stderr_contains(&format!("`{}`", script.display()));
+    output.assert_stderr_contains("Permission denied");
+    assert_eq!(world.ou.sessions_minted(), 0);
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+}
