@@ -6,7 +6,7 @@ use crate::cli::{Cli, Command, LoginArgs};
 use crate::error::{Error, ExitStatus};
 use crate::kubeconfig::{self, Kubeconfigs};
 use crate::login::{self, LoginRequest};
-use crate::managed::{self, Credentials, EntryNames, SessionRef};
+use crate::managed::{self, Credentials, EntryNames, NameChoice, SessionRef};
 use crate::openunison::{Bootstrap, Host, TrustConfig};
 use crate::output;
 use crate::session::{self, Secret, Session, SessionLocation};
@@ -75,7 +75,7 @@ fn login_command(args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> 
         let names = managed::choose_names(fresh, &host, &bootstrap, requested.as_deref());
         Ok((managed::login_changes(&names, &bootstrap, user), names))
     })?;
-    report_login(&target, &bootstrap, &names);
+    report_login(&target, &bootstrap, &names, settings.auth_provider);
     Ok(ExitStatus::Success)
 }
 
@@ -144,11 +144,18 @@ impl LoginTarget {
         let Some(context) = config.context(&name) else {
             return Err(Error::usage(
                 format!("{how} `{name}` does not exist in the kubeconfig"),
-                Some("run `kubectl oulogin --host HOST` to create it, or `kubectl config get-contexts` to list contexts".into()),
+                Some(
+                    "run `kubectl oulogin --host HOST` to create it, or `kubectl config get-contexts` to list contexts"
+                        .into(),
+                ),
             ));
         };
-        let credentials =
-            context.user.as_deref().and_then(|user| config.user(user)).map(Credentials::of_user).unwrap_or(Credentials::Foreign);
+        let credentials = context
+            .user
+            .as_deref()
+            .and_then(|user| config.user(user))
+            .map(Credentials::of_user)
+            .unwrap_or(Credentials::Foreign);
         match credentials.host() {
             Some(host) => Ok(LoginTarget { host: host.clone(), context: Some(name) }),
             None => Err(Error::usage(
@@ -180,15 +187,24 @@ fn reusable_context(config: &Kubeconfigs, target: &LoginTarget, settings: &Login
     })
 }
 
-fn report_login(target: &LoginTarget, bootstrap: &Bootstrap, names: &EntryNames) {
-    if names.cluster != bootstrap.cluster_name {
-        output::info(format!(
-            "another entry already uses the cluster name `{}`; this login uses cluster `{}`, user `{}` and context `{}`",
+fn report_login(target: &LoginTarget, bootstrap: &Bootstrap, names: &EntryNames, auth_provider: bool) {
+    match names.choice {
+        NameChoice::Renamed => output::info(format!(
+            "the server's cluster name `{}` is already taken in the kubeconfig (by another OpenUnison host or by \
+             entries kubectl oulogin did not write); this login uses cluster `{}`, user `{}` and context `{}`",
             output::sanitize(&bootstrap.cluster_name),
             output::sanitize(&names.cluster),
             output::sanitize(&names.user),
             output::sanitize(&names.context),
-        ));
+        )),
+        NameChoice::Existing { legacy: true } if !auth_provider => output::info(format!(
+            "converted context `{}` from the old oulogin's `auth-provider: oidc` user `{}` to the \
+             `kubectl oulogin token` exec plugin (cluster `{}` kept)",
+            output::sanitize(&names.context),
+            output::sanitize(&names.user),
+            output::sanitize(&names.cluster),
+        )),
+        NameChoice::Existing { .. } | NameChoice::New => {}
     }
     output::info(format!(
         "logged in to {} as {}; context `{}` is now current",

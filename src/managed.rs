@@ -60,7 +60,8 @@ impl Credentials {
         }
         if let Some(provider) = user.get("auth-provider")
             && provider.get("name").and_then(Value::as_str) == Some("oidc")
-            && let Some(issuer) = provider.get("config").and_then(|config| config.get("idp-issuer-url")).and_then(Value::as_str)
+            && let Some(issuer) =
+                provider.get("config").and_then(|config| config.get("idp-issuer-url")).and_then(Value::as_str)
             && let Some(host) = Host::from_issuer_url(issuer)
         {
             return Credentials::LegacyOidc { host };
@@ -125,6 +126,21 @@ pub struct EntryNames {
     pub cluster: String,
     pub user: String,
     pub context: String,
+    /// How the names came about, for what the login tells the user.
+    pub choice: NameChoice,
+}
+
+/// Why a login writes under the names it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameChoice {
+    /// An existing context for this host (`legacy`: written by the old Go
+    /// plugin, so the login converts it) is written again in place.
+    Existing { legacy: bool },
+    /// New entries under the server's cluster name (or `--context`).
+    New,
+    /// New entries under other names, because the server's were taken by
+    /// another host or by entries that are not ours.
+    Renamed,
 }
 
 /// Chooses the names for a login to `host`, on the freshly read config.
@@ -136,12 +152,16 @@ pub struct EntryNames {
 ///   entry) already uses it, in which case the host is added to keep both.
 pub fn choose_names(config: &Kubeconfigs, host: &Host, bootstrap: &Bootstrap, requested: Option<&str>) -> EntryNames {
     let user_for = |cluster: &str| format!("{}@{}", bootstrap.display_name, cluster);
+    let existing_names = |existing: ManagedContext| {
+        let cluster = existing.cluster.clone().unwrap_or_else(|| bootstrap.cluster_name.clone());
+        let user = existing.user.clone().unwrap_or_else(|| user_for(&cluster));
+        let legacy = matches!(existing.credentials, Credentials::LegacyOidc { .. });
+        EntryNames { cluster, user, context: existing.name, choice: NameChoice::Existing { legacy } }
+    };
     if let Some(name) = requested
         && let Some(existing) = managed_context(config, name)
     {
-        let cluster = existing.cluster.clone().unwrap_or_else(|| bootstrap.cluster_name.clone());
-        let user = existing.user.clone().unwrap_or_else(|| user_for(&cluster));
-        return EntryNames { cluster, user, context: name.to_string() };
+        return existing_names(existing);
     }
     let mine = managed_contexts(config).into_iter().find(|context| {
         context.credentials.host() == Some(host)
@@ -150,16 +170,18 @@ pub fn choose_names(config: &Kubeconfigs, host: &Host, bootstrap: &Bootstrap, re
     if let Some(existing) = mine
         && requested.is_none()
     {
-        let cluster = existing.cluster.clone().unwrap_or_else(|| bootstrap.cluster_name.clone());
-        let user = existing.user.clone().unwrap_or_else(|| user_for(&cluster));
-        return EntryNames { cluster, user, context: existing.name };
+        return existing_names(existing);
     }
     let cluster = free_name(&bootstrap.cluster_name, host, |name| cluster_taken_by_other(config, name, host));
     let context = match requested {
         Some(name) => name.to_string(),
         None => free_name(&cluster, host, |name| context_taken_by_other(config, name, host)),
     };
-    EntryNames { user: user_for(&cluster), cluster, context }
+    let user = free_name(&user_for(&cluster), host, |name| user_taken_by_other(config, name, host));
+    let renamed = cluster != bootstrap.cluster_name
+        || user != user_for(&bootstrap.cluster_name)
+        || requested.is_none() && context != bootstrap.cluster_name;
+    EntryNames { user, cluster, context, choice: if renamed { NameChoice::Renamed } else { NameChoice::New } }
 }
 
 /// `base`, or `base-<host>` when `base` is taken (then `base-<host>-2`, ...).
@@ -184,10 +206,21 @@ fn cluster_taken_by_other(config: &Kubeconfigs, name: &str, host: &Host) -> bool
         .into_iter()
         .filter(|context| context.cluster.as_deref() == Some(name))
         .map(|context| {
-            context.user.as_deref().and_then(|user| config.user(user)).map(Credentials::of_user).unwrap_or(Credentials::Foreign)
+            context
+                .user
+                .as_deref()
+                .and_then(|user| config.user(user))
+                .map(Credentials::of_user)
+                .unwrap_or(Credentials::Foreign)
         })
         .collect();
     users_of_cluster.is_empty() || users_of_cluster.iter().any(|credentials| credentials.host() != Some(host))
+}
+
+/// Whether a user called `name` exists and does not hold `host`'s credentials
+/// (its entry is replaced whole by a login, so a foreign one must not be reused).
+fn user_taken_by_other(config: &Kubeconfigs, name: &str, host: &Host) -> bool {
+    config.user(name).is_some_and(|user| Credentials::of_user(user).host() != Some(host))
 }
 
 /// Whether a context called `name` exists and is not `host`'s.
@@ -271,10 +304,8 @@ pub fn cluster_fields(bootstrap: &Bootstrap) -> Map<String, Value> {
 /// The changes that write a login's cluster, user and context and make the
 /// context current.
 pub fn login_changes(names: &EntryNames, bootstrap: &Bootstrap, user: Map<String, Value>) -> Vec<Change> {
-    let context = Map::from_iter([
-        ("cluster".to_string(), json!(names.cluster)),
-        ("user".to_string(), json!(names.user)),
-    ]);
+    let context =
+        Map::from_iter([("cluster".to_string(), json!(names.cluster)), ("user".to_string(), json!(names.user))]);
     vec![
         Change::SetCluster { name: names.cluster.clone(), cluster: cluster_fields(bootstrap) },
         Change::SetUser { name: names.user.clone(), user },
@@ -293,7 +324,8 @@ mod tests {
 
     #[test]
     fn our_exec_stanza_is_recognised_with_its_session() {
-        let user = Value::Object(exec_user(&host("ou.example.com:8443"), &SessionRef::Named("ou.example.com_8443".into())));
+        let user =
+            Value::Object(exec_user(&host("ou.example.com:8443"), &SessionRef::Named("ou.example.com_8443".into())));
         assert_eq!(
             Credentials::of_user(&user),
             Credentials::Exec {
@@ -311,7 +343,8 @@ mod tests {
     fn legacy_and_foreign_users_are_told_apart() {
         let legacy = json!({"auth-provider": {"name": "oidc", "config": {"idp-issuer-url": "https://ou.example.com/auth/idp/k8sIdp"}}});
         assert_eq!(Credentials::of_user(&legacy), Credentials::LegacyOidc { host: host("ou.example.com") });
-        let dex = json!({"auth-provider": {"name": "oidc", "config": {"idp-issuer-url": "https://dex.example.com/dex"}}});
+        let dex =
+            json!({"auth-provider": {"name": "oidc", "config": {"idp-issuer-url": "https://dex.example.com/dex"}}});
         assert_eq!(Credentials::of_user(&dex), Credentials::Foreign);
         let other_exec = json!({"exec": {"command": "aws", "args": ["token"]}});
         assert_eq!(Credentials::of_user(&other_exec), Credentials::Foreign);

@@ -92,7 +92,8 @@ fn stem(fake: &FakeOpenUnison) -> String {
 
 #[test]
 fn login_then_kubectl_works_before_and_after_the_token_expires() {
-    let fake = FakeOpenUnison::start(FakeConfig { token_lifetime_secs: 5, ..FakeConfig::with_redirect_port(free_port()) });
+    let fake =
+        FakeOpenUnison::start(FakeConfig { token_lifetime_secs: 5, ..FakeConfig::with_redirect_port(free_port()) });
     let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
     let env = TestEnv::new();
     let login = env.oulogin(login_args(&fake, &browser)).run();
@@ -534,7 +535,10 @@ fn entries_defined_in_the_second_file_are_written_back_there() {
     assert_eq!(names(&first_after, "contexts"), ["prod"]);
     assert_eq!(first_after["current-context"], "kubernetes", "current-context goes to the first file");
     let second_after = read_yaml(&second);
-    assert_eq!(entry(&second_after, "clusters", "kubernetes").unwrap()["cluster"]["server"], fake.api_server_url().as_str());
+    assert_eq!(
+        entry(&second_after, "clusters", "kubernetes").unwrap()["cluster"]["server"],
+        fake.api_server_url().as_str()
+    );
     assert_eq!(names(&second_after, "clusters"), ["kubernetes"]);
     kubectl_get(&env).assert_success();
 }
@@ -574,4 +578,186 @@ fn a_symlinked_kubeconfig_stays_a_symlink() {
     assert_eq!(written["current-context"], "kubernetes");
     assert_eq!(mode(&target), 0o600);
     kubectl_get(&env).assert_success();
+}
+
+#[test]
+fn a_second_login_reuses_a_working_session_unless_forced() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    assert_eq!(browser.opened(), 1);
+    let written = env.read_kubeconfig();
+
+    let again = env.oulogin(login_args(&fake, &browser)).run();
+    again.assert_success().assert_stderr_contains("already logged in");
+    assert!(again.stdout.is_empty(), "{again}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(browser.opened(), 1, "no browser for a session that still works");
+    assert_eq!(fake.sessions_minted(), 1);
+    assert_eq!(env.read_kubeconfig(), written, "nothing to rewrite");
+
+    let forced = env.oulogin(args_with(&fake, &browser, &["--force"])).run();
+    forced.assert_success();
+    assert!(!forced.stderr.contains("already logged in"), "{forced}");
+    assert_eq!(browser.opened(), 2, "--force logs in again");
+    assert_eq!(fake.sessions_minted(), 2);
+    kubectl_get(&env).assert_success();
+}
+
+/// What the old Go `oulogin` wrote for `fake`: an `auth-provider: oidc`
+/// user under its own names, with a token that has expired and a refresh
+/// token the server does not know; beside an unrelated context.
+fn old_plugin_kubeconfig(fake: &FakeOpenUnison) -> String {
+    use base64::Engine;
+    let b64 = |text: String| base64::engine::general_purpose::STANDARD.encode(text);
+    let mut claims = fake.k8s_claims(60);
+    claims["iat"] = (crate::fake::now_secs() - 3600).into();
+    claims["exp"] = (crate::fake::now_secs() - 3540).into();
+    let expired = fake.sign(&claims);
+    let api_ca = std::fs::read_to_string(fake.api_ca_file()).unwrap();
+    format!(
+        r#"apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: {api_ca}
+    server: {server}
+  name: old-cluster
+- name: prod
+  cluster:
+    server: https://prod.example.com:6443
+contexts:
+- context:
+    cluster: old-cluster
+    user: jdoe@old-cluster
+  name: old-context
+- name: prod
+  context: {{cluster: prod, user: admin}}
+current-context: old-context
+preferences: {{}}
+users:
+- name: jdoe@old-cluster
+  user:
+    auth-provider:
+      config:
+        client-id: kubernetes
+        client-secret: ""
+        id-token: {expired}
+        idp-certificate-authority-data: {ou_ca}
+        idp-issuer-url: {issuer}
+        refresh-token: bm90LWEtbGl2ZS1yZWZyZXNoLXRva2Vu
+      name: oidc
+- name: admin
+  user: {{token: not-a-real-token}}
+"#,
+        api_ca = b64(api_ca),
+        server = fake.api_server_url(),
+        ou_ca = b64(fake.ca_pem()),
+        issuer = fake.k8s_issuer(),
+    )
+}
+
+/// The login flags for `fake` without `--host`.
+fn args_without_host(fake: &FakeOpenUnison, browser: &FakeBrowser) -> Vec<String> {
+    let mut args = login_args(fake, browser);
+    args.drain(0..2);
+    args
+}
+
+#[test]
+fn an_old_plugin_context_is_converted_in_place() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let old = old_plugin_kubeconfig(&fake);
+    env.write_kubeconfig(&old);
+    assert!(!kubectl_get(&env).success(), "the old entry's session is dead");
+
+    let mut args = args_without_host(&fake, &browser);
+    args.extend(["--context".to_string(), "old-context".to_string()]);
+    let login = env.oulogin(args).run();
+    login.assert_success().assert_stderr_contains("converted context `old-context`");
+    assert!(!login.stderr.contains("already taken"), "no name was taken:\n{login}");
+    assert_eq!(browser.opened(), 1);
+
+    let before = yaml(old.as_bytes());
+    let after = read_yaml(&env.kubeconfig);
+    assert_eq!(after["current-context"], "old-context");
+    assert_eq!(names(&after, "contexts"), ["old-context", "prod"], "no new context");
+    assert_eq!(names(&after, "clusters"), ["old-cluster", "prod"], "no new cluster");
+    assert_eq!(names(&after, "users"), ["jdoe@old-cluster", "admin"], "no new user");
+    assert_eq!(entry(&after, "contexts", "old-context"), entry(&before, "contexts", "old-context"));
+    for unrelated in [("clusters", "prod"), ("contexts", "prod"), ("users", "admin")] {
+        assert_eq!(entry(&after, unrelated.0, unrelated.1), entry(&before, unrelated.0, unrelated.1));
+    }
+    let user = &entry(&after, "users", "jdoe@old-cluster").unwrap()["user"];
+    assert!(user.get("auth-provider").is_none(), "the legacy block is gone: {user}");
+    assert_eq!(user["exec"]["command"], "kubectl-oulogin");
+    assert_eq!(user["exec"]["args"][2], stem(&fake).as_str());
+    kubectl_get(&env).assert_success();
+}
+
+#[test]
+fn auth_provider_writes_the_legacy_block_that_kubectl_can_use() {
+    let fake =
+        FakeOpenUnison::start(FakeConfig { token_lifetime_secs: 5, ..FakeConfig::with_redirect_port(free_port()) });
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let login = env.oulogin(args_with(&fake, &browser, &["--auth-provider"])).run();
+    login.assert_success().assert_stderr_contains("--auth-provider");
+    let config = read_yaml(&env.kubeconfig);
+    let user = &entry(&config, "users", "jdoe@kubernetes").expect("the user")["user"];
+    assert!(user.get("exec").is_none(), "{user}");
+    let provider = &user["auth-provider"];
+    assert_eq!(provider["name"], "oidc");
+    assert_eq!(provider["config"]["idp-issuer-url"], fake.k8s_issuer().as_str());
+    assert_eq!(provider["config"]["client-id"], "kubernetes");
+    assert!(provider["config"]["idp-certificate-authority-data"].is_string());
+    assert!(!env.session_dir().join(format!("{}.json", stem(&fake))).exists(), "client-go keeps this session");
+    kubectl_get(&env).assert_success();
+    // client-go's own oidc provider refreshes it once the 5 s token has expired.
+    std::thread::sleep(Duration::from_secs(6));
+    kubectl_get(&env).assert_success();
+    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
+}
+
+#[test]
+fn version_and_help_touch_no_kubeconfig_and_no_network() {
+    let mut env = TestEnv::new();
+    let garbage = env.root().join("garbage");
+    std::fs::write(&garbage, "\u{0}\u{1}: [not yaml").unwrap();
+    let unreadable = env.root().join("unreadable");
+    std::fs::write(&unreadable, UNRELATED_KUBECONFIG).unwrap();
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
+    env.set_kubeconfig_var(Some(&[&unreadable, &garbage]));
+    // Any network use would go to a closed port.
+    env.set_env("HTTPS_PROXY", "http://127.0.0.1:1");
+    env.set_env("https_proxy", "http://127.0.0.1:1");
+    let modified = |path: &Path| std::fs::metadata(path).unwrap().modified().unwrap();
+    let before = (modified(&garbage), modified(&unreadable));
+    let version = env.oulogin(["--version"]).run();
+    version.assert_success();
+    assert!(version.stdout.contains(env!("CARGO_PKG_VERSION")), "{version}");
+    for args in [
+        vec!["--help"],
+        vec!["-h"],
+        vec!["status", "--help"],
+        vec!["logout", "--help"],
+        vec!["token", "--help"],
+        vec!["exec", "--help"],
+        vec!["help"],
+    ] {
+        let help = env.oulogin(&args).run();
+        help.assert_success();
+        assert!(help.stdout.contains("kubectl oulogin"), "{help}");
+    }
+    assert_eq!((modified(&garbage), modified(&unreadable)), before);
+    assert_eq!(mode(&unreadable), 0);
+    assert!(!env.cache_dir.exists(), "the session directory was created");
+    let left: Vec<_> = std::fs::read_dir(env.root()).unwrap().map(|file| file.unwrap().file_name()).collect();
+    assert!(!left.iter().any(|name| name.to_string_lossy().ends_with(".lock")), "{left:?}");
+    // Both files really would fail a command that reads them.
+    let status = env.oulogin(["status"]).run();
+    status.assert_code(1);
 }
