@@ -82,6 +82,17 @@ impl Hint for HttpError {
             HttpError::Status { status, .. } if status.is_redirection() => {
                 Some("redirects are not followed; check that `--host` names the OpenUnison host itself".to_string())
             }
+            HttpError::Status { status, .. } if status.is_server_error() => Some(
+                "OpenUnison failed to answer; try again in a moment, and look at its logs if it keeps failing"
+                    .to_string(),
+            ),
+            HttpError::Status { status, .. } if status.as_u16() == 404 => {
+                Some("check that `--host` names the OpenUnison host itself".to_string())
+            }
+            HttpError::NotJson { .. } | HttpError::TooLarge { .. } => Some(
+                "check that `--host` names the OpenUnison host itself, not a proxy or a login page in front of it"
+                    .to_string(),
+            ),
             _ => None,
         }
     }

@@ -103,7 +103,18 @@ impl Hint for JwtError {
             JwtError::WrongNonce { .. } | JwtError::BadSignature { .. } => {
                 Some("log in again; if it happens again, the answer did not come from your OpenUnison".to_string())
             }
-            _ => None,
+            JwtError::UnknownKey { .. } => {
+                Some("OpenUnison may have just changed its signing key; log in again".to_string())
+            }
+            JwtError::Malformed { .. }
+            | JwtError::UnsupportedAlgorithm { .. }
+            | JwtError::BadKey { .. }
+            | JwtError::WrongIssuer { .. }
+            | JwtError::WrongAudience { .. } => Some(
+                "the token cannot be trusted, so the login stops here; check that `--host` names your OpenUnison"
+                    .to_string(),
+            ),
+            JwtError::Unreadable { .. } => None,
         }
     }
 }

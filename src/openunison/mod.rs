@@ -159,7 +159,10 @@ impl Hint for OpenUnisonError {
             OpenUnisonError::CodeRejected { status: 400, .. } => {
                 Some("OpenUnison did not accept the PKCE verifier; log in again".to_string())
             }
-            OpenUnisonError::CodeRejected { .. } | OpenUnisonError::BadAnswer { .. } => None,
+            OpenUnisonError::CodeRejected { .. } => Some("log in again".to_string()),
+            OpenUnisonError::BadAnswer { .. } => {
+                Some("check that `--host` names an OpenUnison with the `kubectl oulogin` CLI login enabled".to_string())
+            }
         }
     }
 }

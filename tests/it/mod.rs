@@ -2,6 +2,7 @@
 
 mod fake_server;
 mod harness;
+mod hostile;
 mod isolation;
 mod login;
 mod packaging;

@@ -1,0 +1,422 @@
+//! Hostile input: a misbehaving OpenUnison (bootstrap JSON, `cli-local`
+//! token endpoint, keys), a hostile local web page at the loopback listener,
+//! a failing refresh, broken kubeconfig and session files, stalled servers
+//! and server text with terminal escapes. Every failure must end with exit 1,
+//! an `error:` line naming the URL or file, a `hint:` where one helps, and
+//! the kubeconfig and session file exactly as they were.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{Output, TestEnv, free_port};
+use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, Fault, now_secs};
+
+/// A kubeconfig with entries that are not ours, so that "unchanged" means something.
+pub const FOREIGN_KUBECONFIG: &str = "\
+apiVersion: v1
+kind: Config
+clusters:
+- name: other
+  cluster:
+    server: https://other.example.com:6443
+    insecure-skip-tls-verify: true
+users:
+- name: other-admin
+  user:
+    token: not-ours-to-touch
+contexts:
+- name: other
+  context:
+    cluster: other
+    user: other-admin
+    namespace: team-a
+current-context: other
+preferences: {}
+extensions:
+- name: keep-me
+  extension:
+    anything: [1, 2, 3]
+";
+
+/// One fake OpenUnison, one test world, and a fake browser that logs in.
+pub struct Scene {
+    pub env: TestEnv,
+    pub ou: FakeOpenUnison,
+    pub browser: FakeBrowser,
+    /// A copy of the fake's CA file that outlives the fake (for "server stopped" cases).
+    pub ca_file: PathBuf,
+}
+
+/// The kubeconfig and session file as bytes (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files {
+    pub kubeconfig: Option<Vec<u8>>,
+    pub session: Option<Vec<u8>>,
+}
+
+impl Scene {
+    pub fn new() -> Scene {
+        Scene::with(FakeConfig::with_redirect_port(free_port()))
+    }
+
+    pub fn with(config: FakeConfig) -> Scene {
+        let ou = FakeOpenUnison::start(config);
+        let env = TestEnv::new();
+        let browser = FakeBrowser::for_fake(&ou, BrowserMode::Follow);
+        let ca_file = env.root().join("openunison-ca.pem");
+        std::fs::write(&ca_file, ou.ca_pem()).unwrap();
+        env.write_kubeconfig(FOREIGN_KUBECONFIG);
+        Scene { env, ou, browser, ca_file }
+    }
+
+    /// `--host H --certificate-authority CA --port P --browser-command CMD`.
+    pub fn login_args(&self) -> Vec<String> {
+        vec![
+            "--host".into(),
+            self.ou.host(),
+            "--certificate-authority".into(),
+            self.ca_file.display().to_string(),
+            "--port".into(),
+            self.ou.redirect_port().to_string(),
+            "--browser-command".into(),
+            self.browser.command().to_string(),
+        ]
+    }
+
+    /// `kubectl-oulogin <login flags> EXTRA…`
+    pub fn login(&self, extra: &[&str]) -> Output {
+        let mut args = self.login_args();
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        self.env.oulogin(args).timeout(Duration::from_secs(90)).run()
+    }
+
+    /// `ou.example.com_8443` for the fake's host.
+    pub fn stem(&self) -> String {
+        self.ou.host().replace(':', "_")
+    }
+
+    pub fn session_file(&self) -> PathBuf {
+        self.env.session_dir().join(format!("{}.json", self.stem()))
+    }
+
+    pub fn token_args(&self) -> Vec<String> {
+        vec!["token".into(), "--session".into(), self.stem(), "--host".into(), self.ou.host()]
+    }
+
+    /// `kubectl-oulogin token …` as client-go runs it.
+    pub fn token(&self) -> Output {
+        self.env
+            .oulogin(self.token_args())
+            .env("KUBERNETES_EXEC_INFO", r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#)
+            .timeout(Duration::from_secs(90))
+            .run()
+    }
+
+    pub fn files(&self) -> Files {
+        Files { kubeconfig: std::fs::read(&self.env.kubeconfig).ok(), session: std::fs::read(self.session_file()).ok() }
+    }
+
+    /// A successful login that leaves a session and our entries behind.
+    pub fn logged_in(self) -> Scene {
+        self.login(&[]).assert_success();
+        assert!(self.session_file().is_file());
+        self
+    }
+
+    pub fn session_json(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.session_file()).unwrap()).unwrap()
+    }
+
+    /// Rewrites the stored session (keeping it 0600) through `edit`.
+    pub fn edit_session(&self, edit: impl FnOnce(&mut Value)) {
+        let mut session = self.session_json();
+        edit(&mut session);
+        let path = self.session_file();
+        std::fs::write(&path, serde_json::to_vec_pretty(&session).unwrap()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// Replaces the session's id_token with one signed by the fake that has
+    /// just expired, so the next `token` must refresh.
+    pub fn expire_session_token(&self) {
+        let mut claims = self.ou.k8s_claims(60);
+        claims["iat"] = json!(now_secs() - 61);
+        claims["exp"] = json!(now_secs() - 1);
+        let expired = self.ou.sign(&claims);
+        self.edit_session(|session| session["id_token"] = json!(expired));
+    }
+}
+
+/// Exit 1, an `error:` line containing `named` (a URL or a file), nothing on
+/// stdout, and a `hint:` line when `hint` is true.
+#[track_caller]
+pub fn assert_failed_naming(output: &Output, named: &str, hint: bool) {
+    output.assert_code(1);
+    let error_line = output.stderr.lines().find(|line| line.starts_with("error: "));
+    let error_line = error_line.unwrap_or_else(|| panic!("no `error:` line:\n{output}"));
+    let error_text: String =
+        output.stderr.lines().skip_while(|line| !line.starts_with("error: ")).collect::<Vec<_>>().join("\n");
+    assert!(error_text.contains(named), "the error does not name {named:?} (first line: {error_line:?}):\n{output}");
+    if hint {
+        assert!(output.stderr.lines().any(|line| line.starts_with("hint: ")), "no `hint:` line:\n{output}");
+    }
+    assert!(output.stdout.is_empty(), "a failure printed on stdout:\n{output}");
+    assert!(!output.stderr.contains('\u{1b}'), "a raw escape character reached the terminal:\n{output}");
+}
+
+/// Runs a forced login with `fault` switched on and checks that it fails
+/// naming `url` (and saying `expected`), with a hint, and changes no file.
+#[track_caller]
+fn assert_login_refused(scene: &Scene, fault: Fault, url: &str, expected: &str) {
+    let before = scene.files();
+    scene.ou.set_fault(fault.clone());
+    let output = scene.login(&["--force"]);
+    scene.ou.clear_faults();
+    assert_failed_naming(&output, url, true);
+    assert!(output.stderr.contains(expected), "{fault:?}: expected {expected:?} in the error:\n{output}");
+    assert!(scene.files() == before, "{fault:?}: the kubeconfig or the session file changed:\n{output}");
+}
+
+#[test]
+fn unusable_bootstrap_answers_fail_the_login_and_change_no_file() {
+    let scene = Scene::new().logged_in();
+    let url = format!("{}/k8slogin/token/user", scene.ou.base_url());
+    let cases = [
+        (Fault::BootstrapNotJson, "did not answer JSON"),
+        (Fault::BootstrapHtml200, "HTML page"),
+        (Fault::BootstrapMissingIdToken, "no `id_token`"),
+        (Fault::BootstrapMissingRefreshToken, "no `refresh_token`"),
+        (Fault::BootstrapMissingServerUrl, "no API server URL"),
+        (Fault::BootstrapHttpServerUrl, "is not an https:// URL"),
+        (Fault::BootstrapBadCaPem, "invalid `OpenUnison Server CA Certificate`"),
+        (Fault::BootstrapHuge, "larger than"),
+        (Fault::BootstrapStatus(500), "HTTP 500"),
+        (Fault::BootstrapStatus(404), "HTTP 404"),
+    ];
+    for (fault, expected) in cases {
+        assert_login_refused(&scene, fault, &url, expected);
+    }
+}
+
+#[test]
+fn unknown_extra_fields_in_the_bootstrap_are_accepted() {
+    let scene = Scene::new();
+    scene.ou.set_fault(Fault::BootstrapExtraFields);
+    let output = scene.login(&[]);
+    output.assert_success();
+    let session = scene.session_json();
+    assert_eq!(session["cluster"], json!(scene.ou.cluster_name()), "{output}");
+    let kubeconfig = String::from_utf8(scene.files().kubeconfig.unwrap()).unwrap();
+    assert!(!kubeconfig.contains("something new") && !kubeconfig.contains("schemaVersion"), "{kubeconfig}");
+}
+
+#[test]
+fn cli_local_token_endpoint_and_key_failures_fail_the_login_and_change_no_file() {
+    let scene = Scene::new().logged_in();
+    let token_url = format!("{}/token", scene.ou.cli_issuer());
+    let issuer = scene.ou.cli_issuer();
+    let cases = [
+        (Fault::CodeExchangeStatus(400), token_url.clone(), "HTTP 400"),
+        (Fault::CodeExchangeStatus(401), token_url.clone(), "HTTP 401"),
+        (Fault::CodeExchangeStatus(403), token_url.clone(), "HTTP 403"),
+        (Fault::CodeExchangeStatus(500), token_url.clone(), "HTTP 500"),
+        (Fault::CodeExchangeNoIdToken, token_url.clone(), "no `id_token`"),
+        (Fault::CliTokenNotJwt, issuer.clone(), "not a valid JWT"),
+        (Fault::CliTokenAlgNone, issuer.clone(), "signed with `none`"),
+        (Fault::CliTokenUnknownKid, issuer.clone(), "JWKS does not have"),
+        (Fault::JwksStatus(500), format!("{issuer}/certs"), "HTTP 500"),
+        (Fault::DiscoveryStatus(500), format!("{issuer}/.well-known/openid-configuration"), "HTTP 500"),
+    ];
+    let minted = scene.ou.sessions_minted();
+    for (fault, url, expected) in cases {
+        assert_login_refused(&scene, fault, &url, expected);
+    }
+    assert_eq!(scene.ou.sessions_minted(), minted, "a refused token still reached the bootstrap");
+}
+
+/// An answer of the loopback listener, read from a raw connection.
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl RawAnswer {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_string())
+        })
+    }
+}
+
+/// Sends one HTTP/1.1 request over a plain TCP connection to
+/// `127.0.0.1:port`, with exactly the `Host` header given (as a hostile page
+/// or a rebinding DNS name would), and reads the answer to the end.
+pub fn raw_request(port: u16, method: &str, target: &str, host_header: &str) -> std::io::Result<RawAnswer> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: {host_header}\r\nConnection: close\r\nUser-Agent: hostile-page\r\n\r\n"
+    )?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+    let status = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    Ok(RawAnswer { status, head: head.to_string(), body: body.to_string() })
+}
+
+/// A login waiting at its loopback listener, with a browser that does
+/// nothing, so the test plays browser (and attacker) itself.
+pub struct WaitingLogin {
+    pub scene: Scene,
+    pub running: crate::common::Running,
+    pub port: u16,
+}
+
+impl WaitingLogin {
+    pub fn start(extra: &[&str]) -> WaitingLogin {
+        let scene = Scene::new();
+        scene.browser.set_mode(BrowserMode::Ignore);
+        let mut args = scene.login_args();
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        let running = scene.env.oulogin(args).timeout(Duration::from_secs(90)).spawn();
+        // The browser is opened only once the listener is bound.
+        assert!(scene.browser.wait_for_opened(1, Duration::from_secs(20)), "the login never opened the browser");
+        let port = scene.ou.redirect_port();
+        WaitingLogin { scene, running, port }
+    }
+
+    /// `127.0.0.1:PORT`, the only `Host` the listener serves.
+    pub fn own_host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The authorization URL, as the listener's `/` redirects a browser to it.
+    pub fn authorization_url(&self) -> String {
+        let answer = raw_request(self.port, "GET", "/", &self.own_host()).unwrap();
+        assert_eq!(answer.status, 302, "{answer:?}");
+        answer.header("location").expect("a Location header")
+    }
+
+    /// This login's `state`.
+    pub fn state(&self) -> String {
+        query_param(&self.authorization_url(), "state").expect("a state")
+    }
+
+    /// The fake's `/redirect?code=…&state=…` for this login, not yet delivered.
+    pub fn callback_target(&self) -> String {
+        let outcome = crate::fake::browser::Browser::new(&[&self.scene.ou.ca_pem()])
+            .follow_until_loopback_redirect(&self.authorization_url());
+        let url = url::Url::parse(outcome.loopback_redirect.as_deref().expect("the fake redirects back")).unwrap();
+        format!("{}?{}", url.path(), url.query().unwrap_or(""))
+    }
+
+    /// Logs in the way a user's browser does, from the authorization URL on.
+    pub fn complete_in_browser(&self) -> crate::fake::browser::BrowseOutcome {
+        crate::fake::browser::Browser::new(&[&self.scene.ou.ca_pem()]).follow(&self.authorization_url())
+    }
+
+    pub fn finish(self) -> (Scene, Output) {
+        let output = self.running.wait(Duration::from_secs(60));
+        (self.scene, output)
+    }
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url).ok()?.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
+}
+
+#[test]
+fn a_callback_without_a_code_is_refused_and_the_login_keeps_waiting() {
+    let login = WaitingLogin::start(&[]);
+    let state = login.state();
+    let answer = raw_request(login.port, "GET", &format!("/redirect?state={state}"), &login.own_host()).unwrap();
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.body.contains("no authorization code"), "{answer:?}");
+    assert!(login.complete_in_browser().reached_login_complete());
+    let (scene, output) = login.finish();
+    output.assert_success();
+    assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (1, 0));
+}
+
+#[test]
+fn an_error_from_openunison_is_shown_in_the_browser_and_on_stderr() {
+    let scene = Scene::new();
+    scene.ou.set_fault(Fault::AuthorizeError("access_denied".into()));
+    let before = scene.files();
+    let output = scene.login(&[]);
+    assert_failed_naming(&output, "access_denied", false);
+    assert!(output.stderr.contains("OpenUnison refused the login"), "{output}");
+    let outcomes = scene.browser.outcomes();
+    let page = outcomes.last().expect("the browser finished its visit");
+    assert_eq!(page.final_status, 400, "{page:?}");
+    assert!(page.final_body.contains("access_denied") && page.final_body.contains("Login refused"), "{page:?}");
+    assert_eq!(scene.files(), before);
+}
+
+#[test]
+fn repeated_callbacks_exchange_the_code_once() {
+    let login = WaitingLogin::start(&[]);
+    let target = login.callback_target();
+    // The same callback twice at once, as a double-clicked link or a replaying page would.
+    let answers: Vec<std::io::Result<RawAnswer>> = std::thread::scope(|scope| {
+        let sends: Vec<_> =
+            (0..2).map(|_| scope.spawn(|| raw_request(login.port, "GET", &target, &login.own_host()))).collect();
+        sends.into_iter().map(|send| send.join().unwrap()).collect()
+    });
+    let redirected = answers.iter().filter(|answer| answer.as_ref().is_ok_and(|answer| answer.status == 302)).count();
+    assert_eq!(redirected, 1, "exactly one callback completes the login: {answers:?}");
+    for answer in answers.iter().flatten().filter(|answer| answer.status != 302) {
+        assert!(matches!(answer.status, 404 | 409), "{answer:?}");
+    }
+    let (scene, output) = login.finish();
+    output.assert_success();
+    // Once the login is over the listener is gone, or says so; the code is never sent again.
+    if let Ok(late) =
+        raw_request(scene.ou.redirect_port(), "GET", &target, &format!("127.0.0.1:{}", scene.ou.redirect_port()))
+    {
+        assert_ne!(late.status, 302, "{late:?}");
+    }
+    assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (1, 0));
+}
+
+#[test]
+fn a_foreign_host_header_is_forbidden_and_the_login_continues() {
+    let login = WaitingLogin::start(&[]);
+    let state = login.state();
+    let rebound = format!("attacker.example.com:{}", login.port);
+    // A page on a name that resolves to 127.0.0.1 learns nothing and delivers nothing.
+    let start = raw_request(login.port, "GET", "/", &rebound).unwrap();
+    assert_eq!(start.status, 403, "{start:?}");
+    assert!(start.header("location").is_none() && !start.body.contains(&state), "{start:?}");
+    let forged = raw_request(login.port, "GET", &format!("/redirect?code=forged&state={state}"), &rebound).unwrap();
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert!(login.complete_in_browser().reached_login_complete());
+    let (scene, output) = login.finish();
+    output.assert_success();
+    assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (1, 0));
+}
+
+#[test]
+fn a_cross_site_callback_without_the_state_is_refused_without_consuming_the_login() {
+    let login = WaitingLogin::start(&[]);
+    for target in ["/redirect?code=attacker-code", "/redirect?code=attacker-code&state=guessed", "/redirect?error=x"] {
+        let answer = raw_request(login.port, "GET", target, &login.own_host()).unwrap();
+        assert_eq!(answer.status, 400, "{target}: {answer:?}");
+        assert!(answer.body.contains("does not belong to the login"), "{target}: {answer:?}");
+    }
+    assert!(login.complete_in_browser().reached_login_complete());
+    let (scene, output) = login.finish();
+    output.assert_success();
+    assert!(output.stderr.contains("without this login's state; still waiting"), "{output}");
+    // The attacker's code never reached OpenUnison.
+    assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (1, 0));
+}
