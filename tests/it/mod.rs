@@ -6,4 +6,5 @@ mod hostile;
 mod isolation;
 mod login;
 mod packaging;
+mod race;
 mod token;
