@@ -47,8 +47,11 @@ pub enum SessionError {
     #[error("`KUBERNETES_EXEC_INFO` asks for `{version}`, which kubectl-oulogin does not speak")]
     UnsupportedExecApiVersion { version: String },
 
-    #[error("the OpenUnison session for `{host}` has ended and no browser may be opened to log in again: {reason}")]
-    Ended { host: String, reason: &'static str, isolated: bool },
+    #[error(
+        "the OpenUnison session for `{host}` has ended (`{refused_by}` refused its refresh token) and no browser \
+         may be opened to log in again: {reason}"
+    )]
+    Ended { host: String, refused_by: String, reason: &'static str, isolated: bool },
 
     #[error(
         "the OpenUnison session for `{host}` has ended, and a browser login for it failed or was abandoned \

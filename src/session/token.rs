@@ -300,7 +300,7 @@ fn login_again(
     }
     let environment = request.browser_environment.clone().unwrap_or_else(BrowserEnvironment::detect);
     if let Some(reason) = environment.refusal(&session.browser) {
-        return Err(SessionError::Ended { host, reason, isolated }.into());
+        return Err(SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated }.into());
     }
     lock.set_holder(files::HOLDER_LOGIN);
     crate::output::info(format!(

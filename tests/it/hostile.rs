@@ -420,3 +420,102 @@ fn a_cross_site_callback_without_the_state_is_refused_without_consuming_the_logi
     // The attacker's code never reached OpenUnison.
     assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (1, 0));
 }
+
+/// A logged-in scene whose id_token has just expired, so `token` must refresh.
+fn scene_due_for_refresh() -> Scene {
+    let scene = Scene::new().logged_in();
+    scene.expire_session_token();
+    scene
+}
+
+#[track_caller]
+fn assert_refresh_failed_keeping_the_session(scene: &Scene, before: &Files, output: &Output, expected: &str) {
+    let endpoint = format!("{}/token", scene.ou.k8s_issuer());
+    assert_failed_naming(output, &endpoint, true);
+    assert!(output.stderr.contains(expected), "expected {expected:?}:\n{output}");
+    assert!(scene.files() == *before, "the kubeconfig or the session file changed:\n{output}");
+}
+
+#[test]
+fn a_refresh_answered_401_ends_the_session_and_names_the_login_command_without_a_browser() {
+    let scene = scene_due_for_refresh();
+    scene.ou.set_fault(Fault::RefreshStatus(401));
+    let before = scene.files();
+    let output = scene.env.oulogin(scene.token_args()).env("OULOGIN_NO_BROWSER", "1").run();
+    output.assert_code(1);
+    assert!(output.stderr.contains("has ended") && output.stderr.contains("OULOGIN_NO_BROWSER=1"), "{output}");
+    assert!(output.stderr.contains(&format!("kubectl oulogin --host {}", scene.ou.host())), "{output}");
+    assert!(output.stderr.contains(&format!("{}/token", scene.ou.k8s_issuer())), "the refusing URL: {output}");
+    assert!(output.stdout.is_empty(), "{output}");
+    assert_eq!(scene.browser.opened(), 1, "only the first login opened a browser");
+    assert_eq!(scene.files(), before);
+}
+
+#[test]
+fn a_refresh_answered_401_logs_in_again_through_the_remembered_browser() {
+    let scene = scene_due_for_refresh();
+    scene.ou.set_fault(Fault::RefreshStatus(401));
+    let minted = scene.ou.sessions_minted();
+    let output = scene.token();
+    output.assert_success();
+    assert!(output.stderr.contains("has ended"), "{output}");
+    assert_eq!(scene.browser.opened(), 2, "one more browser login:\n{output}");
+    assert_eq!(scene.ou.sessions_minted(), minted + 1);
+    let credential: Value = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(credential["status"]["token"], scene.session_json()["id_token"]);
+}
+
+#[test]
+fn a_refresh_answered_500_keeps_the_session() {
+    let scene = scene_due_for_refresh();
+    scene.ou.set_fault(Fault::RefreshStatus(500));
+    let before = scene.files();
+    let output = scene.token();
+    assert_refresh_failed_keeping_the_session(&scene, &before, &output, "HTTP 500");
+    assert!(output.stderr.contains("session is kept"), "{output}");
+    assert_eq!(scene.browser.opened(), 1, "a server error is no reason to log in again");
+}
+
+#[test]
+fn a_refresh_answer_without_an_id_token_is_refused() {
+    let scene = scene_due_for_refresh();
+    scene.ou.set_fault(Fault::RefreshNoIdToken);
+    let before = scene.files();
+    let output = scene.token();
+    let endpoint = format!("{}/token", scene.ou.k8s_issuer());
+    assert_failed_naming(&output, &endpoint, false);
+    assert!(output.stderr.contains("no `id_token`"), "{output}");
+    assert_eq!(scene.files(), before);
+}
+
+#[test]
+fn a_refresh_against_a_stopped_server_says_it_cannot_connect() {
+    let Scene { env, ou, browser, ca_file } = scene_due_for_refresh();
+    let scene_args =
+        vec!["token".to_string(), "--session".into(), ou.host().replace(':', "_"), "--host".into(), ou.host()];
+    let endpoint = format!("{}/token", ou.k8s_issuer());
+    let session_file = env.session_dir().join(format!("{}.json", ou.host().replace(':', "_")));
+    let before = std::fs::read(&session_file).unwrap();
+    drop(ou);
+    let output = env.oulogin(&scene_args).run();
+    assert_failed_naming(&output, &endpoint, true);
+    assert!(output.stderr.contains("cannot connect"), "{output}");
+    assert_eq!(std::fs::read(&session_file).unwrap(), before);
+    drop((browser, ca_file));
+}
+
+#[test]
+fn a_refresh_against_a_server_with_an_untrusted_certificate_is_a_tls_error() {
+    let scene = scene_due_for_refresh();
+    let other = crate::fake::pki::TestCa::generate("not-the-openunison-ca");
+    let other_file = scene.env.root().join("other-ca.pem");
+    std::fs::write(&other_file, &other.pem).unwrap();
+    scene.edit_session(|session| {
+        session["trust"] = json!({"ca_file": other_file, "ca_pem": other.pem});
+    });
+    let before = scene.files();
+    let output = scene.token();
+    assert_refresh_failed_keeping_the_session(&scene, &before, &output, "TLS");
+    assert!(output.stderr.contains("--certificate-authority"), "{output}");
+    assert_eq!(scene.ou.refresh_events().len(), 0, "the refresh token was sent to an untrusted server");
+}
