@@ -17,13 +17,13 @@ use crate::fake::browser::Browser;
 use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, Fault};
 
 /// A fake with the chart's defaults on a redirect port of its own.
-fn start_fake() -> FakeOpenUnison {
+pub(super) fn start_fake() -> FakeOpenUnison {
     FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()))
 }
 
 /// A kubeconfig with nothing of ours in it: a cluster, a token user and a
 /// context, with fields kubectl does not know at every level.
-const UNRELATED_KUBECONFIG: &str = r#"apiVersion: v1
+pub(super) const UNRELATED_KUBECONFIG: &str = r#"apiVersion: v1
 kind: Config
 preferences:
   colors: true
@@ -49,44 +49,44 @@ current-context: prod
 "#;
 
 /// `kubectl get --raw /api/v1/namespaces/default` through the current context.
-fn kubectl_get(env: &TestEnv) -> Output {
+pub(super) fn kubectl_get(env: &TestEnv) -> Output {
     env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).run()
 }
 
 /// A YAML file as JSON values (the kubeconfig module's own parser is not ours to test with).
-fn yaml(bytes: &[u8]) -> Value {
+pub(super) fn yaml(bytes: &[u8]) -> Value {
     serde_saphyr::from_str(std::str::from_utf8(bytes).expect("UTF-8 kubeconfig")).expect("YAML kubeconfig")
 }
 
-fn read_yaml(path: &Path) -> Value {
+pub(super) fn read_yaml(path: &Path) -> Value {
     yaml(&std::fs::read(path).unwrap_or_else(|err| panic!("read {}: {err}", path.display())))
 }
 
 /// The entry called `name` in the list `list` (`clusters`, `users`, `contexts`).
-fn entry<'a>(config: &'a Value, list: &str, name: &str) -> Option<&'a Value> {
+pub(super) fn entry<'a>(config: &'a Value, list: &str, name: &str) -> Option<&'a Value> {
     config[list].as_array()?.iter().find(|entry| entry["name"] == name)
 }
 
-fn names(config: &Value, list: &str) -> Vec<String> {
+pub(super) fn names(config: &Value, list: &str) -> Vec<String> {
     config[list]
         .as_array()
         .map(|entries| entries.iter().filter_map(|entry| entry["name"].as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
-fn mode(path: &Path) -> u32 {
+pub(super) fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|err| panic!("stat {}: {err}", path.display())).permissions().mode() & 0o777
 }
 
 /// `login_args` plus more flags.
-fn args_with(fake: &FakeOpenUnison, browser: &FakeBrowser, more: &[&str]) -> Vec<String> {
+pub(super) fn args_with(fake: &FakeOpenUnison, browser: &FakeBrowser, more: &[&str]) -> Vec<String> {
     let mut args = login_args(fake, browser);
     args.extend(more.iter().map(|arg| arg.to_string()));
     args
 }
 
 /// The fake's session file stem: the host with `:` as `_`.
-fn stem(fake: &FakeOpenUnison) -> String {
+pub(super) fn stem(fake: &FakeOpenUnison) -> String {
     fake.host().replace(':', "_")
 }
 
@@ -439,7 +439,7 @@ fn no_browser_keeps_waiting_after_the_end_of_input() {
 
 /// A second kubeconfig with nothing of ours: another CA-less cluster, a
 /// foreign exec user, unknown fields, and an extra YAML comment.
-const SECOND_KUBECONFIG: &str = r#"# team staging config
+pub(super) const SECOND_KUBECONFIG: &str = r#"# team staging config
 apiVersion: v1
 kind: Config
 clusters:
@@ -467,7 +467,7 @@ extensions:
 
 /// Every entry and top-level field of `before` is in `after`, unchanged.
 #[track_caller]
-fn assert_everything_kept(before: &Value, after: &Value) {
+pub(super) fn assert_everything_kept(before: &Value, after: &Value) {
     for (key, value) in before.as_object().expect("a mapping") {
         match key.as_str() {
             "clusters" | "users" | "contexts" => {
@@ -608,7 +608,7 @@ fn a_second_login_reuses_a_working_session_unless_forced() {
 /// What the old Go `oulogin` wrote for `fake`: an `auth-provider: oidc`
 /// user under its own names, with a token that has expired and a refresh
 /// token the server does not know; beside an unrelated context.
-fn old_plugin_kubeconfig(fake: &FakeOpenUnison) -> String {
+pub(super) fn old_plugin_kubeconfig(fake: &FakeOpenUnison) -> String {
     use base64::Engine;
     let b64 = |text: String| base64::engine::general_purpose::STANDARD.encode(text);
     let mut claims = fake.k8s_claims(60);
@@ -659,7 +659,7 @@ users:
 }
 
 /// The login flags for `fake` without `--host`.
-fn args_without_host(fake: &FakeOpenUnison, browser: &FakeBrowser) -> Vec<String> {
+pub(super) fn args_without_host(fake: &FakeOpenUnison, browser: &FakeBrowser) -> Vec<String> {
     let mut args = login_args(fake, browser);
     args.drain(0..2);
     args

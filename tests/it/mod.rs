@@ -1,10 +1,13 @@
 //! The integration test modules; one line per file under `tests/it/`.
 
+mod browser;
 mod fake_server;
 mod harness;
 mod hostile;
 mod isolation;
 mod login;
+mod manage;
 mod packaging;
 mod race;
+mod sandbox;
 mod token;
