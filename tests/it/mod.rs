@@ -1,6 +1,5 @@
 //! The integration test modules; one line per file under `tests/it/`.
 
-mod browser;
 mod fake_server;
 mod harness;
 mod hostile;
@@ -9,5 +8,4 @@ mod login;
 mod manage;
 mod packaging;
 mod race;
-mod sandbox;
 mod token;
