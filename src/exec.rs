@@ -1,13 +1,32 @@
 //! Isolation: private per-tool kubeconfig directories for `--isolated` and
-//! `exec`, running the child with signals forwarded and its exit status passed
-//! through, and removing what killed runs left behind.
+//! `exec`, running the command with signals forwarded and its exit status
+//! passed through, and removing what killed runs and discarded shells left.
 //!
-//! Every directory lives under `$KUBECACHEDIR/oulogin/isolated/` (0700) and
-//! holds `kubeconfig`, `session.json` and their locks. An `exec` directory also
-//! holds `active.lock`: the plugin takes a flock on it and hands the open file
-//! to the child, so the lock stays held for as long as the command (or anything
-//! it started) runs, even when the plugin itself is killed with SIGKILL. A later
-//! run that can take that lock knows nobody can use the directory any more.
+//! Every directory lives under `$KUBECACHEDIR/oulogin/isolated/`, is 0700, and
+//! holds `kubeconfig` and `session.json` (0600), the session's lock, cool-down
+//! and handouts files, and `active.lock`. The plugin creates `active.lock`
+//! already flocked and holds it while it logs in; `exec` hands the open file
+//! to its command, so the lock stays held for as long as the command (or
+//! anything it started) runs, even when the plugin is killed with SIGKILL.
+//!
+//! Every `exec` and `--isolated` run first cleans up, quietly (it never fails
+//! the run):
+//! - a directory whose `active.lock` is held is in use, and kept;
+//! - an `exec` directory whose lock is free can be used by nobody: removed;
+//! - an `--isolated` directory whose lock is free belongs to a shell we cannot
+//!   see. Its last use is the newest mtime of its files (every refresh rewrites
+//!   `session.json`). Without a kubeconfig its login never finished: removed.
+//!   Unused for [`ISOLATED_IDLE_BEFORE_PROBE`], it is probed (one refresh, at
+//!   most once per that period, not while its session lock is held) and
+//!   removed once OpenUnison says the session is gone. A probe is not a use
+//!   (it puts `session.json`'s mtime back), but it does keep the server session
+//!   alive, so a directory unused for [`ISOLATED_MAX_IDLE`] is removed without
+//!   asking; so is an `--auth-provider` one, which has no session file to probe;
+//! - a directory without `active.lock` after [`CREATION_GRACE`] is a run killed
+//!   while creating it: removed.
+//!
+//! Removing the files is all a client can do: OpenUnison keeps a discarded
+//! session refreshable until its inactivity timeout.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
@@ -28,8 +47,10 @@ use crate::session::{self, SessionLocation};
 use crate::settings::{KubeconfigSelection, LoginSettings};
 use crate::{files, output};
 
-/// In an `exec` directory: locked for as long as the plugin or its command runs.
+/// Locked while the plugin logs in, and for `exec` while its command runs.
 const ACTIVE_LOCK: &str = "active.lock";
+/// In an `--isolated` directory: touched when its session was last probed.
+const PROBED_MARKER: &str = "session.probed";
 
 /// Exit status when the command cannot be found (shell convention).
 pub const EXIT_NOT_FOUND: u8 = 127;
@@ -39,6 +60,11 @@ pub const EXIT_CANNOT_RUN: u8 = 126;
 /// An `--isolated` session left unused this long is probed, and removed once
 /// OpenUnison no longer refreshes it (OpenUnison's default inactivity timeout).
 pub const ISOLATED_IDLE_BEFORE_PROBE: Duration = Duration::from_secs(900);
+/// An `--isolated` directory left unused this long is removed without a probe.
+pub const ISOLATED_MAX_IDLE: Duration = Duration::from_secs(24 * 3600);
+/// A directory still without `active.lock` this long after its last change
+/// belongs to a run killed while creating it.
+const CREATION_GRACE: Duration = Duration::from_secs(60);
 
 /// Failures of `exec` and `--isolated`.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +137,7 @@ impl Purpose {
 #[derive(Debug)]
 pub struct PrivateDir {
     path: PathBuf,
-    /// For `exec`: the flock that the child inherits.
+    /// The flock on `active.lock`; `exec`'s command inherits it.
     active: Option<File>,
     keep: bool,
 }
@@ -122,8 +148,8 @@ pub fn private_root(session_dir: &Path) -> PathBuf {
 }
 
 impl PrivateDir {
-    /// Creates a new 0700 directory under `private_root`; for `exec`, with
-    /// `active.lock` already locked by this process.
+    /// Creates a new 0700 directory under `private_root`, with `active.lock`
+    /// already locked by this process.
     pub fn create(session_dir: &Path, purpose: Purpose) -> Result<PrivateDir, FileError> {
         let root = private_root(session_dir);
         files::ensure_private_dir(session_dir)?;
@@ -135,9 +161,7 @@ impl PrivateDir {
             .map_err(|err| FileError::new("create a private directory in", &root, err))?;
         // Our own Drop decides when the directory goes, not the TempDir guard.
         let mut private = PrivateDir { path: dir.keep(), active: None, keep: false };
-        if purpose == Purpose::Exec {
-            private.active = Some(create_locked(&private.path.join(ACTIVE_LOCK))?);
-        }
+        private.active = Some(create_locked(&private.path.join(ACTIVE_LOCK))?);
         Ok(private)
     }
 
@@ -316,38 +340,74 @@ pub enum Leftover {
     Probe(PathBuf),
 }
 
-/// Finds directories that killed runs left behind. `exec` directories whose
-/// `active.lock` nobody holds (neither plugin nor command runs) are removed;
-/// `--isolated` ones idle longer than [`ISOLATED_IDLE_BEFORE_PROBE`] are probed.
+/// Whether anybody holds a directory's `active.lock`.
+enum Activity {
+    InUse,
+    Unused,
+    /// No lock file (yet).
+    NoLock,
+}
+
+fn activity(dir: &Path) -> Activity {
+    match OpenOptions::new().write(true).open(dir.join(ACTIVE_LOCK)) {
+        // The lock is ours only for this look: the file closes at once.
+        Ok(file) => match file.try_lock() {
+            Ok(()) => Activity::Unused,
+            Err(_) => Activity::InUse,
+        },
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Activity::NoLock,
+        Err(_) => Activity::InUse,
+    }
+}
+
+/// Decides, for every private directory, whether a later run removes it, probes
+/// its session, or leaves it alone (see the module documentation).
 pub fn find_leftovers(session_dir: &Path, now: SystemTime) -> Vec<Leftover> {
-    let root = private_root(session_dir);
-    let Ok(entries) = fs::read_dir(&root) else {
+    let Ok(entries) = fs::read_dir(private_root(session_dir)) else {
         return Vec::new();
     };
     let mut found = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(Purpose::Exec.prefix()) {
-            let lock = path.join(ACTIVE_LOCK);
-            let unused = match OpenOptions::new().write(true).open(&lock) {
-                Ok(file) => file.try_lock().is_ok(),
-                // A directory killed before its lock existed.
-                Err(err) => err.kind() == io::ErrorKind::NotFound && idle_for(&path, now) > Duration::from_secs(60),
-            };
-            if unused {
-                found.push(Leftover::Remove(path));
-            }
-        } else if name.starts_with(Purpose::Isolated.prefix())
-            && idle_for(&path.join("session.json"), now) > ISOLATED_IDLE_BEFORE_PROBE
-        {
-            found.push(Leftover::Probe(path));
-        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let purpose = if name.starts_with(Purpose::Exec.prefix()) {
+            Purpose::Exec
+        } else if name.starts_with(Purpose::Isolated.prefix()) {
+            Purpose::Isolated
+        } else {
+            continue;
+        };
+        let verdict = match (activity(&path), purpose) {
+            (Activity::InUse, _) => None,
+            (Activity::NoLock, _) => (idle_for(&path, now) > CREATION_GRACE).then_some(Leftover::Remove(path)),
+            (Activity::Unused, Purpose::Exec) => Some(Leftover::Remove(path)),
+            (Activity::Unused, Purpose::Isolated) => isolated_verdict(path, now),
+        };
+        found.extend(verdict);
     }
     found
 }
 
+fn isolated_verdict(dir: PathBuf, now: SystemTime) -> Option<Leftover> {
+    let unused_for = ["kubeconfig", "session.json", "session.handouts"]
+        .iter()
+        .map(|name| idle_for(&dir.join(name), now))
+        .min()
+        .unwrap_or(Duration::MAX);
+    let has_session = dir.join("session.json").exists();
+    if !dir.join("kubeconfig").exists() || unused_for > ISOLATED_MAX_IDLE {
+        Some(Leftover::Remove(dir))
+    } else if has_session
+        && unused_for > ISOLATED_IDLE_BEFORE_PROBE
+        && idle_for(&dir.join(PROBED_MARKER), now) > ISOLATED_IDLE_BEFORE_PROBE
+    {
+        Some(Leftover::Probe(dir))
+    } else {
+        None
+    }
+}
+
+/// How long ago `path` last changed (forever when it does not exist).
 fn idle_for(path: &Path, now: SystemTime) -> Duration {
     fs::metadata(path)
         .and_then(|meta| meta.modified())
@@ -355,15 +415,62 @@ fn idle_for(path: &Path, now: SystemTime) -> Duration {
         .unwrap_or(Duration::MAX)
 }
 
-/// Removes a leftover directory, quietly: cleaning up must never fail a run.
-pub fn remove_dir(path: &Path) {
-    let _ = fs::remove_dir_all(path);
+/// Removes what killed runs and discarded shells left behind; never fails the run.
+fn remove_leftovers(session_dir: &Path) {
+    remove_leftovers_with(session_dir, SystemTime::now(), &|location| session::check_alive(location))
+}
+
+/// [`remove_leftovers`], asking `probe` whether a session still works.
+fn remove_leftovers_with(session_dir: &Path, now: SystemTime, probe: &dyn Fn(&SessionLocation) -> Result<bool, Error>) {
+    for leftover in find_leftovers(session_dir, now) {
+        match leftover {
+            Leftover::Remove(dir) => remove_unused(&dir),
+            Leftover::Probe(dir) => {
+                let location = SessionLocation::isolated(&dir);
+                // Held: a refresh (or a re-login) is going on, so it is in use.
+                if files::Lock::try_acquire(&location.lock_path()).ok().flatten().is_none() {
+                    continue;
+                }
+                let session_file = location.json_path();
+                let last_used = fs::metadata(&session_file).and_then(|meta| meta.modified()).ok();
+                match probe(&location) {
+                    Ok(false) => remove_unused(&dir),
+                    Ok(true) => {
+                        // A probe is not a use: keep counting from the last real one.
+                        if let Some(last_used) = last_used {
+                            let _ = File::options()
+                                .write(true)
+                                .open(&session_file)
+                                .and_then(|file| file.set_modified(last_used));
+                        }
+                        let _ = File::create(dir.join(PROBED_MARKER));
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Removes a leftover directory, unless a refresh holds its session lock
+/// right now; quietly, since cleaning up must never fail a run.
+fn remove_unused(dir: &Path) {
+    let location = SessionLocation::isolated(dir);
+    if let Ok(Some(_held)) = files::Lock::try_acquire(&location.lock_path()) {
+        let _ = fs::remove_dir_all(dir);
+    }
 }
 
 /// The `export` line that `eval "$(kubectl oulogin --isolated ...)"` runs, quoted
 /// for POSIX shells (bash, zsh, sh; fish accepts `export` too).
 pub fn export_line(kubeconfig: &Path) -> String {
     format!("export KUBECONFIG={}", shell_quote(kubeconfig.as_os_str()))
+}
+
+/// Single quotes for fish, where `\\` and `\'` are escapes inside them.
+fn fish_quote(text: &OsStr) -> String {
+    let text = text.to_string_lossy();
+    format!("'{}'", text.replace('\\', r"\\").replace('\'', r"\'"))
 }
 
 fn shell_quote(text: &OsStr) -> String {
@@ -400,10 +507,11 @@ pub fn isolated_command(settings: &LoginSettings) -> Result<ExitStatus, Error> {
     let kubeconfig = dir.kubeconfig();
     dir.keep();
     output::info(format!(
-        "logged in to {} in a private kubeconfig with its own session; it is removed by a later run once the session has expired",
+        "logged in to {} in a private kubeconfig with its own session; a later run removes it once \
+         OpenUnison has ended that session (or it was unused for a day)",
         target.host
     ));
-    output::info(format!("fish: set -gx KUBECONFIG {}", shell_quote(kubeconfig.as_os_str())));
+    output::info(format!("in fish: set -gx KUBECONFIG {}", fish_quote(kubeconfig.as_os_str())));
     println!("{}", export_line(&kubeconfig));
     Ok(ExitStatus::Success)
 }
@@ -479,20 +587,6 @@ fn is_executable(path: &Path) -> bool {
     unsafe { libc::access(path.as_ptr(), libc::X_OK) == 0 }
 }
 
-/// Removes what killed runs left behind; never fails the run.
-fn remove_leftovers(session_dir: &Path) {
-    for leftover in find_leftovers(session_dir, SystemTime::now()) {
-        match leftover {
-            Leftover::Remove(path) => remove_dir(&path),
-            Leftover::Probe(path) => {
-                if let Ok(false) = session::check_alive(&SessionLocation::isolated(&path)) {
-                    remove_dir(&path);
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,6 +603,7 @@ mod tests {
     fn export_lines_are_quoted() {
         assert_eq!(export_line(Path::new("/tmp/a b/kubeconfig")), "export KUBECONFIG='/tmp/a b/kubeconfig'");
         assert_eq!(export_line(Path::new("/tmp/it's")), r"export KUBECONFIG='/tmp/it'\''s'");
+        assert_eq!(fish_quote(OsStr::new(r"/tmp/it's a\b")), r"'/tmp/it\'s a\\b'");
     }
 
     #[test]
@@ -551,5 +646,74 @@ mod tests {
         let err = dir.run(&["definitely-not-a-command-oulogin".into()], &IgnoredSignals::default()).unwrap_err();
         assert_eq!(err.exit_status(), ExitStatus::Child(127));
         assert!(err.to_string().contains("definitely-not-a-command-oulogin"));
+    }
+
+    /// An `--isolated` directory as a finished login leaves it, its files last
+    /// changed `ago`; `session` false: an `--auth-provider` one.
+    fn isolated_dir(session_dir: &Path, ago: Duration, session: bool) -> PathBuf {
+        let dir = PrivateDir::create(session_dir, Purpose::Isolated).unwrap().keep();
+        let mut names = vec!["kubeconfig"];
+        if session {
+            names.push("session.json");
+        }
+        for name in names {
+            let file = File::create(dir.join(name)).unwrap();
+            file.set_modified(SystemTime::now() - ago).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn isolated_dirs_are_probed_once_idle_and_removed_once_their_session_is_gone() {
+        let cache = tempfile::tempdir().unwrap();
+        let session_dir = cache.path().join("oulogin");
+        let minutes = |n: u64| Duration::from_secs(60 * n);
+        let fresh = isolated_dir(&session_dir, minutes(1), true);
+        let dead = isolated_dir(&session_dir, minutes(20), true);
+        let alive = isolated_dir(&session_dir, minutes(20), true);
+        let ancient = isolated_dir(&session_dir, minutes(25 * 60), true);
+        let legacy = isolated_dir(&session_dir, minutes(20), false);
+        let unfinished = PrivateDir::create(&session_dir, Purpose::Isolated).unwrap().keep();
+        let logging_in = PrivateDir::create(&session_dir, Purpose::Isolated).unwrap();
+        File::create(logging_in.path().join("kubeconfig"))
+            .unwrap()
+            .set_modified(SystemTime::now() - minutes(30 * 60))
+            .unwrap();
+        let alive_used = fs::metadata(alive.join("session.json")).unwrap().modified().unwrap();
+
+        let probed = std::cell::RefCell::new(Vec::new());
+        let probe = |location: &SessionLocation| {
+            probed.borrow_mut().push(location.dir().to_path_buf());
+            if location.dir() == alive {
+                // As a real probe does: the refresh rewrites the session file.
+                fs::write(location.json_path(), "{}").unwrap();
+            }
+            Ok(location.dir() == alive)
+        };
+        remove_leftovers_with(&session_dir, SystemTime::now(), &probe);
+
+        let mut expected_probes = vec![dead.clone(), alive.clone()];
+        expected_probes.sort();
+        probed.borrow_mut().sort();
+        assert_eq!(*probed.borrow(), expected_probes, "only idle directories with a session are probed");
+        assert!(!dead.exists(), "a dead session's directory goes");
+        assert!(!ancient.exists(), "a directory unused for a day goes without a probe");
+        assert!(!unfinished.exists(), "a login that never finished leaves nothing");
+        assert!(fresh.exists() && alive.exists() && legacy.exists());
+        assert!(logging_in.path().exists(), "a login in progress holds its directory");
+        assert_eq!(
+            fs::metadata(alive.join("session.json")).unwrap().modified().unwrap(),
+            alive_used,
+            "a probe is not a use"
+        );
+
+        // The next run does not probe the live one again at once.
+        probed.borrow_mut().clear();
+        remove_leftovers_with(&session_dir, SystemTime::now(), &probe);
+        assert!(probed.borrow().is_empty(), "{:?}", probed.borrow());
+        // ... but still counts its idle time from the last real use.
+        remove_leftovers_with(&session_dir, SystemTime::now() + minutes(24 * 60), &probe);
+        assert!(!alive.exists() && !legacy.exists() && !fresh.exists());
+        assert!(logging_in.path().exists());
     }
 }
