@@ -102,16 +102,6 @@ fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// Waits (bounded) until `path` exists.
-#[track_caller]
-fn wait_for_file(path: &Path, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while !path.exists() {
-        assert!(Instant::now() < deadline, "`{}` did not appear within {timeout:?}", path.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn exec_runs_the_command_in_a_private_kubeconfig_and_passes_its_status_through() {
     let world = World::new();
@@ -342,5 +332,231 @@ fn a_command_that_cannot_be_executed_fails_with_126() {
     output.assert_stderr_contains(&format!("`{}`", script.display()));
     output.assert_stderr_contains("Permission denied");
     assert_eq!(world.ou.sessions_minted(), 0);
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+}
+
+#[test]
+fn two_exec_runs_started_together_queue_their_logins_and_run_side_by_side() {
+    let world = World::with_token_lifetime(4);
+    // A user who takes a moment in the browser: the second login has to wait.
+    let visitor = crate::fake::browser::Browser::new(&[&world.ou.ca_pem()]);
+    world.browser.set_mode(BrowserMode::Custom(std::sync::Arc::new(move |url: &str| {
+        std::thread::sleep(Duration::from_millis(1500));
+        visitor.follow(url);
+    })));
+    let ready = world.file("ready");
+    std::fs::create_dir(&ready).unwrap();
+    let script = r#"
+        echo "KUBECONFIG=$KUBECONFIG"
+        touch "$READY/$$"
+        i=0
+        while [ "$(ls "$READY" | wc -l)" -lt 2 ] && [ "$i" -lt 900 ]; do sleep 0.1; i=$((i + 1)); done
+        [ "$(ls "$READY" | wc -l)" -ge 2 ] || { echo "child: the other never ran beside me" >&2; exit 98; }
+        end=$(( $(date +%s) + 8 )); runs=0
+        while [ "$(date +%s)" -lt "$end" ] && [ "$runs" -lt 200 ]; do
+            kubectl get --raw /api > /dev/null || { echo "child: kubectl run $runs failed" >&2; exit 99; }
+            runs=$((runs + 1))
+            sleep 0.2
+        done
+        echo "RUNS=$runs"
+    "#;
+    let start = || world.env.oulogin(world.exec_args(script)).env("READY", &ready).timeout(Duration::from_secs(180));
+    let (first, second) = (start().spawn(), start().spawn());
+    let outputs = [first.wait_default(), second.wait_default()];
+    for output in &outputs {
+        output.assert_success();
+    }
+
+    let port = world.ou.redirect_port();
+    let waited: Vec<&Output> = outputs
+        .iter()
+        .filter(|output| output.stderr.contains(&format!("to finish its login on port {port}")))
+        .collect();
+    assert_eq!(waited.len(), 1, "exactly one login waited for the other:\n{}\n{}", outputs[0], outputs[1]);
+    assert!(waited[0].stderr.contains("waiting for process"), "{}", waited[0]);
+    assert_ne!(reported(&outputs[0], "KUBECONFIG"), reported(&outputs[1], "KUBECONFIG"));
+    assert_eq!(world.browser.opened(), 2);
+    assert_eq!(world.ou.sessions_minted(), 2, "one session each");
+    assert_eq!(world.ou.live_sessions(), 2);
+    // Grace period 0: a refresh token used by both, or a stale one, would be refused.
+    assert_eq!(world.ou.failed_refreshes(), 0, "events: {:#?}", world.ou.events());
+    assert!(world.ou.successful_refreshes() >= 4, "events: {:#?}", world.ou.events());
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+}
+
+#[test]
+fn another_program_on_the_redirect_port_is_an_error_naming_the_port() {
+    let world = World::new();
+    let port = world.ou.redirect_port();
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the redirect port");
+    let started = Instant::now();
+    let output = world.env.oulogin(world.exec_args("echo child: ran >&2")).run();
+    output.assert_code(1);
+    assert!(started.elapsed() < Duration::from_secs(20), "{output}");
+    output.assert_stderr_contains(&format!("port {port} on 127.0.0.1 is already in use"));
+    assert!(!output.stderr.contains("child: ran"), "{output}");
+    assert_eq!(world.browser.opened(), 0);
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+}
+
+#[test]
+fn waiting_for_another_login_on_the_port_is_bounded_by_the_timeout() {
+    let world = World::new();
+    let port = world.ou.redirect_port();
+    // Another kubectl-oulogin login holding the port: this test process, by its record.
+    std::fs::create_dir_all(world.env.session_dir()).unwrap();
+    std::fs::set_permissions(world.env.session_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let lock_path = world.env.session_dir().join(format!("login-{port}.lock"));
+    std::fs::write(&lock_path, format!("{} browser login\n", std::process::id())).unwrap();
+    let held = std::fs::File::options().write(true).open(&lock_path).unwrap();
+    held.lock().unwrap();
+
+    let mut args = world.exec_args("echo child: ran >&2");
+    let command_at = args.iter().position(|arg| arg == "--").unwrap();
+    args.splice(command_at..command_at, ["--timeout".to_string(), "2s".to_string()]);
+    let started = Instant::now();
+    let output = world.env.oulogin(&args).run();
+    output.assert_code(1);
+    assert!(started.elapsed() >= Duration::from_secs(2), "{output}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{output}");
+    output.assert_stderr_contains(&format!(
+        "waiting for process {} (browser login) to finish its login on port {port}",
+        std::process::id()
+    ));
+    output.assert_stderr_contains("gave up after 2s");
+    assert!(!output.stderr.contains("child: ran"), "{output}");
+    assert_eq!(world.browser.opened(), 0);
+    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    drop(held);
+}
+
+/// `--isolated [login flags]`.
+fn isolated_args(world: &World) -> Vec<String> {
+    let mut args = vec!["--isolated".to_string()];
+    args.extend(login_args(&world.ou, &world.browser));
+    args
+}
+
+/// The path in `export KUBECONFIG='<path>'`, the only line allowed on stdout.
+fn exported_path(output: &Output) -> PathBuf {
+    let line = output.stdout.strip_suffix('\n').unwrap_or_else(|| panic!("one line on stdout:\n{output}"));
+    assert!(!line.contains('\n'), "one line on stdout:\n{output}");
+    let quoted = line.strip_prefix("export KUBECONFIG=").unwrap_or_else(|| panic!("an export line:\n{output}"));
+    let path = quoted.strip_prefix('\'').and_then(|rest| rest.strip_suffix('\'')).expect("single-quoted");
+    PathBuf::from(path)
+}
+
+#[test]
+fn isolated_prints_an_export_line_that_bash_and_sh_can_eval() {
+    let world = World::new();
+    let before = world.env.read_kubeconfig();
+
+    let direct = world.env.oulogin(isolated_args(&world)).run();
+    direct.assert_success();
+    let kubeconfig = exported_path(&direct);
+    let dir = kubeconfig.parent().unwrap();
+    assert_eq!(dir.parent().unwrap(), world.private_root());
+    assert_eq!(mode_of(dir), 0o700);
+    assert_eq!(mode_of(&kubeconfig), 0o600);
+    assert_eq!(mode_of(&dir.join("session.json")), 0o600);
+    direct.assert_stderr_contains(&format!("in fish: set -gx KUBECONFIG '{}'", kubeconfig.display()));
+    world.env.kubectl(["get", "--raw", "/api"]).env("KUBECONFIG", &kubeconfig).run().assert_success();
+
+    let script = r#"eval "$(kubectl-oulogin "$@")" || exit 90
+        echo "KUBECONFIG=$KUBECONFIG"
+        kubectl get --raw /api > /dev/null || exit 91"#;
+    for shell in ["/bin/bash", "/bin/sh"] {
+        let mut args = vec!["-c".to_string(), script.into(), "shell".into()];
+        args.extend(isolated_args(&world));
+        let output = world.env.command(shell, args).run();
+        output.assert_success();
+        let evaluated = PathBuf::from(reported(&output, "KUBECONFIG"));
+        assert_eq!(evaluated.parent().unwrap().parent().unwrap(), world.private_root(), "{shell}:\n{output}");
+        assert!(evaluated.is_file(), "{shell}: {}", evaluated.display());
+        assert_ne!(evaluated, kubeconfig, "{shell}: a new private kubeconfig each time");
+    }
+    // fish, where installed: the documented `set -gx` line, and `eval` of the export line.
+    if Path::new("/usr/bin/fish").exists() {
+        let script = format!(
+            "set -gx KUBECONFIG '{}'; and kubectl get --raw /api > /dev/null; and eval (kubectl-oulogin $argv); \
+             and kubectl get --raw /api > /dev/null; and echo \"KUBECONFIG=$KUBECONFIG\"",
+            kubeconfig.display()
+        );
+        let mut args = vec!["-c".to_string(), script, "--".into()];
+        args.extend(isolated_args(&world));
+        let output = world.env.command("/usr/bin/fish", args).run();
+        output.assert_success();
+        assert_ne!(PathBuf::from(reported(&output, "KUBECONFIG")), kubeconfig, "{output}");
+    }
+    assert_eq!(world.env.read_kubeconfig(), before, "the default kubeconfig is untouched");
+    assert_eq!(world.ou.sessions_minted() as usize, world.private_dirs().len(), "one session per private kubeconfig");
+    assert_eq!(world.ou.failed_refreshes(), 0);
+}
+
+/// Sets every file's mtime in `dir` back by `ago`, as if unused that long.
+fn age_dir(dir: &Path, ago: Duration) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let file = std::fs::File::options().write(true).open(entry.path()).unwrap();
+        file.set_modified(std::time::SystemTime::now() - ago).unwrap();
+    }
+}
+
+#[test]
+fn an_idle_isolated_kubeconfig_is_removed_by_a_later_run_once_its_session_is_gone() {
+    let world = World::new();
+    let dead = exported_path(world.env.oulogin(isolated_args(&world)).run().assert_success());
+    world.ou.kill_all_sessions();
+    let alive = exported_path(world.env.oulogin(isolated_args(&world)).run().assert_success());
+    let recent = exported_path(world.env.oulogin(isolated_args(&world)).run().assert_success());
+    let twenty_minutes = Duration::from_secs(20 * 60);
+    age_dir(dead.parent().unwrap(), twenty_minutes);
+    age_dir(alive.parent().unwrap(), twenty_minutes);
+    let alive_used = std::fs::metadata(alive.parent().unwrap().join("session.json")).unwrap().modified().unwrap();
+    let refreshes_before = world.ou.successful_refreshes();
+
+    world.env.oulogin(world.exec_args("exit 0")).run().assert_success();
+    assert!(!dead.parent().unwrap().exists(), "the dead session's directory is removed");
+    assert!(alive.exists(), "a live session is kept");
+    assert!(recent.exists(), "a recently used one is not even probed");
+    assert_eq!(world.ou.successful_refreshes(), refreshes_before + 1, "one probe of the live session");
+    assert_eq!(world.ou.failed_refreshes(), 1, "one probe of the dead one");
+    let session = alive.parent().unwrap().join("session.json");
+    assert_eq!(std::fs::metadata(&session).unwrap().modified().unwrap(), alive_used, "a probe is not a use");
+    // The probed session still works for its shell.
+    world.env.kubectl(["get", "--raw", "/api"]).env("KUBECONFIG", &alive).run().assert_success();
+}
+
+#[test]
+fn exec_takes_the_host_from_the_current_or_named_context_without_touching_the_kubeconfig() {
+    let world = World::new();
+    world.env.oulogin(login_args(&world.ou, &world.browser)).run().assert_success();
+    let context = world.env.kubectl(["config", "current-context"]).run();
+    let context = context.assert_success().stdout.trim().to_string();
+    let before = world.env.read_kubeconfig();
+    let shared_session = world.env.session_dir().join(format!("{}.json", world.ou.host().replace(':', "_")));
+    let shared_before = std::fs::read(&shared_session).unwrap();
+    let minted_before = world.ou.sessions_minted();
+
+    let flags_without_host = |world: &World| {
+        let mut args = login_args(&world.ou, &world.browser);
+        let host_at = args.iter().position(|arg| arg == "--host").unwrap();
+        args.drain(host_at..host_at + 2);
+        args
+    };
+    let script = ["--", "sh", "-c", r#"kubectl get --raw /api > /dev/null && echo "KUBECONFIG=$KUBECONFIG""#];
+    for named in [None, Some(context.as_str())] {
+        let mut args = vec!["exec".to_string()];
+        args.extend(flags_without_host(&world));
+        if let Some(name) = named {
+            args.extend(["--context".to_string(), name.to_string()]);
+        }
+        args.extend(script.iter().map(|arg| arg.to_string()));
+        let output = world.env.oulogin(&args).run();
+        output.assert_success();
+        assert_ne!(reported(&output, "KUBECONFIG"), world.env.kubeconfig.display().to_string());
+    }
+    assert_eq!(world.ou.sessions_minted(), minted_before + 2, "a new session for each run");
+    assert_eq!(world.env.read_kubeconfig(), before, "the kubeconfig is only read");
+    assert_eq!(std::fs::read(&shared_session).unwrap(), shared_before, "the shared session is not used");
     assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
 }
