@@ -92,6 +92,28 @@ impl FileError {
 
 impl Hint for FileError {
     fn hint(&self) -> Option<String> {
+        let quoted = || shell_words::quote(&self.path.to_string_lossy()).into_owned();
+        match self.action {
+            crate::files::ACTION_TRUST_DIR => return Some(format!("make it private with `chmod 700 {}`", quoted())),
+            crate::files::ACTION_USE_FOREIGN_DIR => {
+                return Some(format!(
+                    "sessions must live in a directory of your own: remove `{}` (it is created again) or set \
+                     `KUBECACHEDIR` to a directory of yours",
+                    self.path.display()
+                ));
+            }
+            crate::files::ACTION_TRUST_FILE => {
+                return Some(format!(
+                    "make it private with `chmod 600 {}`; if someone else could have read it, log in again with \
+                     `--force` so that its tokens are replaced",
+                    quoted()
+                ));
+            }
+            crate::files::ACTION_USE_FOREIGN_FILE => {
+                return Some(format!("remove `{}` and log in again", self.path.display()));
+            }
+            _ => {}
+        }
         match self.source.kind() {
             std::io::ErrorKind::PermissionDenied => {
                 Some(format!("check the permissions of `{}` and its directory", self.path.display()))

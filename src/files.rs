@@ -10,6 +10,13 @@ use std::time::{Duration, Instant};
 
 use crate::error::FileError;
 
+/// What [`FileError`]s about untrustworthy files and directories say they
+/// cannot do; their hints tell how to fix each.
+pub const ACTION_TRUST_DIR: &str = "trust directory";
+pub const ACTION_USE_FOREIGN_DIR: &str = "use directory";
+pub const ACTION_TRUST_FILE: &str = "trust";
+pub const ACTION_USE_FOREIGN_FILE: &str = "use";
+
 /// Creates `dir` (and parents) as 0700 if missing, and refuses a directory that
 /// another user owns or that group or others may write to.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
@@ -26,21 +33,25 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
 /// Refuses a directory owned by someone else or writable by group/others.
 pub fn check_private_dir(dir: &Path) -> Result<(), FileError> {
     let meta = fs::metadata(dir).map_err(|err| FileError::new("read directory", dir, err))?;
+    // SAFETY: geteuid(2) cannot fail.
     let uid = unsafe { libc::geteuid() };
     if meta.uid() != uid {
         return Err(FileError::new(
-            "trust directory",
+            ACTION_USE_FOREIGN_DIR,
             dir,
-            io::Error::new(io::ErrorKind::PermissionDenied, format!("it is owned by uid {}, not by you", meta.uid())),
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("it is owned by uid {}, not by you (uid {uid})", meta.uid()),
+            ),
         ));
     }
     if meta.mode() & 0o022 != 0 {
         return Err(FileError::new(
-            "trust directory",
+            ACTION_TRUST_DIR,
             dir,
             io::Error::new(
                 io::ErrorKind::PermissionDenied,
-                format!("it is writable by group or others (mode {:o}); run `chmod 700` on it", meta.mode() & 0o777),
+                format!("it is writable by group or others (mode {:o})", meta.mode() & 0o777),
             ),
         ));
     }
@@ -52,10 +63,12 @@ pub fn check_private_dir(dir: &Path) -> Result<(), FileError> {
 pub fn read_private(path: &Path) -> Result<Vec<u8>, FileError> {
     let mut file = File::open(path).map_err(|err| FileError::new("read", path, err))?;
     let meta = file.metadata().map_err(|err| FileError::new("read", path, err))?;
+    // SAFETY: geteuid(2) cannot fail.
     let uid = unsafe { libc::geteuid() };
     if meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        let action = if meta.uid() != uid { ACTION_USE_FOREIGN_FILE } else { ACTION_TRUST_FILE };
         return Err(FileError::new(
-            "trust",
+            action,
             path,
             io::Error::new(
                 io::ErrorKind::PermissionDenied,

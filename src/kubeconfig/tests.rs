@@ -279,15 +279,102 @@ fn unreadable_files_are_refused_naming_the_file() {
     let err = Kubeconfigs::load(&explicit(dir.path())).unwrap_err();
     assert!(matches!(err, KubeconfigError::Read { .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("`{}`", dir.path().display())), "{err}");
+    assert!(err.hint().unwrap().contains("is a directory"), "{:?}", err.hint());
 
     let path = put(dir.path(), "config", TWO_ENTRIES);
     fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
-    if fs::read(&path).is_ok() {
-        return; // root reads anything; the directory case above still ran
-    }
+    run_unprivileged(UnprivilegedCase::Unreadable, dir.path());
+}
+
+/// The unreadable case, run by a user that file permissions apply to.
+fn check_unreadable(dir: &Path) {
+    let path = dir.join("config");
     let err = Kubeconfigs::load(&explicit(&path)).unwrap_err();
-    assert!(matches!(err, KubeconfigError::Read { .. }), "{err:?}");
+    assert!(
+        matches!(&err, KubeconfigError::Read { source, .. } if source.kind() == io::ErrorKind::PermissionDenied),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&format!("`{}`", path.display())), "{err}");
     assert!(err.hint().unwrap().contains("permissions"), "{:?}", err.hint());
+}
+
+/// Cases that need file permissions to apply, which they never do for root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnprivilegedCase {
+    Unreadable,
+    ReadOnlyDirectory,
+}
+
+impl UnprivilegedCase {
+    const ALL: [UnprivilegedCase; 2] = [UnprivilegedCase::Unreadable, UnprivilegedCase::ReadOnlyDirectory];
+
+    fn name(self) -> &'static str {
+        match self {
+            UnprivilegedCase::Unreadable => "unreadable",
+            UnprivilegedCase::ReadOnlyDirectory => "read-only-directory",
+        }
+    }
+
+    fn check(self, dir: &Path) {
+        match self {
+            UnprivilegedCase::Unreadable => check_unreadable(dir),
+            UnprivilegedCase::ReadOnlyDirectory => check_read_only_directory(dir),
+        }
+    }
+}
+
+/// Environment of the child process that runs an [`UnprivilegedCase`].
+const UNPRIVILEGED_CASE: &str = "OULOGIN_TEST_UNPRIVILEGED_CASE";
+const UNPRIVILEGED_DIR: &str = "OULOGIN_TEST_UNPRIVILEGED_DIR";
+/// The user an unprivileged child runs as when the tests run as root.
+const NOBODY: u32 = 65534;
+
+/// Runs `case` on the files in `dir` as a user that file permissions apply
+/// to. Not root: in this process. Root (which reads and writes anything, so
+/// the check would prove nothing): in a child process of this test binary,
+/// as `nobody` through `setpriv`, with `dir` handed to `nobody`.
+fn run_unprivileged(case: UnprivilegedCase, dir: &Path) {
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        case.check(dir);
+        return;
+    }
+    give_to_nobody(dir);
+    let setpriv = Path::new("/usr/bin/setpriv");
+    assert!(setpriv.exists(), "tests running as root need `setpriv` (util-linux) to check permission failures");
+    let output = std::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "kubeconfig::tests::unprivileged_child", "--test-threads=1", "--nocapture"])
+        .env(UNPRIVILEGED_CASE, case.name())
+        .env(UNPRIVILEGED_DIR, dir)
+        .output()
+        .unwrap();
+    let shown = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the unprivileged {case:?} check failed:\n{shown}");
+    assert!(shown.contains("1 passed"), "the unprivileged child did not run:\n{shown}");
+}
+
+fn give_to_nobody(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for entry in fs::read_dir(path).unwrap() {
+            give_to_nobody(&entry.unwrap().path());
+        }
+    }
+}
+
+/// Not a test on its own: the body of the child process `run_unprivileged`
+/// starts (it does nothing unless started that way).
+#[test]
+fn unprivileged_child() {
+    let (Some(name), Some(dir)) = (std::env::var(UNPRIVILEGED_CASE).ok(), std::env::var_os(UNPRIVILEGED_DIR)) else {
+        return;
+    };
+    // SAFETY: geteuid(2) cannot fail.
+    assert_ne!(unsafe { libc::geteuid() }, 0, "the child must not run as root");
+    let case = UnprivilegedCase::ALL.into_iter().find(|case| case.name() == name).expect("a known case");
+    case.check(Path::new(&dir));
 }
 
 #[test]
@@ -553,17 +640,21 @@ fn a_read_only_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("ro");
     fs::create_dir(&sub).unwrap();
-    let path = put(&sub, "config", TWO_ENTRIES);
+    put(&sub, "config", TWO_ENTRIES);
     fs::set_permissions(&sub, fs::Permissions::from_mode(0o500)).unwrap();
-    if fs::write(sub.join("probe"), "").is_ok() {
-        fs::set_permissions(&sub, fs::Permissions::from_mode(0o700)).unwrap();
-        return; // root writes anywhere
-    }
-    let err = apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap_err();
+    run_unprivileged(UnprivilegedCase::ReadOnlyDirectory, dir.path());
     fs::set_permissions(&sub, fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// The read-only directory case, run by a user that file permissions apply to.
+fn check_read_only_directory(dir: &Path) {
+    let path = dir.join("ro").join("config");
+    let err = apply(&explicit(&path), &dir.join("locks"), vec![context_change("x", "c")]).unwrap_err();
     let rendered = err.render();
-    assert!(rendered.contains(&path.display().to_string()) && rendered.contains("hint:"), "{rendered}");
+    assert!(rendered.contains(&format!("`{}`", path.display())) && rendered.contains("hint:"), "{rendered}");
+    assert!(rendered.contains(&format!("may create files in `{}`", dir.join("ro").display())), "{rendered}");
     assert_eq!(fs::read_to_string(&path).unwrap(), TWO_ENTRIES);
+    assert!(!lock_path(&path).exists());
 }
 
 #[test]
@@ -652,9 +743,7 @@ fn concurrent_updates_from_processes_all_land() {
 #[test]
 fn concurrent_kubectl_writes_are_not_lost() {
     let kubectl = Path::new("/usr/bin/kubectl");
-    if !kubectl.exists() {
-        return;
-    }
+    assert!(kubectl.exists(), "this test needs the real kubectl at {}", kubectl.display());
     let dir = tempfile::tempdir().unwrap();
     let path = put(dir.path(), "config", TWO_ENTRIES);
     let locks = dir.path().join("locks");
@@ -708,9 +797,7 @@ fn concurrent_kubectl_writes_are_not_lost() {
 #[test]
 fn kubectl_reads_what_we_write() {
     let kubectl = Path::new("/usr/bin/kubectl");
-    if !kubectl.exists() {
-        return;
-    }
+    assert!(kubectl.exists(), "this test needs the real kubectl at {}", kubectl.display());
     let dir = tempfile::tempdir().unwrap();
     let path = put(dir.path(), "config", REALISTIC);
     let user = fields(json!({"token": "  leading spaces\nand lines", "username": "on"}));

@@ -519,3 +519,226 @@ fn a_refresh_against_a_server_with_an_untrusted_certificate_is_a_tls_error() {
     assert!(output.stderr.contains("--certificate-authority"), "{output}");
     assert_eq!(scene.ou.refresh_events().len(), 0, "the refresh token was sent to an untrusted server");
 }
+
+/// Whether the tests run as root, for whom file permissions do not apply.
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The uid and gid an unprivileged run uses when the tests run as root.
+pub const NOBODY: u32 = 65534;
+
+/// Gives everything under `dir` to `nobody` (when running as root), so that
+/// an unprivileged run can use the test's world.
+pub fn give_to_nobody(dir: &Path) {
+    if !running_as_root() {
+        return;
+    }
+    std::os::unix::fs::lchown(dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    if dir.is_dir() && !dir.is_symlink() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            give_to_nobody(&entry.unwrap().path());
+        }
+    }
+}
+
+/// `kubectl-oulogin ARGS…` as an ordinary user: as `nobody` through
+/// `setpriv` when the tests run as root (root reads and writes any file, so
+/// permission failures would never happen), else directly. The caller hands
+/// the files the run needs to `nobody` first ([`give_to_nobody`]).
+pub fn oulogin_unprivileged(env: &TestEnv, args: &[String]) -> crate::common::Run {
+    if !running_as_root() {
+        return env.oulogin(args);
+    }
+    let setpriv = Path::new("/usr/bin/setpriv");
+    assert!(setpriv.exists(), "tests running as root need `setpriv` (util-linux) to run the plugin unprivileged");
+    let plugin = crate::common::plugin_path();
+    let probe = std::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&plugin)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        probe.status.success(),
+        "`nobody` cannot run {} (check the permissions of its directories): {}",
+        plugin.display(),
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let mut full = vec!["--reuid=65534".to_string(), "--regid=65534".into(), "--clear-groups".into(), "--".into()];
+    full.push(plugin.display().to_string());
+    full.extend(args.iter().cloned());
+    env.command(setpriv, full)
+}
+
+/// Writes `text` as the kubeconfig, runs a login, and checks that it is
+/// refused naming the file, before any browser opens, changing nothing.
+#[track_caller]
+fn assert_kubeconfig_refused(text: &str, expected: &str) {
+    let scene = Scene::new();
+    scene.env.write_kubeconfig(text);
+    let output = scene.login(&[]);
+    assert_failed_naming(&output, &format!("`{}`", scene.env.kubeconfig.display()), true);
+    assert!(output.stderr.contains(expected), "expected {expected:?}:\n{output}");
+    assert_eq!(std::fs::read_to_string(&scene.env.kubeconfig).unwrap(), text);
+    assert_eq!(scene.browser.opened(), 0, "a browser opened for a login that cannot be written:\n{output}");
+    assert!(!scene.session_file().exists());
+}
+
+#[test]
+fn a_kubeconfig_that_is_not_yaml_is_refused() {
+    assert_kubeconfig_refused("clusters: [\n  - name: a\n users:\n\tbad", "is not valid YAML");
+    assert_kubeconfig_refused("\u{0}\u{1}binary\u{ff}", "is not valid YAML");
+}
+
+#[test]
+fn a_kubeconfig_of_the_wrong_shape_or_kind_is_refused() {
+    assert_kubeconfig_refused("clusters: 3\n", "`clusters` is a number, not a list");
+    assert_kubeconfig_refused("users:\n- token: abc\n", "has no `name`");
+    assert_kubeconfig_refused("- just\n- a list\n", "not a mapping");
+    assert_kubeconfig_refused("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n", "its `kind` is `Pod`");
+}
+
+#[test]
+fn a_kubeconfig_that_is_a_directory_is_refused() {
+    let scene = Scene::new();
+    let dir = scene.env.root().join("config-dir");
+    std::fs::create_dir(&dir).unwrap();
+    let output = scene.env.oulogin(scene.login_args()).env("KUBECONFIG", &dir).run();
+    assert_failed_naming(&output, &format!("`{}`", dir.display()), true);
+    assert!(output.stderr.contains("is a directory"), "{output}");
+    assert_eq!(scene.browser.opened(), 0);
+}
+
+#[test]
+fn an_unreadable_kubeconfig_is_refused_naming_the_file() {
+    let scene = Scene::new();
+    give_to_nobody(scene.env.root());
+    std::fs::set_permissions(&scene.env.kubeconfig, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let output = oulogin_unprivileged(&scene.env, &scene.login_args()).run();
+    std::fs::set_permissions(&scene.env.kubeconfig, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_failed_naming(&output, &format!("cannot read kubeconfig `{}`", scene.env.kubeconfig.display()), true);
+    assert!(output.stderr.contains("check the permissions"), "{output}");
+    assert_eq!(std::fs::read_to_string(&scene.env.kubeconfig).unwrap(), FOREIGN_KUBECONFIG);
+    assert_eq!(scene.browser.opened(), 0);
+}
+
+#[test]
+fn a_kubeconfig_in_a_read_only_directory_is_a_clear_error_and_stays_unchanged() {
+    let scene = Scene::new();
+    give_to_nobody(scene.env.root());
+    give_to_nobody(scene.browser.urls_file().parent().unwrap());
+    let kube_dir = scene.env.kubeconfig.parent().unwrap().to_path_buf();
+    std::fs::set_permissions(&kube_dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let output = oulogin_unprivileged(&scene.env, &scene.login_args()).run();
+    std::fs::set_permissions(&kube_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_failed_naming(&output, &format!("`{}`", scene.env.kubeconfig.display()), true);
+    assert!(output.stderr.contains(&format!("{}.lock", scene.env.kubeconfig.display())), "{output}");
+    assert!(output.stderr.contains(&format!("may create files in `{}`", kube_dir.display())), "{output}");
+    assert_eq!(std::fs::read_to_string(&scene.env.kubeconfig).unwrap(), FOREIGN_KUBECONFIG);
+    let leftovers: Vec<_> = std::fs::read_dir(&kube_dir).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    assert_eq!(leftovers, ["config"], "nothing else appeared beside the kubeconfig");
+}
+
+#[test]
+fn a_dangling_kubeconfig_symlink_gets_its_target_written() {
+    let scene = Scene::new();
+    let target = scene.env.root().join("elsewhere").join("config");
+    std::fs::remove_file(&scene.env.kubeconfig).unwrap();
+    std::os::unix::fs::symlink(&target, &scene.env.kubeconfig).unwrap();
+    scene.login(&[]).assert_success();
+    assert!(
+        std::fs::symlink_metadata(&scene.env.kubeconfig).unwrap().file_type().is_symlink(),
+        "the link was replaced"
+    );
+    let written = std::fs::read_to_string(&target).unwrap();
+    assert!(written.contains(&format!("name: {}", scene.ou.cluster_name())), "{written}");
+    assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn a_kubeconfig_list_with_missing_files_writes_the_first_existing_file_only() {
+    let mut scene = Scene::new();
+    let missing_first = scene.env.root().join("missing-first.yaml");
+    let missing_last = scene.env.root().join("missing-last.yaml");
+    let existing = scene.env.kubeconfig.clone();
+    scene.env.set_kubeconfig_var(Some(&[&missing_first, &existing, &missing_last]));
+    scene.login(&[]).assert_success();
+    assert!(!missing_first.exists() && !missing_last.exists(), "a missing list entry was created");
+    let written = std::fs::read_to_string(&existing).unwrap();
+    assert!(written.contains("not-ours-to-touch") && written.contains("jdoe@"), "{written}");
+
+    // With every entry missing, the first one is created (kubectl's rule).
+    let mut fresh = Scene::new();
+    let (one, two) = (fresh.env.root().join("one.yaml"), fresh.env.root().join("two.yaml"));
+    fresh.env.set_kubeconfig_var(Some(&[&one, &two]));
+    fresh.login(&[]).assert_success();
+    assert!(one.is_file() && !two.exists());
+}
+
+/// A session file that `token` must refuse: exit 1 naming the file, a hint, and the file left as it was.
+#[track_caller]
+fn assert_session_refused(scene: &Scene, named: &Path, expected: &[&str]) {
+    let before = scene.files();
+    let output = scene.token();
+    assert_failed_naming(&output, &format!("`{}`", named.display()), true);
+    for expected in expected {
+        assert!(output.stderr.contains(expected), "expected {expected:?}:\n{output}");
+    }
+    assert!(scene.files() == before, "the session or kubeconfig changed:\n{output}");
+    for token in scene.ou.issued_tokens() {
+        assert!(!output.stderr.contains(&token), "a token from the session file was printed:\n{output}");
+    }
+}
+
+#[test]
+fn a_corrupt_session_file_is_refused_with_a_hint() {
+    let scene = Scene::new().logged_in();
+    let path = scene.session_file();
+    let original = std::fs::read(&path).unwrap();
+    // Truncated in the middle of the refresh token, as a full disk might leave it.
+    std::fs::write(&path, &original[..original.len() / 2]).unwrap();
+    assert_session_refused(&scene, &path, &["is damaged", "--force"]);
+    std::fs::write(&path, b"\x00\x00\x00").unwrap();
+    assert_session_refused(&scene, &path, &["is damaged", "--force"]);
+    std::fs::write(&path, br#"{"version":1,"host":42}"#).unwrap();
+    assert_session_refused(&scene, &path, &["is damaged", "--force"]);
+}
+
+#[test]
+fn a_session_file_others_can_read_is_refused_never_used() {
+    let scene = Scene::new().logged_in();
+    let path = scene.session_file();
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        assert_session_refused(&scene, &path, &["holds secrets", "chmod 600"]);
+        let now = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(now, mode, "the mode was changed behind the user's back");
+    }
+}
+
+#[test]
+fn a_session_directory_others_can_write_or_own_is_refused() {
+    let scene = Scene::new().logged_in();
+    let dir = scene.env.session_dir();
+    for mode in [0o777, 0o770, 0o707, 0o720] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        assert_session_refused(&scene, &dir, &["writable by group or others", "chmod 700"]);
+        // A login does not write into it either, and opens no browser.
+        let output = scene.login(&["--force"]);
+        assert_failed_naming(&output, &format!("`{}`", dir.display()), true);
+        assert_eq!(scene.browser.opened(), 1, "{output}");
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    if running_as_root() {
+        // Owned by someone else: only root can give a directory away.
+        std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+        assert_session_refused(&scene, &dir, &["owned by uid 65534", "KUBECACHEDIR"]);
+    } else {
+        // An ordinary user's session file in a directory root owns.
+        let output = scene.env.oulogin(["token", "--session-file", "/tmp/oulogin-foreign-session.json"]).run();
+        assert_failed_naming(&output, "`/tmp`", true);
+        assert!(output.stderr.contains("owned by uid 0"), "{output}");
+    }
+}
