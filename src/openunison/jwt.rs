@@ -136,10 +136,17 @@ pub fn read_times(token: &str) -> Result<TokenTimes, JwtError> {
     Ok(TokenTimes { exp, iat })
 }
 
-/// A NumericDate as whole seconds (fractions dropped, huge values clamped).
+/// The last second an RFC 3339 timestamp (and so an ExecCredential's
+/// `expirationTimestamp`) can show: 9999-12-31T23:59:59Z.
+pub const LATEST_SECONDS: i64 = 253_402_300_799;
+
+/// A NumericDate as whole seconds (fractions dropped), clamped to what a
+/// timestamp can show (the epoch to the end of year 9999), so that no
+/// arithmetic on a server's absurd value can overflow.
 fn seconds(value: &Value) -> Option<i64> {
     let number = value.as_number()?;
-    number.as_i64().or_else(|| number.as_f64().map(|float| float.floor() as i64))
+    let whole = number.as_i64().or_else(|| number.as_f64().map(|float| float.floor() as i64))?;
+    Some(whole.clamp(0, LATEST_SECONDS))
 }
 
 /// Verifies a `cli-local` id_token at the current time.
@@ -515,6 +522,14 @@ pub(crate) mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn read_times_clamps_any_number_to_a_showable_time(exp in any::<i64>(), iat in any::<f64>()) {
+            let payload = serde_json::json!({"exp": exp, "iat": iat});
+            let times = read_times(&format!("x.{}.y", BASE64URL.encode(payload.to_string()))).unwrap();
+            prop_assert!((0..=LATEST_SECONDS).contains(&times.exp));
+            prop_assert!(times.iat.is_none_or(|iat| (0..=LATEST_SECONDS).contains(&iat)));
+        }
 
         #[test]
         fn read_times_never_panics_on_text(token in ".{0,200}") {

@@ -21,14 +21,14 @@ pub fn margin_ms(lifetime: Lifetime) -> i64 {
     match lifetime.iat {
         None => MAX_MARGIN_MS,
         Some(iat) if lifetime.exp <= iat => 0,
-        Some(iat) => MAX_MARGIN_MS.min((lifetime.exp - iat).saturating_mul(1000) / 3),
+        Some(iat) => MAX_MARGIN_MS.min(lifetime.exp.saturating_sub(iat).saturating_mul(1000) / 3),
     }
 }
 
 /// `exp - margin`, rounded down to whole seconds (RFC 3339 timestamps carry
 /// whole seconds, and rounding up would hand out a token past its margin).
 pub fn expiry_point(lifetime: Lifetime) -> i64 {
-    (lifetime.exp.saturating_mul(1000) - margin_ms(lifetime)).div_euclid(1000)
+    lifetime.exp.saturating_mul(1000).saturating_sub(margin_ms(lifetime)).div_euclid(1000)
 }
 
 /// A token is fresh strictly before its expiry point.
@@ -44,9 +44,11 @@ pub fn reported_expiry(lifetime: Lifetime, now: SystemTime) -> i64 {
     expiry_point(lifetime).max(unix_millis(now).div_euclid(1000) + 1)
 }
 
-/// RFC 3339 in UTC with a `Z`, whole seconds.
+/// RFC 3339 in UTC with a `Z`, whole seconds; times outside the epoch to the
+/// end of year 9999 (which RFC 3339 cannot show) are clamped to that range.
 pub fn rfc3339(unix_seconds: i64) -> String {
-    let time = UNIX_EPOCH + Duration::from_secs(unix_seconds.max(0) as u64);
+    let seconds = unix_seconds.clamp(0, crate::openunison::jwt::LATEST_SECONDS);
+    let time = UNIX_EPOCH + Duration::from_secs(seconds as u64);
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
@@ -105,5 +107,22 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(i64::MIN), "1970-01-01T00:00:00Z");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// A server's `exp` and `iat` can be anything; no rule may overflow.
+        #[test]
+        fn no_lifetime_makes_the_rules_panic(exp in proptest::prelude::any::<i64>(), iat in proptest::prelude::any::<Option<i64>>(), now_ms in 0i64..4_000_000_000_000) {
+            let lifetime = Lifetime { exp, iat };
+            proptest::prop_assert!((0..=MAX_MARGIN_MS).contains(&margin_ms(lifetime)));
+            let now = at_millis(now_ms);
+            let _ = is_fresh(lifetime, now);
+            let shown = rfc3339(reported_expiry(lifetime, now));
+            proptest::prop_assert!(shown.ends_with('Z') && shown.len() == 20, "{}", shown);
+        }
     }
 }

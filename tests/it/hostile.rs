@@ -742,3 +742,30 @@ fn a_session_directory_others_can_write_or_own_is_refused() {
         assert!(output.stderr.contains("owned by uid 0"), "{output}");
     }
 }
+
+#[test]
+fn tokens_with_absurd_expiry_times_do_not_crash_token() {
+    let scene = Scene::new().logged_in();
+    // Far past year 9999, far before the epoch, and the extremes a JSON number reaches.
+    for (exp, iat) in [
+        (json!(1_000_000_000_000i64), json!(now_secs())),
+        (json!(i64::MAX), json!(i64::MIN)),
+        (json!(i64::MIN), json!(0)),
+        (json!(1e300), json!(-1e300)),
+        (json!(-9_000_000_000i64), Value::Null),
+    ] {
+        let mut claims = scene.ou.k8s_claims(60);
+        claims["exp"] = exp.clone();
+        claims["iat"] = iat.clone();
+        let token = scene.ou.sign(&claims);
+        scene.edit_session(|session| session["id_token"] = json!(token));
+        let output = scene.token();
+        assert!(!output.stderr.contains("panicked"), "exp {exp}, iat {iat}:\n{output}");
+        assert!(matches!(output.code(), Some(0 | 1)), "exp {exp}, iat {iat}:\n{output}");
+        if output.success() {
+            let credential: Value = serde_json::from_str(&output.stdout).unwrap();
+            let expiry = credential["status"]["expirationTimestamp"].as_str().unwrap().to_string();
+            assert!(expiry.ends_with('Z') && expiry.len() == 20, "exp {exp}: {expiry}");
+        }
+    }
+}
