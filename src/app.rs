@@ -141,13 +141,16 @@ impl LoginTarget {
                 ));
             }
         };
+        let quoted = shell_words::quote(&name);
         let Some(context) = config.context(&name) else {
+            let create = if settings.context.is_some() {
+                format!("`kubectl oulogin --host HOST --context {quoted}` creates it")
+            } else {
+                "`kubectl oulogin --host HOST` logs in to an OpenUnison host".to_string()
+            };
             return Err(Error::usage(
                 format!("{how} `{name}` does not exist in the kubeconfig"),
-                Some(
-                    "run `kubectl oulogin --host HOST` to create it, or `kubectl config get-contexts` to list contexts"
-                        .into(),
-                ),
+                Some(format!("{create}; `kubectl config get-contexts` lists the contexts there are")),
             ));
         };
         let credentials = context
@@ -156,11 +159,20 @@ impl LoginTarget {
             .and_then(|user| config.user(user))
             .map(Credentials::of_user)
             .unwrap_or(Credentials::Foreign);
+        let logged_out = context.user.as_deref().is_some_and(|user| config.user(user).is_none());
         match credentials.host() {
             Some(host) => Ok(LoginTarget { host: host.clone(), context: Some(name) }),
+            None if logged_out => Err(Error::usage(
+                format!("{how} `{name}` has no user entry (logged out?), so its OpenUnison host is unknown"),
+                Some(format!("log in for it again with `kubectl oulogin --host HOST --context {quoted}`")),
+            )),
             None => Err(Error::usage(
                 format!("{how} `{name}` was not written by kubectl oulogin, so its OpenUnison host is unknown"),
-                Some(format!("run `kubectl oulogin --host HOST --context {name}`")),
+                // Not `--context {name}`: that would point the user's own context at OpenUnison's cluster.
+                Some(format!(
+                    "run `kubectl oulogin --host HOST` with your OpenUnison host name; it writes a context of its \
+                     own and leaves `{name}` as it is"
+                )),
             )),
         }
     }

@@ -59,9 +59,13 @@ pub fn status_command(args: &StatusArgs) -> Result<ExitStatus, Error> {
         OutputFormat::Yaml => serde_saphyr::to_string(&StatusDocument { contexts: rows }).expect("plain data"),
         OutputFormat::Table => {
             if rows.is_empty() {
-                output::info("no context in the kubeconfig was written by kubectl oulogin; log in with `kubectl oulogin --host HOST`");
+                output::info(
+                    "no context in the kubeconfig was written by kubectl oulogin; log in with `kubectl oulogin --host HOST`",
+                );
+                String::new()
+            } else {
+                table(&rows)
             }
-            table(&rows)
         }
     };
     print!("{text}");
@@ -208,12 +212,7 @@ pub fn logout_command(args: &LogoutArgs) -> Result<ExitStatus, Error> {
         };
         match all.iter().find(|context| context.name == name) {
             Some(context) => vec![context.clone()],
-            None => {
-                return Err(Error::usage(
-                    format!("context `{name}` was not written by kubectl oulogin; nothing to log out of"),
-                    Some("`kubectl oulogin status` lists the contexts this plugin manages".into()),
-                ));
-            }
+            None => return Err(not_ours_to_log_out(&config, &name)),
         }
     };
     if targets.is_empty() {
@@ -228,19 +227,19 @@ pub fn logout_command(args: &LogoutArgs) -> Result<ExitStatus, Error> {
             && let Some(location) = location_of(session_ref, &paths)
         {
             session::delete(&location)?;
-            let sharing: Vec<&str> = all
+            let sharing: Vec<String> = all
                 .iter()
                 .filter(|other| {
                     other.name != context.name
                         && !targets.iter().any(|target| target.name == other.name)
                         && matches!(&other.credentials, Credentials::Exec { session: Some(other_ref), .. } if other_ref == session_ref)
                 })
-                .map(|other| other.name.as_str())
+                .map(|other| format!("`{}`", output::sanitize(&other.name)))
                 .collect();
             if !sharing.is_empty() {
                 output::info(format!(
                     "the session of `{}` was shared; these contexts are logged out too: {}",
-                    context.name,
+                    output::sanitize(&context.name),
                     sharing.join(", ")
                 ));
             }
@@ -257,7 +256,8 @@ pub fn logout_command(args: &LogoutArgs) -> Result<ExitStatus, Error> {
     let names: Vec<ManagedContext> = targets.clone();
     kubeconfig::update(&selection, &paths.session_dir, move |fresh| {
         let mut changes = Vec::new();
-        let removed_contexts: Vec<&str> = if purge { names.iter().map(|context| context.name.as_str()).collect() } else { Vec::new() };
+        let removed_contexts: Vec<&str> =
+            if purge { names.iter().map(|context| context.name.as_str()).collect() } else { Vec::new() };
         for context in &names {
             if let Some(user) = &context.user
                 && !changes.iter().any(|change| matches!(change, Change::RemoveUser(name) if name == user))
@@ -269,11 +269,14 @@ pub fn logout_command(args: &LogoutArgs) -> Result<ExitStatus, Error> {
                 changes.push(Change::RemoveContext(context.name.clone()));
                 if let Some(cluster) = &context.cluster {
                     let used_elsewhere = fresh.contexts().iter().any(|other| {
-                        other.cluster.as_deref() == Some(cluster.as_str()) && !removed_contexts.contains(&other.name.as_str())
+                        other.cluster.as_deref() == Some(cluster.as_str())
+                            && !removed_contexts.contains(&other.name.as_str())
                     });
                     if !used_elsewhere
                         && fresh.cluster(cluster).is_some()
-                        && !changes.iter().any(|change| matches!(change, Change::RemoveCluster(name) if name == cluster))
+                        && !changes
+                            .iter()
+                            .any(|change| matches!(change, Change::RemoveCluster(name) if name == cluster))
                     {
                         changes.push(Change::RemoveCluster(cluster.clone()));
                     }
@@ -287,7 +290,7 @@ pub fn logout_command(args: &LogoutArgs) -> Result<ExitStatus, Error> {
     })?;
 
     let what = if purge { "credentials, contexts and clusters" } else { "credentials" };
-    let list: Vec<&str> = targets.iter().map(|context| context.name.as_str()).collect();
+    let list: Vec<String> = targets.iter().map(|context| format!("`{}`", output::sanitize(&context.name))).collect();
     output::info(format!("logged out of {}: removed the local session and the {what}", list.join(", ")));
     for host in hosts {
         output::info(format!(
@@ -296,4 +299,28 @@ pub fn logout_command(args: &LogoutArgs) -> Result<ExitStatus, Error> {
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// Why `name` cannot be logged out of: it does not exist, its user entry is
+/// gone (logged out already), or its credentials are not ours.
+fn not_ours_to_log_out(config: &Kubeconfigs, name: &str) -> Error {
+    let status_hint = Some("`kubectl oulogin status` lists the contexts this plugin manages".to_string());
+    let Some(context) = config.context(name) else {
+        return Error::usage(format!("context `{name}` does not exist in the kubeconfig"), status_hint);
+    };
+    match context.user {
+        Some(user) if config.user(&user).is_none() => Error::usage(
+            format!(
+                "context `{name}` has no credentials: its user `{user}` is not in the kubeconfig (logged out already?)"
+            ),
+            Some(format!(
+                "remove the context itself with `kubectl config delete-context {}`",
+                shell_words::quote(name)
+            )),
+        ),
+        _ => Error::usage(
+            format!("context `{name}` was not written by kubectl oulogin; nothing to log out of"),
+            status_hint,
+        ),
+    }
 }

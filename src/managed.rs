@@ -104,7 +104,7 @@ pub fn managed_contexts(config: &Kubeconfigs) -> Vec<ManagedContext> {
                 .and_then(|user| config.user(user))
                 .map(Credentials::of_user)
                 .unwrap_or(Credentials::Foreign);
-            credentials.is_managed().then(|| ManagedContext {
+            credentials.is_managed().then_some(ManagedContext {
                 name: context.name,
                 cluster: context.cluster,
                 user: context.user,
@@ -172,6 +172,9 @@ pub fn choose_names(config: &Kubeconfigs, host: &Host, bootstrap: &Bootstrap, re
     {
         return existing_names(existing);
     }
+    if let Some(names) = logged_out_context(config, bootstrap, requested) {
+        return names;
+    }
     let cluster = free_name(&bootstrap.cluster_name, host, |name| cluster_taken_by_other(config, name, host));
     let context = match requested {
         Some(name) => name.to_string(),
@@ -182,6 +185,26 @@ pub fn choose_names(config: &Kubeconfigs, host: &Host, bootstrap: &Bootstrap, re
         || user != user_for(&bootstrap.cluster_name)
         || requested.is_none() && context != bootstrap.cluster_name;
     EntryNames { user, cluster, context, choice: if renamed { NameChoice::Renamed } else { NameChoice::New } }
+}
+
+/// A context that `logout` left behind (its user entry removed, so nothing
+/// says which host it was for) whose cluster points at this login's API
+/// server: logging in again writes its user back under the same names.
+fn logged_out_context(config: &Kubeconfigs, bootstrap: &Bootstrap, requested: Option<&str>) -> Option<EntryNames> {
+    config.contexts().into_iter().find_map(|context| {
+        if requested.is_some_and(|wanted| wanted != context.name) {
+            return None;
+        }
+        let user = context.user.filter(|user| config.user(user).is_none())?;
+        let cluster = context.cluster?;
+        let server = config.cluster(&cluster)?.get("server")?.as_str()?;
+        (server == bootstrap.server).then(|| EntryNames {
+            cluster,
+            user,
+            context: context.name,
+            choice: NameChoice::Existing { legacy: false },
+        })
+    })
 }
 
 /// `base`, or `base-<host>` when `base` is taken (then `base-<host>-2`, ...).

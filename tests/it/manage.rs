@@ -3,7 +3,6 @@
 //! tokens), `logout` (one context, shared sessions, `--all`, `--purge`, the
 //! current context) and the usage errors when there is nothing to act on.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -332,4 +331,277 @@ fn status_lists_exactly_our_contexts_and_the_old_plugins() {
             assert!(!output.stdout.contains(secret.as_str()) && !output.stderr.contains(secret.as_str()), "{output}");
         }
     }
+}
+
+#[test]
+fn status_check_asks_the_server_whether_the_session_is_alive() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    let alive = status_rows(&status_json(&env, &["--check"]));
+    assert_eq!(row(&alive, "kubernetes")["state"], "alive");
+    assert_eq!(fake.successful_refreshes(), 1, "--check costs one refresh");
+
+    fake.kill_all_sessions();
+    let expired = status_rows(&status_json(&env, &["--check"]));
+    assert_eq!(row(&expired, "kubernetes")["state"], "expired");
+    let table = env.oulogin(["status", "--check"]).run();
+    table.assert_success();
+    let line = table.stdout.lines().find(|line| line.contains("kubernetes")).expect("a row");
+    assert!(line.trim_end().ends_with("expired"), "{table}");
+    assert_eq!(browser.opened(), 1, "status never opens a browser");
+}
+
+/// Two hosts logged in through `KUBECONFIG=ours.yaml:unrelated.yaml`, where
+/// `ours.yaml` starts empty, so that everything we write goes there and the
+/// unrelated file must stay byte-identical.
+struct TwoFiles {
+    env: TestEnv,
+    ours: std::path::PathBuf,
+    unrelated: std::path::PathBuf,
+}
+
+impl TwoFiles {
+    fn new() -> TwoFiles {
+        let mut env = TestEnv::new();
+        let ours = env.root().join("ours.yaml");
+        let unrelated = env.root().join("unrelated.yaml");
+        std::fs::write(&ours, "").unwrap();
+        std::fs::write(&unrelated, UNRELATED_KUBECONFIG).unwrap();
+        env.set_kubeconfig_var(Some(&[&ours, &unrelated]));
+        TwoFiles { env, ours, unrelated }
+    }
+
+    #[track_caller]
+    fn assert_unrelated_untouched(&self) {
+        assert_eq!(std::fs::read_to_string(&self.unrelated).unwrap(), UNRELATED_KUBECONFIG);
+    }
+}
+
+fn session_file(env: &TestEnv, fake: &FakeOpenUnison) -> std::path::PathBuf {
+    env.session_dir().join(format!("{}.json", stem(fake)))
+}
+
+#[test]
+fn logout_of_one_context_leaves_the_other_working_and_everything_else_unchanged() {
+    let hosts = TwoHosts::start();
+    let files = TwoFiles::new();
+    let env = &files.env;
+    hosts.log_in_to_both(env);
+    let b_name = hosts.b_name();
+    let before = read_yaml(&files.ours);
+
+    let logout = env.oulogin(["logout", "--context", "kubernetes"]).run();
+    logout.assert_success();
+    assert!(logout.stdout.is_empty(), "{logout}");
+    logout.assert_stderr_contains("inactivity timeout").assert_stderr_contains(&hosts.a.host());
+    assert!(!logout.stderr.contains(&hosts.b.host()), "{logout}");
+    assert!(!logout.stderr.contains("shared"), "nothing else shared A's session:\n{logout}");
+    assert!(!session_file(env, &hosts.a).exists(), "A's session file is gone");
+    assert!(session_file(env, &hosts.b).exists(), "B's session file is kept");
+
+    files.assert_unrelated_untouched();
+    let after = read_yaml(&files.ours);
+    assert_eq!(names(&after, "users"), [format!("jdoe@{b_name}")], "only A's user is removed");
+    assert_eq!(names(&after, "contexts"), names(&before, "contexts"), "contexts stay without --purge");
+    assert_eq!(names(&after, "clusters"), names(&before, "clusters"));
+    for (list, name) in
+        [("users", format!("jdoe@{b_name}")), ("contexts", b_name.clone()), ("clusters", b_name.clone())]
+    {
+        assert_eq!(entry(&after, list, &name), entry(&before, list, &name), "{list} `{name}` changed");
+    }
+    assert_eq!(after["current-context"], before["current-context"]);
+
+    kubectl_get_in(env, &b_name).assert_success();
+    assert!(!kubectl_get_in(env, "kubernetes").success(), "A has no credentials any more");
+}
+
+#[test]
+fn logout_names_the_other_contexts_that_shared_the_session() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    env.oulogin(args_with(&fake, &browser, &["--context", "second"])).run().assert_success();
+    kubectl_get_in(&env, "kubernetes").assert_success();
+    kubectl_get_in(&env, "second").assert_success();
+
+    let logout = env.oulogin(["logout", "--context", "kubernetes"]).run();
+    logout.assert_success().assert_stderr_contains("`second`").assert_stderr_contains("inactivity timeout");
+    assert!(!session_file(&env, &fake).exists());
+    assert!(!kubectl_get_in(&env, "second").success(), "the shared session is gone for `second` too");
+}
+
+#[test]
+fn logout_all_removes_only_what_we_wrote() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let (mixed, _) = mixed_kubeconfig(&fake);
+    env.write_kubeconfig(&mixed);
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    let before = read_yaml(&env.kubeconfig);
+
+    let logout = env.oulogin(["logout", "--all"]).run();
+    logout.assert_success().assert_stderr_contains("inactivity timeout");
+    let after = read_yaml(&env.kubeconfig);
+    let mut expected = before.clone();
+    expected["users"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|user| user["name"] != "jdoe@kubernetes" && user["name"] != "jdoe@legacy-cluster");
+    assert_eq!(after, expected, "only our users (and the old plugin's) are removed");
+    assert!(!session_file(&env, &fake).exists());
+    assert!(status_rows(&status_json(&env, &[])).is_empty());
+    let table = env.oulogin(["status"]).run();
+    table.assert_success().assert_stderr_contains("kubectl oulogin --host HOST");
+    assert!(table.stdout.is_empty(), "no rows, no table:\n{table}");
+    // Unrelated credentials are still in place, byte for byte in the merged view.
+    for user in ["admin", "dex-user", "aws"] {
+        assert_eq!(entry(&after, "users", user), entry(&yaml(mixed.as_bytes()), "users", user));
+    }
+}
+
+#[test]
+fn logout_purge_removes_the_context_and_its_cluster() {
+    let hosts = TwoHosts::start();
+    let files = TwoFiles::new();
+    let env = &files.env;
+    hosts.log_in_to_both(env);
+    let b_name = hosts.b_name();
+    let before = read_yaml(&files.ours);
+
+    let logout = env.oulogin(["logout", "--context", &b_name, "--purge"]).run();
+    logout.assert_success().assert_stderr_contains("inactivity timeout");
+    let after = read_yaml(&files.ours);
+    assert_eq!(names(&after, "contexts"), ["kubernetes"]);
+    assert_eq!(names(&after, "clusters"), ["kubernetes"]);
+    assert_eq!(names(&after, "users"), ["jdoe@kubernetes"]);
+    for list in ["contexts", "clusters", "users"] {
+        let name = if list == "users" { "jdoe@kubernetes" } else { "kubernetes" };
+        assert_eq!(entry(&after, list, name), entry(&before, list, name));
+    }
+    assert!(after["current-context"].as_str().unwrap_or_default().is_empty(), "B was current: {after}");
+    assert!(!session_file(env, &hosts.b).exists());
+    files.assert_unrelated_untouched();
+    kubectl_get_in(env, "kubernetes").assert_success();
+}
+
+#[test]
+fn logout_without_a_context_logs_out_of_the_current_one() {
+    let hosts = TwoHosts::start();
+    let env = TestEnv::new();
+    hosts.log_in_to_both(&env);
+    let b_name = hosts.b_name();
+    let logout = env.oulogin(["logout"]).run();
+    logout.assert_success().assert_stderr_contains(&b_name);
+    let after = read_yaml(&env.kubeconfig);
+    assert_eq!(names(&after, "users"), ["jdoe@kubernetes"]);
+    assert!(!session_file(&env, &hosts.b).exists());
+    assert!(session_file(&env, &hosts.a).exists());
+    kubectl_get_in(&env, "kubernetes").assert_success();
+}
+
+#[test]
+fn login_without_host_or_context_uses_the_current_context() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    let alive = env.oulogin(args_without_host(&fake, &browser)).run();
+    alive.assert_success().assert_stderr_contains("already logged in");
+    assert_eq!(browser.opened(), 1);
+
+    fake.kill_all_sessions();
+    let again = env.oulogin(args_without_host(&fake, &browser)).run();
+    again.assert_success().assert_stderr_contains(&fake.host());
+    assert_eq!(browser.opened(), 2, "a dead session means a browser login");
+    let config = read_yaml(&env.kubeconfig);
+    assert_eq!(names(&config, "contexts"), ["prod", "kubernetes"]);
+    kubectl_get(&env).assert_success();
+}
+
+/// Exit 2, an `error:` and a `hint:` line containing `hint`, the kubeconfig unchanged.
+#[track_caller]
+fn assert_usage_error(env: &TestEnv, output: &Output, hint: &str, kubeconfig: &[u8]) {
+    output.assert_code(2);
+    assert!(output.stderr.lines().any(|line| line.starts_with("error: ")), "{output}");
+    assert!(output.stderr.lines().any(|line| line.starts_with("hint: ") && line.contains(hint)), "{output}");
+    assert!(output.stdout.is_empty(), "{output}");
+    assert_eq!(env.read_kubeconfig(), kubeconfig);
+}
+
+#[test]
+fn without_a_usable_current_context_login_and_logout_are_usage_errors() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    // No kubeconfig at all.
+    let login = env.oulogin(args_without_host(&fake, &browser)).run();
+    assert_usage_error(&env, &login, "--host", b"");
+    assert_usage_error(&env, &env.oulogin(["logout"]).run(), "--context", b"");
+    // A current context that is not ours.
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    let login = env.oulogin(args_without_host(&fake, &browser)).run();
+    assert_usage_error(&env, &login, "--host HOST`", UNRELATED_KUBECONFIG.as_bytes());
+    login.assert_stderr_contains("`prod`");
+    assert!(
+        !login.stderr.contains("--context prod"),
+        "never suggest pointing a foreign context at OpenUnison:\n{login}"
+    );
+    let logout = env.oulogin(["logout"]).run();
+    assert_usage_error(&env, &logout, "status", UNRELATED_KUBECONFIG.as_bytes());
+    logout.assert_stderr_contains("`prod`");
+    // A current context that names nothing.
+    let dangling = UNRELATED_KUBECONFIG.replace("current-context: prod", "current-context: gone");
+    env.write_kubeconfig(&dangling);
+    let login = env.oulogin(args_without_host(&fake, &browser)).run();
+    assert_usage_error(&env, &login, "--host", dangling.as_bytes());
+    login.assert_stderr_contains("`gone`");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(browser.opened(), 0);
+}
+
+#[test]
+fn logging_out_twice_says_the_context_is_logged_out_already() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    env.oulogin(["logout"]).run().assert_success();
+    let written = env.read_kubeconfig();
+    let again = env.oulogin(["logout", "--context", "kubernetes"]).run();
+    assert_usage_error(&env, &again, "kubectl config delete-context kubernetes", &written);
+    again.assert_stderr_contains("logged out already");
+    let unknown = env.oulogin(["logout", "--context", "nosuch"]).run();
+    assert_usage_error(&env, &unknown, "status", &written);
+    unknown.assert_stderr_contains("`nosuch` does not exist");
+}
+
+#[test]
+fn logging_in_again_after_logout_reuses_the_entries_left_behind() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    let before = read_yaml(&env.kubeconfig);
+    env.oulogin(["logout"]).run().assert_success();
+    let logged_out = env.read_kubeconfig();
+
+    // The current context has lost its user, so its host is unknown: a hint, not a guess.
+    let guess = env.oulogin(args_without_host(&fake, &browser)).run();
+    assert_usage_error(&env, &guess, "--host HOST --context kubernetes", &logged_out);
+
+    let again = env.oulogin(login_args(&fake, &browser)).run();
+    again.assert_success();
+    assert!(!again.stderr.contains("already taken"), "{again}");
+    let after = read_yaml(&env.kubeconfig);
+    for list in ["clusters", "users", "contexts"] {
+        assert_eq!(names(&after, list), names(&before, list), "{list}: the old names are reused");
+    }
+    assert_eq!(after["current-context"], "kubernetes");
+    kubectl_get(&env).assert_success();
 }
