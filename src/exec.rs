@@ -14,14 +14,16 @@
 //! - a directory whose `active.lock` is held is in use, and kept;
 //! - an `exec` directory whose lock is free can be used by nobody: removed;
 //! - an `--isolated` directory whose lock is free belongs to a shell we cannot
-//!   see. Its last use is the newest mtime of its files (every refresh rewrites
-//!   `session.json`). Without a kubeconfig its login never finished: removed.
-//!   Unused for [`ISOLATED_IDLE_BEFORE_PROBE`], it is probed (one refresh, at
-//!   most once per that period, not while its session lock is held) and
-//!   removed once OpenUnison says the session is gone. A probe is not a use
-//!   (it puts `session.json`'s mtime back), but it does keep the server session
-//!   alive, so a directory unused for [`ISOLATED_MAX_IDLE`] is removed without
-//!   asking; so is an `--auth-provider` one, which has no session file to probe;
+//!   see. Its last use is the newest mtime of `kubeconfig`, `session.json` and
+//!   `session.handouts` (every refresh rewrites `session.json`). Without a
+//!   kubeconfig, its login never finished: removed. Unused for
+//!   [`ISOLATED_IDLE_BEFORE_PROBE`], it is probed (one refresh, at most once per
+//!   that period as recorded by touching `session.probed`, and not while its
+//!   session lock is held) and removed once OpenUnison says the session is
+//!   gone. A probe is not a use (it puts `session.json`'s mtime back), but it
+//!   does keep the server session alive, so a directory unused for
+//!   [`ISOLATED_MAX_IDLE`] is removed without asking; so is an `--auth-provider`
+//!   one, which has no session file to probe;
 //! - a directory without `active.lock` after [`CREATION_GRACE`] is a run killed
 //!   while creating it: removed.
 //!
