@@ -1,5 +1,6 @@
 //! The integration test modules; one line per file under `tests/it/`.
 
+mod browser;
 mod fake_server;
 mod harness;
 mod hostile;
