@@ -9,4 +9,5 @@ mod login;
 mod manage;
 mod packaging;
 mod race;
+mod sandbox;
 mod token;
