@@ -21,6 +21,12 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
+/// [`sanitize`] for a one-line value such as a name: line breaks and tabs
+/// are escaped too.
+pub fn sanitize_line(text: &str) -> String {
+    sanitize(text).replace('\n', "\\n").replace('\t', "\\t")
+}
+
 /// A line for the user on stderr.
 pub fn info(message: impl AsRef<str>) {
     eprintln!("{}", message.as_ref());
@@ -85,5 +91,6 @@ mod tests {
         assert_eq!(sanitize("bell\u{7}"), "bell\\u{7}");
         assert_eq!(sanitize("two\nlines"), "two\nlines");
         assert!(!sanitize("x\u{202e}y").contains('\u{202e}'));
+        assert_eq!(sanitize_line("a\nb\tc\u{1b}"), "a\\nb\\tc\\u{1b}");
     }
 }

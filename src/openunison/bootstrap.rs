@@ -104,7 +104,9 @@ impl Bootstrap {
         };
         let display_name = match object.get("displayName") {
             None | Some(Value::Null) => "Unknown".to_string(),
-            Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
+            // Shown in messages and part of the kubeconfig user's name: never
+            // let it carry terminal control sequences anywhere.
+            Some(Value::String(name)) if !name.trim().is_empty() => crate::output::sanitize_line(name),
             Some(Value::String(_)) => return Err(invalid("`displayName`", "it is empty")),
             Some(_) => return Err(invalid("`displayName`", "it is not a string")),
         };
@@ -265,6 +267,9 @@ mod tests {
         assert!(invalid(&with("refresh_token", 42.into())).contains("refresh_token"));
         assert!(invalid(&with("refresh_token", "".into())).contains("refresh_token"));
         assert!(invalid(&with("kubectl Command", "a\u{1b}[2Jb".into())).contains("cluster"));
+        let escaped = serde_json::json!({"displayName": "j\u{1b}[31m\ndoe", "token": minimal()}).to_string();
+        let bootstrap = Bootstrap::parse(URL, escaped.as_bytes()).unwrap();
+        assert_eq!(bootstrap.display_name, "j\\u{1b}[31m\\ndoe");
         let (ca, _) = ca_and_leaf(&["x"]);
         let truncated = &ca.cert_pem[..ca.cert_pem.len() - 40];
         assert!(invalid(&with(OU_CA_KEY, truncated.into())).contains(OU_CA_KEY));

@@ -142,6 +142,8 @@ pub enum Fault {
     JwksStatus(u16),
     /// `…/.well-known/openid-configuration` answers this status with an empty body.
     DiscoveryStatus(u16),
+    /// `…/certs` never answers.
+    JwksStall,
 
     // authorization endpoint
     /// Redirect back with `?error=<this>&state=<state>` instead of a code.
@@ -561,6 +563,9 @@ impl Shared {
         let path = request.uri.path().to_string();
         let get = request.method == Method::GET;
         let post = request.method == Method::POST;
+        if path.ends_with("/certs") && self.has_fault(&Fault::JwksStall) {
+            tokio::time::sleep(STALL).await;
+        }
         match path.as_str() {
             "/cli-login" if get => self.cli_login(&request),
             "/auth/idp/k8s-login-cli/.well-known/openid-configuration" if get => self.discovery(&self.cli_issuer()),

@@ -769,3 +769,97 @@ fn tokens_with_absurd_expiry_times_do_not_crash_token() {
         }
     }
 }
+
+/// `REQUEST_TIMEOUT` in `src/openunison/client.rs`: the bound on every
+/// request to OpenUnison (product.md section 3: at most 30 s).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[test]
+fn every_stalled_call_times_out_within_its_bound_naming_the_call() {
+    // The four stalls run at once, so the suite waits for one bound, not four.
+    std::thread::scope(|scope| {
+        let login_stalls = [
+            (Fault::CodeExchangeStall, "/auth/idp/k8s-login-cli/token"),
+            (Fault::JwksStall, "/auth/idp/k8s-login-cli/certs"),
+            (Fault::BootstrapStall, "/k8slogin/token/user"),
+        ];
+        for (fault, path) in login_stalls {
+            scope.spawn(move || {
+                let scene = Scene::new().logged_in();
+                let before = scene.files();
+                scene.ou.set_fault(fault.clone());
+                let output = scene.login(&["--force"]);
+                let url = format!("{}{path}", scene.ou.base_url());
+                assert_failed_naming(&output, &url, true);
+                assert!(output.stderr.contains("timed out"), "{fault:?}:\n{output}");
+                assert!(output.elapsed < REQUEST_TIMEOUT + Duration::from_secs(15), "{fault:?}:\n{output}");
+                assert_eq!(scene.files(), before, "{fault:?}");
+            });
+        }
+        scope.spawn(|| {
+            let scene = scene_due_for_refresh();
+            let before = scene.files();
+            scene.ou.set_fault(Fault::RefreshStall);
+            let output = scene.token();
+            assert_refresh_failed_keeping_the_session(&scene, &before, &output, "the refresh timed out");
+            assert!(output.elapsed < REQUEST_TIMEOUT + Duration::from_secs(15), "{output}");
+        });
+    });
+}
+
+/// Control sequences a hostile server might send: colour, clear screen, a
+/// window-title OSC, and a bidirectional override.
+const ESCAPES: &str = "\u{1b}[31m\u{1b}[2J\u{1b}]0;owned\u{7}\u{202e}";
+
+#[track_caller]
+fn assert_no_raw_control(output: &Output) {
+    let raw = |text: &str| text.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{202e}');
+    assert!(!raw(&output.stderr) && !raw(&output.stdout), "raw control characters reached the terminal:\n{output:?}");
+}
+
+#[test]
+fn a_display_name_with_terminal_escapes_is_printed_escaped() {
+    let mut config = FakeConfig::with_redirect_port(free_port());
+    config.display_name = format!("jdoe{ESCAPES}");
+    let scene = Scene::with(config);
+    let output = scene.login(&[]);
+    output.assert_success();
+    assert_no_raw_control(&output);
+    assert!(output.stderr.contains("jdoe\\u{1b}[31m"), "the name is shown, escaped:\n{output}");
+    // Nor does it reach the kubeconfig (the user's name), where kubectl would print it raw.
+    let kubeconfig = String::from_utf8(scene.env.read_kubeconfig()).unwrap();
+    assert!(
+        !kubeconfig.contains('\u{1b}') && !kubeconfig.contains("\\e") && !kubeconfig.contains("\\x1b"),
+        "{kubeconfig}"
+    );
+    assert!(!kubeconfig.contains('\u{202e}') && !kubeconfig.contains("\\u202E"), "{kubeconfig}");
+    for args in [vec!["status"], vec!["status", "-o", "json"], vec!["status", "-o", "yaml"], vec!["logout", "--all"]] {
+        let output = scene.env.oulogin(&args).run();
+        assert!(matches!(output.code(), Some(0 | 1)), "{output}");
+        assert_no_raw_control(&output);
+    }
+}
+
+#[test]
+fn a_cluster_name_with_terminal_escapes_is_refused_without_echoing_them() {
+    let mut config = FakeConfig::with_redirect_port(free_port());
+    config.cluster_name = format!("prod{ESCAPES}");
+    let scene = Scene::with(config);
+    let output = scene.login(&[]);
+    assert_failed_naming(&output, &format!("{}/k8slogin/token/user", scene.ou.base_url()), true);
+    assert!(output.stderr.contains("control characters"), "{output}");
+    assert_no_raw_control(&output);
+    assert_eq!(scene.env.read_kubeconfig(), FOREIGN_KUBECONFIG.as_bytes());
+}
+
+#[test]
+fn an_error_text_with_terminal_escapes_is_printed_escaped_and_not_served_raw() {
+    let scene = Scene::new();
+    scene.ou.set_fault(Fault::AuthorizeError(format!("denied{ESCAPES}")));
+    let output = scene.login(&[]);
+    assert_failed_naming(&output, "denied\\u{1b}[31m", false);
+    assert_no_raw_control(&output);
+    let outcomes = scene.browser.outcomes();
+    let page = &outcomes.last().expect("the browser finished its visit").final_body;
+    assert!(page.contains("denied") && !page.contains('\u{1b}') && !page.contains('\u{7}'), "{page}");
+}
