@@ -72,7 +72,7 @@ const CREATION_GRACE: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     /// The command to run does not exist or cannot be executed.
-    #[error("could not run `{program}`")]
+    #[error("cannot run `{program}`")]
     CannotStart {
         program: String,
         #[source]
@@ -110,7 +110,14 @@ impl Hint for ExecError {
     fn hint(&self) -> Option<String> {
         match self {
             ExecError::CannotStart { source, program } if source.kind() == io::ErrorKind::NotFound => {
-                Some(format!("check that `{program}` is installed and on PATH"))
+                Some(if program.contains('/') {
+                    format!("check the path `{program}` (and, for a script, its `#!` line)")
+                } else {
+                    format!("check that `{program}` is installed and on PATH")
+                })
+            }
+            ExecError::CannotStart { program, .. } => {
+                Some(format!("check that `{program}` is an executable file (`chmod +x`) and not a directory"))
             }
             _ => None,
         }
