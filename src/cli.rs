@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 success; 1 the operation failed; 2 usage error; \
-                  `exec` passes its command's status through (127 when it cannot be started)."
+                  `exec` passes its command's status through (128+N when it died of signal N; 127 when it is not found, 126 when it cannot be run)."
 )]
 pub struct Cli {
     #[command(subcommand)]
