@@ -85,21 +85,91 @@ pub fn read_private(path: &Path) -> Result<Vec<u8>, FileError> {
     Ok(bytes)
 }
 
+/// Our temporary files are `.oulogin-<pid>-<random>.tmp`: the PID lets a
+/// later run recognise, and remove, one that a killed process left behind.
+const TEMP_PREFIX: &str = ".oulogin-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// A new temporary file in `dir`, named for this process, with `mode`.
+fn temp_file_in(dir: &Path, mode: u32) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .suffix(TEMP_SUFFIX)
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+}
+
+/// Removes temporary files in `dir` that kubectl-oulogin processes which no
+/// longer exist left behind (killed between creating and renaming them).
+/// Best effort: a file whose process may still run is left alone.
+pub fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_file_pid) else { continue };
+        if pid != std::process::id() && !process_exists(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The PID in a temporary file's name `.oulogin-<pid>-<random>.tmp`.
+fn temp_file_pid(name: &str) -> Option<u32> {
+    let middle = name.strip_prefix(TEMP_PREFIX)?.strip_suffix(TEMP_SUFFIX)?;
+    let (pid, random) = middle.split_once('-')?;
+    if random.is_empty() {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether a process with this PID exists (one we may not signal counts).
+pub fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let signalled = unsafe { libc::kill(pid, 0) } == 0;
+    signalled || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Creates `path` only if nothing has that name yet (as `O_CREAT|O_EXCL`
+/// does), already holding `content`: the content goes into a temporary file
+/// that is then hard-linked to `path`, and link(2) fails on an existing name.
+/// So `path` never exists without its content, even if we are killed
+/// midway. An existing `path` gives [`io::ErrorKind::AlreadyExists`].
+pub fn create_new_with(path: &Path, content: &[u8], mode: u32) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    remove_stale_temp_files(&dir);
+    let mut temp = temp_file_in(&dir, mode)?;
+    temp.write_all(content)?;
+    match fs::hard_link(temp.path(), path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(err),
+        // A file system without hard links: create, then write.
+        Err(_) => {
+            let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
+            file.write_all(content)
+        }
+    }
+}
+
 /// Replaces `path` atomically with `bytes`: a temporary file in the same
 /// directory, created with `mode`, synced, then renamed over the target. A
 /// symlinked target is followed so the link keeps pointing at the new content.
+/// Temporary files that killed runs left in that directory are removed first.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
     let target = resolve_symlinks(path);
     let dir = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".oulogin-")
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(&dir)
-        .map_err(|err| FileError::new("create a temporary file in", &dir, err))?;
+    remove_stale_temp_files(&dir);
+    let mut temp = temp_file_in(&dir, mode).map_err(|err| FileError::new("create a temporary file in", &dir, err))?;
     // The umask may have narrowed the mode; set it exactly.
     fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode))
         .map_err(|err| FileError::new("set permissions of", temp.path(), err))?;
@@ -280,6 +350,39 @@ mod tests {
         assert!(check_private_dir(dir.path()).is_err());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
         assert!(check_private_dir(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn temporary_files_of_dead_processes_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // PIDs above the kernel's maximum (4194304) never belong to a process.
+        let dead = dir.path().join(".oulogin-999999999-AbC123.tmp");
+        let ours = dir.path().join(format!(".oulogin-{}-XyZ789.tmp", std::process::id()));
+        let alive = dir.path().join(".oulogin-1-QqQqQq.tmp");
+        let unrelated = dir.path().join(".oulogin-999999999.tmp");
+        for path in [&dead, &ours, &alive, &unrelated] {
+            fs::write(path, b"x").unwrap();
+        }
+        write_atomic(&dir.path().join("config"), b"new", 0o600).unwrap();
+        assert!(!dead.exists(), "a dead process's temporary file stayed");
+        assert!(ours.exists() && alive.exists() && unrelated.exists());
+        assert_eq!(temp_file_pid(".oulogin-42-abc.tmp"), Some(42));
+        assert_eq!(temp_file_pid(".oulogin-42-.tmp"), None);
+        assert_eq!(temp_file_pid("config"), None);
+    }
+
+    #[test]
+    fn create_new_with_refuses_an_existing_name_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("config.lock");
+        create_new_with(&lock, b"record\n", 0o600).unwrap();
+        assert_eq!(fs::read(&lock).unwrap(), b"record\n");
+        assert_eq!(fs::metadata(&lock).unwrap().mode() & 0o777, 0o600);
+        let err = create_new_with(&lock, b"other\n", 0o600).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&lock).unwrap(), b"record\n");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+        assert_eq!(names, ["config.lock"]);
     }
 
     #[test]

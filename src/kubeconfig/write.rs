@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -317,14 +317,12 @@ impl KubectlLock {
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
-            match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&lock) {
-                Ok(mut handle) => {
-                    let guard = KubectlLock { path: lock };
-                    // Best effort: the record only lets a later run recognise a
-                    // lock a killed kubectl-oulogin left behind.
-                    let _ = writeln!(handle, "{LOCK_MARKER} {}", std::process::id());
-                    return Ok(guard);
-                }
+            // The record lets a later run recognise a lock a killed
+            // kubectl-oulogin left behind; it is in place the moment the lock
+            // exists, so no crash can leave an empty lock that passes for kubectl's.
+            let record = format!("{LOCK_MARKER} {}\n", std::process::id());
+            match files::create_new_with(&lock, record.as_bytes(), 0o600) {
+                Ok(()) => return Ok(KubectlLock { path: lock }),
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
                     if left_by_dead_oulogin(&lock) && fs::remove_file(&lock).is_ok() {
                         continue;
@@ -367,7 +365,5 @@ fn left_by_dead_oulogin(lock: &Path) -> bool {
     if pid <= 0 || pid as u32 == std::process::id() {
         return false;
     }
-    // Signal 0 only checks that the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    !alive
+    !files::process_exists(pid as u32)
 }
