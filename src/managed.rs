@@ -198,7 +198,7 @@ fn logged_out_context(config: &Kubeconfigs, bootstrap: &Bootstrap, requested: Op
         let user = context.user.filter(|user| config.user(user).is_none())?;
         let cluster = context.cluster?;
         let server = config.cluster(&cluster)?.get("server")?.as_str()?;
-        (server == bootstrap.server).then(|| EntryNames {
+        (server == bootstrap.server).then_some(EntryNames {
             cluster,
             user,
             context: context.name,
@@ -372,6 +372,66 @@ mod tests {
         let other_exec = json!({"exec": {"command": "aws", "args": ["token"]}});
         assert_eq!(Credentials::of_user(&other_exec), Credentials::Foreign);
         assert_eq!(Credentials::of_user(&json!({"token": "abc"})), Credentials::Foreign);
+    }
+
+    fn bootstrap(server: &str) -> Bootstrap {
+        Bootstrap {
+            display_name: "jdoe".into(),
+            cluster_name: "kubernetes".into(),
+            server: server.into(),
+            ou_ca_pem: None,
+            k8s_ca_pem: None,
+            id_token: String::new(),
+            refresh_token: String::new(),
+        }
+    }
+
+    /// The kubeconfig `yaml`, loaded as the login loads it.
+    fn config(yaml: &str) -> (tempfile::TempDir, Kubeconfigs) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, yaml).unwrap();
+        let config = Kubeconfigs::load(&crate::settings::KubeconfigSelection::Explicit(path)).unwrap();
+        (dir, config)
+    }
+
+    #[test]
+    fn a_foreign_user_with_the_name_a_login_would_use_is_left_alone() {
+        let (_dir, config) = config("users:\n- name: jdoe@kubernetes\n  user: {token: someone-elses}\n");
+        let names = choose_names(&config, &host("ou.example.com"), &bootstrap("https://api.example.com"), None);
+        assert_eq!(names.cluster, "kubernetes");
+        assert_eq!(names.user, "jdoe@kubernetes-ou.example.com");
+        assert_eq!(names.choice, NameChoice::Renamed);
+    }
+
+    #[test]
+    fn a_context_left_by_logout_is_reused_when_its_cluster_is_this_api_server() {
+        let yaml = "clusters:\n- name: kubernetes\n  cluster: {server: 'https://api.example.com'}\n\
+                    contexts:\n- name: kubernetes\n  context: {cluster: kubernetes, user: jdoe@kubernetes}\n";
+        let (_dir, config) = config(yaml);
+        let ou = host("ou.example.com");
+        let names = choose_names(&config, &ou, &bootstrap("https://api.example.com"), None);
+        assert_eq!(
+            (names.cluster.as_str(), names.user.as_str(), names.context.as_str()),
+            ("kubernetes", "jdoe@kubernetes", "kubernetes")
+        );
+        assert_eq!(names.choice, NameChoice::Existing { legacy: false });
+        // Another API server's leftovers are not ours to take over.
+        let other = choose_names(&config, &ou, &bootstrap("https://other-api.example.com"), None);
+        assert_eq!(other.choice, NameChoice::Renamed);
+        assert_eq!(other.cluster, "kubernetes-ou.example.com");
+    }
+
+    #[test]
+    fn an_old_plugin_context_named_with_context_keeps_its_names() {
+        let yaml = "clusters:\n- name: old\n  cluster: {server: 'https://api.example.com'}\n\
+                    users:\n- name: me@old\n  user:\n    auth-provider:\n      name: oidc\n      config: \
+                    {idp-issuer-url: 'https://ou.example.com/auth/idp/k8sIdp'}\n\
+                    contexts:\n- name: work\n  context: {cluster: old, user: me@old}\n";
+        let (_dir, config) = config(yaml);
+        let names = choose_names(&config, &host("ou.example.com"), &bootstrap("https://api.example.com"), Some("work"));
+        assert_eq!((names.cluster.as_str(), names.user.as_str(), names.context.as_str()), ("old", "me@old", "work"));
+        assert_eq!(names.choice, NameChoice::Existing { legacy: true });
     }
 
     #[test]
