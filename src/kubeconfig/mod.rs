@@ -245,7 +245,15 @@ static NULL: Value = Value::Null;
 impl Kubeconfigs {
     /// Reads every file of the selection (kubectl's rules: missing list entries
     /// are skipped, a missing explicit or default file is an empty config).
+    /// kubectl rewrites files in place under its `<file>.lock`, so a file that
+    /// does not parse while that lock exists is read again, briefly, until
+    /// kubectl is done.
     pub fn load(selection: &KubeconfigSelection) -> Result<Kubeconfigs, KubeconfigError> {
+        write::load_settled(selection)
+    }
+
+    /// [`Kubeconfigs::load`] without waiting for a writer.
+    fn load_once(selection: &KubeconfigSelection) -> Result<Kubeconfigs, KubeconfigError> {
         let (paths, single) = match selection {
             KubeconfigSelection::Explicit(path) | KubeconfigSelection::Default(path) => (vec![path.clone()], true),
             KubeconfigSelection::List(paths) => (paths.clone(), paths.len() == 1),

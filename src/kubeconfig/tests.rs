@@ -623,6 +623,28 @@ fn the_kubectl_lock_is_held_while_writing_and_released_after() {
 }
 
 #[test]
+fn a_file_kubectl_is_rewriting_is_read_once_kubectl_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    // kubectl truncates and rewrites in place under its lock; a reader can catch this.
+    let path = put(dir.path(), "config", "apiVersion: v1\nclusters:\n- name: c1\n  cluster: {server: \"https://o");
+    fs::write(lock_path(&path), "").unwrap();
+    let config = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            fs::write(&path, TWO_ENTRIES).unwrap();
+            fs::remove_file(lock_path(&path)).unwrap();
+        });
+        Kubeconfigs::load(&explicit(&path))
+    });
+    assert_eq!(config.unwrap().context_names(), ["ctx1"]);
+    // Without kubectl's lock, a broken file is refused at once.
+    put(dir.path(), "config", "clusters: [\n");
+    let started = Instant::now();
+    assert!(matches!(Kubeconfigs::load(&explicit(&path)), Err(KubeconfigError::NotYaml { .. })));
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
 fn broken_files_are_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let good = put(dir.path(), "good", TWO_ENTRIES);

@@ -253,11 +253,11 @@ fn without_nulls(fields: &Map<String, Value>) -> Map<String, Value> {
 /// Reads the selection, waiting briefly when a file does not parse while
 /// kubectl's `<file>.lock` exists: kubectl truncates and rewrites in place, so
 /// a reader can catch a half-written file.
-fn load_settled(selection: &KubeconfigSelection) -> Result<Kubeconfigs, KubeconfigError> {
+pub(super) fn load_settled(selection: &KubeconfigSelection) -> Result<Kubeconfigs, KubeconfigError> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(10);
     loop {
-        match Kubeconfigs::load(selection) {
+        match Kubeconfigs::load_once(selection) {
             Err(err)
                 if err.is_content_error()
                     && lock_path(err.path()).exists()

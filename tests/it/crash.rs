@@ -208,3 +208,21 @@ fn spawn_token(scene: &Scene) -> Running {
         .env("KUBERNETES_EXEC_INFO", r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"}"#)
         .spawn()
 }
+
+#[test]
+fn a_stale_kubectl_lock_is_a_clear_error_naming_it_after_a_bounded_retry() {
+    let scene = Scene::new();
+    // What a kubectl killed while writing leaves: an empty `<file>.lock`.
+    let lock = kubectl_lock(&scene.env.kubeconfig);
+    std::fs::write(&lock, "").unwrap();
+    let output = scene.login(&[]);
+    assert_failed_naming(&output, &format!("`{}`", lock.display()), true);
+    assert!(output.stderr.contains(&format!("kubeconfig `{}` is locked", scene.env.kubeconfig.display())), "{output}");
+    assert!(output.stderr.contains(&format!("rm {}", lock.display())), "the hint says how to remove it:\n{output}");
+    // It retried for a moment (kubectl holds its lock for milliseconds), but not for long.
+    assert!(output.elapsed >= Duration::from_secs(2), "gave up at once:\n{output}");
+    assert!(output.elapsed < Duration::from_secs(15), "{output}");
+    assert!(lock.exists(), "someone else's lock file was removed");
+    assert_eq!(std::fs::read(&lock).unwrap(), b"", "someone else's lock file was changed");
+    assert_eq!(std::fs::read_to_string(&scene.env.kubeconfig).unwrap(), FOREIGN_KUBECONFIG);
+}
