@@ -129,6 +129,14 @@ impl LoginTarget {
     /// `--host`; else the host of `--context`; else the host of the current context.
     pub fn resolve(settings: &LoginSettings, config: &Kubeconfigs) -> Result<LoginTarget, Error> {
         if let Some(host) = &settings.host {
+            if let Some(name) = &settings.context
+                && foreign_context(config, name)
+            {
+                return Err(Error::usage(
+                    format!("context `{name}` exists and was not written by kubectl oulogin; it is left as it is"),
+                    Some("give the new context another name with `--context NAME`, or leave `--context` out".into()),
+                ));
+            }
             return Ok(LoginTarget { host: host.clone(), context: settings.context.clone() });
         }
         let (name, how) = match (&settings.context, config.current_context()) {
@@ -176,6 +184,19 @@ impl LoginTarget {
             )),
         }
     }
+}
+
+/// Whether the context `name` exists with credentials that are not ours (a
+/// context without a user entry, as `logout` leaves it, is not foreign).
+fn foreign_context(config: &Kubeconfigs, name: &str) -> bool {
+    let Some(context) = config.context(name) else {
+        return false;
+    };
+    context
+        .user
+        .as_deref()
+        .and_then(|user| config.user(user))
+        .is_some_and(|user| !Credentials::of_user(user).is_managed())
 }
 
 /// A context of ours for `target`'s host whose session still works (refreshed

@@ -761,3 +761,17 @@ fn version_and_help_touch_no_kubeconfig_and_no_network() {
     let status = env.oulogin(["status"]).run();
     status.assert_code(1);
 }
+
+#[test]
+fn a_foreign_context_is_never_overwritten_by_a_login_naming_it() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    let login = env.oulogin(args_with(&fake, &browser, &["--context", "prod"])).run();
+    login.assert_code(2).assert_stderr_contains("`prod`").assert_stderr_contains("--context");
+    assert!(login.stderr.lines().any(|line| line.starts_with("error: ")), "{login}");
+    assert_eq!(env.read_kubeconfig(), UNRELATED_KUBECONFIG.as_bytes());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(browser.opened(), 0, "refused before any browser opens");
+}
