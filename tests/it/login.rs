@@ -775,3 +775,21 @@ fn a_foreign_context_is_never_overwritten_by_a_login_naming_it() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(browser.opened(), 0, "refused before any browser opens");
 }
+
+#[test]
+fn logging_in_to_the_host_of_an_old_plugin_context_converts_it_instead_of_adding_another() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    // The old plugin's own names: cluster and context `kubernetes`, user `jdoe@kubernetes`.
+    let old = old_plugin_kubeconfig(&fake).replace("old-cluster", "kubernetes").replace("old-context", "kubernetes");
+    env.write_kubeconfig(&old);
+    let login = env.oulogin(login_args(&fake, &browser)).run();
+    login.assert_success().assert_stderr_contains("converted context `kubernetes`");
+    let after = read_yaml(&env.kubeconfig);
+    assert_eq!(names(&after, "contexts"), ["kubernetes", "prod"]);
+    assert_eq!(names(&after, "clusters"), ["kubernetes", "prod"]);
+    assert_eq!(names(&after, "users"), ["jdoe@kubernetes", "admin"]);
+    assert_eq!(entry(&after, "users", "jdoe@kubernetes").unwrap()["user"]["exec"]["command"], "kubectl-oulogin");
+    kubectl_get(&env).assert_success();
+}
