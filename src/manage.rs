@@ -198,7 +198,9 @@ pub fn logout_command(args: &LogoutArgs) -> Result<ExitStatus, Error> {
     let config = Kubeconfigs::load(&selection)?;
     let all = managed::managed_contexts(&config);
     let targets: Vec<ManagedContext> = if args.all {
-        all.clone()
+        // Only what this plugin wrote: the old Go plugin's contexts are left
+        // alone unless named with `--context`.
+        all.iter().filter(|context| matches!(context.credentials, Credentials::Exec { .. })).cloned().collect()
     } else {
         let name = match (&args.context, config.current_context()) {
             (Some(name), _) => name.clone(),
