@@ -707,6 +707,7 @@ impl Shared {
         match result {
             Ok((body, tokens)) => {
                 state.counters.code_exchanges += 1;
+                remember_everywhere(&tokens);
                 state.issued.extend(tokens);
                 self.event(&mut state, "code exchange: cli-local tokens issued".into());
                 server::json(200, &body)
@@ -872,7 +873,9 @@ impl Shared {
                 },
             );
             state.counters.sessions_minted += 1;
-            state.issued.extend([refresh_token.clone(), session_id_token, session_access_token, id_token.clone()]);
+            let tokens = [refresh_token.clone(), session_id_token, session_access_token, id_token.clone()];
+            remember_everywhere(&tokens);
+            state.issued.extend(tokens);
             self.event(&mut state, format!("/k8slogin/token/user: k8sIdp session s{label} created"));
         }
 
@@ -1033,12 +1036,26 @@ impl Shared {
             "refresh_token": session.refresh_token,
         });
         let issued = [session.id_token.clone(), session.access_token.clone(), session.refresh_token.clone()];
+        remember_everywhere(&issued);
         state.issued.extend(issued);
         if self.has_fault(&Fault::RefreshNoIdToken) {
             body.as_object_mut().expect("object").remove("id_token");
         }
         Ok(RefreshAnswer { body, outcome: RefreshOutcome::Rotated, label })
     }
+}
+
+/// Every token any fake in this process issued, for a leak search over the
+/// output of every test (a fake's own list goes when the fake does).
+static ISSUED_EVERYWHERE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn remember_everywhere(tokens: &[String]) {
+    lock(&ISSUED_EVERYWHERE).extend(tokens.iter().cloned());
+}
+
+/// Every id_token, access_token and refresh_token any fake in this process has issued so far.
+pub fn issued_by_any_fake() -> Vec<String> {
+    lock(&ISSUED_EVERYWHERE).clone()
 }
 
 /// An error status and why (for the event log).

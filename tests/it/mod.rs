@@ -11,4 +11,5 @@ mod manage;
 mod packaging;
 mod race;
 mod sandbox;
+mod security;
 mod token;
