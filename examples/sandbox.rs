@@ -378,8 +378,29 @@ struct RaceResult {
     refresh_rejected: usize,
     /// Refresh calls (any outcome) during each wave.
     per_expiry: Vec<usize>,
-    /// The first line of the first failure's stderr.
-    sample_failure: Option<String>,
+    /// Failures by cause, in the order first seen: (cause, count, first line of one).
+    failure_causes: Vec<(&'static str, usize, String)>,
+}
+
+impl RaceResult {
+    fn count_failure(&mut self, first_line: String) {
+        let cause = failure_cause(&first_line);
+        match self.failure_causes.iter_mut().find(|(known, _, _)| *known == cause) {
+            Some((_, count, _)) => *count += 1,
+            None => self.failure_causes.push((cause, 1, first_line)),
+        }
+    }
+}
+
+/// Why a kubectl failed, from the first line of its stderr.
+fn failure_cause(first_line: &str) -> &'static str {
+    if first_line.contains("401") {
+        "its refresh token had already been used by another kubectl (401)"
+    } else if first_line.contains("localhost:8080") {
+        "it read the kubeconfig while another kubectl was rewriting it in place (empty file: localhost:8080)"
+    } else {
+        "another error"
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -506,8 +527,8 @@ impl Stage {
         print_table(&[(RaceMode::Legacy, &legacy), (RaceMode::Exec, &exec)]);
         println!();
         println!(
-            "The legacy kubeconfig lost {} of {} requests: every kubectl refreshed on its own with the same one-time \
-             refresh token.",
+            "The legacy kubeconfig lost {} of {} requests: every kubectl refreshes on its own, with the one-time \
+             refresh token it read, and writes the kubeconfig back in place.",
             legacy.failed, legacy.runs
         );
         println!(
@@ -519,7 +540,7 @@ impl Stage {
             println!(
                 "(kubectl's legacy oidc provider counts a token as expired {} before its `exp`, so with {} tokens \
                  every legacy run refreshes; with OpenUnison's usual one-minute tokens only runs in a token's last {} \
-                 do, and runs that start together collide just the same. `--token-lifetime 15s` shows that, slower.)",
+                 do, and those still collide. `--token-lifetime 15s` shows that, slower.)",
                 humantime::format_duration(LEGACY_EXPIRY_MARGIN),
                 humantime::format_duration(args.token_lifetime),
                 humantime::format_duration(LEGACY_EXPIRY_MARGIN),
@@ -712,8 +733,8 @@ impl Stage {
             result.runs += runs;
             result.failed += failures.len();
             result.per_expiry.push(calls);
-            if result.sample_failure.is_none() {
-                result.sample_failure = failures.into_iter().next();
+            for failure in failures {
+                result.count_failure(failure);
             }
         }
         for event in self.fake.refresh_events().iter().filter(|event| event.at >= race_start) {
@@ -722,8 +743,8 @@ impl Stage {
                 _ => result.refresh_ok += 1,
             }
         }
-        if let Some(sample) = &result.sample_failure {
-            println!("  a failed kubectl said: {sample}");
+        for (cause, count, sample) in &result.failure_causes {
+            println!("  {count} failed because {cause}, e.g.:\n    {sample}");
         }
         Ok(result)
     }
