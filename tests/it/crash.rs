@@ -65,7 +65,8 @@ fn process_exists(pid: i32) -> bool {
 /// issued; kubectl's lock file absent, or one of ours whose writer is dead
 /// (which the next run clears). Never a mix, never a torn file, never an
 /// empty lock file that would pass for kubectl's.
-fn check_after_kill(scene: &Scene, kubeconfig_before: &[u8], session_before: &[u8], round: &str, run: &Output) {
+/// Returns whether the session file changed.
+fn check_after_kill(scene: &Scene, kubeconfig_before: &[u8], session_before: &[u8], round: &str, run: &Output) -> bool {
     let kubeconfig_now = std::fs::read(&scene.env.kubeconfig).unwrap();
     let before = parse_yaml(kubeconfig_before).unwrap();
     let now =
@@ -94,6 +95,7 @@ fn check_after_kill(scene: &Scene, kubeconfig_before: &[u8], session_before: &[u
         }
         assert_eq!(session["host"], json!(scene.ou.host()), "{round}");
     }
+    let session_changed = session_now != session_before;
 
     let lock = kubectl_lock(&scene.env.kubeconfig);
     if let Ok(record) = std::fs::read_to_string(&lock) {
@@ -102,18 +104,19 @@ fn check_after_kill(scene: &Scene, kubeconfig_before: &[u8], session_before: &[u
         let pid: i32 = words.next().and_then(|pid| pid.parse().ok()).expect("a pid in our lock record");
         assert!(!process_exists(pid), "{round}: the lock's writer {pid} still runs");
     }
+    session_changed
 }
 
-/// Waits until `path`'s content differs from `before` (bounded).
-fn wait_for_change(path: &Path, before: &[u8], timeout: Duration) -> bool {
+/// Waits until `done` holds (bounded); false on timeout.
+fn wait_until(timeout: Duration, done: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if std::fs::read(path).is_ok_and(|now| now != before) {
+        if done() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(1));
     }
-    false
+    done()
 }
 
 #[test]
@@ -129,6 +132,7 @@ fn killing_the_plugin_at_random_moments_never_tears_a_file_or_leaves_a_lock() {
     let refresh_time = started.elapsed();
 
     const ROUNDS: usize = 24;
+    let mut outcomes = Vec::with_capacity(ROUNDS);
     for index in 0..ROUNDS {
         let round = format!("round-{index}");
         let kubeconfig_before = std::fs::read(&scene.env.kubeconfig).unwrap();
@@ -142,15 +146,18 @@ fn killing_the_plugin_at_random_moments_never_tears_a_file_or_leaves_a_lock() {
                 std::thread::sleep(Duration::from_millis(random_below(millis(login_time) * 3 / 2)));
                 running.kill()
             }
-            // A login, killed just as it writes the kubeconfig: kubectl's lock
-            // holds it up after the session is stored, then goes away.
+            // A login, killed around its writes: kubectl's lock holds up the
+            // kubeconfig write until a random moment after the server minted
+            // the session, then goes away, and the kill follows within 15 ms.
             1 => {
                 let lock = kubectl_lock(&scene.env.kubeconfig);
                 std::fs::write(&lock, "").unwrap();
+                let minted = scene.ou.sessions_minted();
                 let running = scene.env.oulogin(&args).spawn();
-                let waiting = wait_for_change(&scene.session_file(), &session_before, Duration::from_secs(20));
+                let bootstrapped = wait_until(Duration::from_secs(20), || scene.ou.sessions_minted() > minted);
+                std::thread::sleep(Duration::from_micros(random_below(50_000)));
                 std::fs::remove_file(&lock).unwrap();
-                assert!(waiting, "{round}: the login never stored its session");
+                assert!(bootstrapped, "{round}: the login never reached the bootstrap");
                 std::thread::sleep(Duration::from_micros(random_below(15_000)));
                 running.kill()
             }
@@ -161,7 +168,7 @@ fn killing_the_plugin_at_random_moments_never_tears_a_file_or_leaves_a_lock() {
                 let running = spawn_token(&scene);
                 std::thread::sleep(Duration::from_millis(random_below(millis(refresh_time) * 3 / 2)));
                 let run = running.kill();
-                check_after_kill(&scene, &kubeconfig_before, &session_before, &round, &run);
+                outcomes.push(check_after_kill(&scene, &kubeconfig_before, &session_before, &round, &run));
                 continue;
             }
             // A refresh, killed around its write: the session lock holds it
@@ -177,12 +184,15 @@ fn killing_the_plugin_at_random_moments_never_tears_a_file_or_leaves_a_lock() {
                 lock_file.unlock().unwrap();
                 std::thread::sleep(Duration::from_micros(random_below(millis(refresh_time) * 1000)));
                 let run = running.kill();
-                check_after_kill(&scene, &kubeconfig_before, &session_before, &round, &run);
+                outcomes.push(check_after_kill(&scene, &kubeconfig_before, &session_before, &round, &run));
                 continue;
             }
         };
-        check_after_kill(&scene, &kubeconfig_before, &session_before, &round, &run);
+        outcomes.push(check_after_kill(&scene, &kubeconfig_before, &session_before, &round, &run));
     }
+    // Kills landed both before and after writes, so both sides of "old or new" were seen.
+    let written = outcomes.iter().filter(|changed| **changed).count();
+    assert!(written > 0 && written < ROUNDS, "{written} of {ROUNDS} killed runs wrote their session");
 
     // The next run works and clears whatever the killed ones left.
     scene.login(&["--force", "--context", "after"]).assert_success();
