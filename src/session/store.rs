@@ -401,6 +401,30 @@ pub(crate) mod tests {
         assert!(matches!(load(&location).unwrap_err(), SessionError::UnsupportedVersion { version: 7, .. }));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// A damaged session file is an error, never a panic, and the error never quotes it.
+        #[test]
+        fn parsing_never_panics_or_quotes_the_file(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            if let Err(err) = parse(Path::new("/s/session.json"), &bytes) {
+                proptest::prop_assert!(err.to_string().contains("/s/session.json"));
+            }
+        }
+
+        #[test]
+        fn near_miss_sessions_never_panic(
+            version in proptest::prelude::any::<i64>(),
+            port in proptest::prelude::any::<i64>(),
+            token in ".{0,20}",
+        ) {
+            let text = serde_json::json!({"version": version, "host": token, "token_endpoint": token,
+                "browser": token, "login_timeout_secs": port, "login_port": port,
+                "id_token": token, "refresh_token": token});
+            let _ = parse(Path::new("/s/session.json"), text.to_string().as_bytes());
+        }
+    }
+
     #[test]
     fn missing_sessions_say_so() {
         let (_temp, dir) = private_dir();
