@@ -490,18 +490,17 @@ fn a_refresh_answer_without_an_id_token_is_refused() {
 
 #[test]
 fn a_refresh_against_a_stopped_server_says_it_cannot_connect() {
-    let Scene { env, ou, browser, ca_file } = scene_due_for_refresh();
-    let scene_args =
-        vec!["token".to_string(), "--session".into(), ou.host().replace(':', "_"), "--host".into(), ou.host()];
-    let endpoint = format!("{}/token", ou.k8s_issuer());
-    let session_file = env.session_dir().join(format!("{}.json", ou.host().replace(':', "_")));
+    let scene = scene_due_for_refresh();
+    let (token_args, session_file) = (scene.token_args(), scene.session_file());
+    let endpoint = format!("{}/token", scene.ou.k8s_issuer());
     let before = std::fs::read(&session_file).unwrap();
+    // The fake goes away (its port closes); the world and the CA copy stay.
+    let Scene { env, ou, .. } = scene;
     drop(ou);
-    let output = env.oulogin(&scene_args).run();
+    let output = env.oulogin(&token_args).run();
     assert_failed_naming(&output, &endpoint, true);
     assert!(output.stderr.contains("cannot connect"), "{output}");
     assert_eq!(std::fs::read(&session_file).unwrap(), before);
-    drop((browser, ca_file));
 }
 
 #[test]
