@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The benchmark of issue 8 (not part of the test suite): builds in release
+# mode, starts the strict fake OpenUnison and Kubernetes API server (the test
+# suite's `tests/fake/`, grace period 0) inside `examples/bench.rs`, and prints
+# the machine and a table of medians over repeated runs, each beside its
+# reference measured in the same run.
+#
+#   scripts/bench.sh            full run (a few minutes on 2 cores)
+#   scripts/bench.sh --quick    fewer repetitions, for a smoke test
+#
+# Needs cargo and kubectl (found on PATH, else /usr/bin/kubectl), nothing else;
+# results go to stdout (cargo's build output to stderr); BENCHMARKS.md records one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+kubectl_path=$(command -v kubectl || echo /usr/bin/kubectl)
+if [[ ! -x $kubectl_path ]]; then
+    echo "bench: kubectl is needed (not on PATH, not at /usr/bin/kubectl)" >&2
+    exit 1
+fi
+
+cargo build --release --bins --examples >&2
+
+echo "## Machine"
+echo
+echo '```'
+echo "\$ nproc"; nproc
+echo "\$ free -h"; free -h
+echo "\$ uname -a"; uname -a
+echo "\$ kubectl version --client"; "$kubectl_path" version --client 2>&1
+echo "\$ rustc --version"; rustc --version
+echo "\$ uptime   # load before the run"; uptime
+echo '```'
+echo
+echo "## Results"
+echo
+target/release/examples/bench --plugin target/release/kubectl-oulogin --kubectl "$kubectl_path" "$@"
+echo
+echo '```'
+echo "\$ uptime   # load after the run"; uptime
+echo '```'
