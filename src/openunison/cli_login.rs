@@ -88,7 +88,16 @@ pub async fn exchange_code(
 /// The `cli-local` issuer's signing keys, from `jwks_uri` in its discovery document.
 pub async fn fetch_jwks(http: &Http, host: &Host) -> Result<Jwks, OpenUnisonError> {
     let discovery_url = format!("{}/.well-known/openid-configuration", host.cli_issuer());
-    let discovery = http.get(&discovery_url, None).await?.success()?.json_object()?;
+    let discovery = match http.get(&discovery_url, None).await?.success() {
+        // OpenUnison serves discovery, but a server without it still has its
+        // keys where OpenUnison keeps them.
+        Err(HttpError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
+            let mut fallback = serde_json::Map::new();
+            fallback.insert("jwks_uri".into(), format!("{}/certs", host.cli_issuer()).into());
+            fallback
+        }
+        answer => answer?.json_object()?,
+    };
     let jwks_uri = discovery
         .get("jwks_uri")
         .and_then(serde_json::Value::as_str)

@@ -202,6 +202,19 @@ fn unusable_bootstrap_answers_fail_the_login_and_change_no_file() {
 }
 
 #[test]
+fn a_server_without_discovery_still_verifies_against_its_certs_endpoint() {
+    let scene = Scene::new();
+    scene.ou.set_fault(Fault::DiscoveryStatus(404));
+    scene.login(&[]).assert_success();
+    // The keys were fetched from `…/k8s-login-cli/certs` and the token verified:
+    // a bad signature is still caught on that path.
+    let scene = Scene::new();
+    scene.ou.set_fault(Fault::DiscoveryStatus(404));
+    scene.ou.set_fault(Fault::CliTokenBadSignature);
+    assert_eq!(scene.login(&[]).status.code(), Some(1));
+}
+
+#[test]
 fn unknown_extra_fields_in_the_bootstrap_are_accepted() {
     let scene = Scene::new();
     scene.ou.set_fault(Fault::BootstrapExtraFields);
