@@ -145,5 +145,3 @@ impl From<ExitStatus> for ExitCode {
         }
     }
 }
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -214,7 +214,6 @@ pub const HOLDER_LOGIN: &str = "browser login";
 #[derive(Debug)]
 pub struct Lock {
     file: File,
-    path: PathBuf,
 }
 
 /// The outcome of waiting for a lock that stayed busy.
@@ -230,54 +229,64 @@ impl Lock {
     /// Takes the lock, waiting at most `timeout`. After `notice_after`,
     /// `on_wait` is called once with a description of the holder (its PID and
     /// what it is doing), so the caller can tell the user what it waits for.
+    ///
+    /// A busy lock is waited for with a blocking `flock` on a helper thread,
+    /// so the waiter wakes the moment the holder lets go (polling with a
+    /// back-off made a storm of waiters queue for tens of milliseconds each).
+    /// If the wait runs out, the helper stays blocked until the lock frees up
+    /// and then drops it at once: nobody is kept waiting by a waiter that gave up.
     pub fn acquire(
         path: &Path,
         timeout: Duration,
         notice_after: Duration,
         mut on_wait: impl FnMut(&str),
     ) -> Result<Lock, LockError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|err| FileError::new("open lock file", path, err))?;
+        let file = open_lock_file(path)?;
+        match file.try_lock() {
+            Ok(()) => return Ok(Lock { file, path: path.to_path_buf() }),
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(err)) => return Err(FileError::new("lock", path, err).into()),
+        }
         let started = Instant::now();
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<io::Result<File>>(1);
+        std::thread::Builder::new()
+            .name("lock-wait".into())
+            .spawn(move || {
+                let locked = file.lock().map(|()| file);
+                // When the receiver is gone, the unsent file is dropped here,
+                // which releases the lock at once.
+                let _ = sender.send(locked);
+            })
+            .map_err(|err| FileError::new("wait for lock", path, err))?;
         let mut noticed = false;
-        let mut pause = Duration::from_millis(2);
         loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Lock { file, path: path.to_path_buf() }),
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(err)) => return Err(FileError::new("lock", path, err).into()),
-            }
             let waited = started.elapsed();
             if waited >= timeout {
                 return Err(LockError::TimedOut { path: path.to_path_buf(), holder: describe_holder(path), waited });
             }
-            if !noticed && waited >= notice_after {
-                noticed = true;
-                on_wait(&describe_holder(path));
+            let until = if noticed { timeout } else { notice_after.min(timeout) };
+            match receiver.recv_timeout(until.saturating_sub(waited)) {
+                Ok(Ok(file)) => return Ok(Lock { file, path: path.to_path_buf() }),
+                Ok(Err(err)) => return Err(FileError::new("lock", path, err).into()),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if !noticed && started.elapsed() >= notice_after && started.elapsed() < timeout {
+                        noticed = true;
+                        on_wait(&describe_holder(path));
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let err = io::Error::other("the thread waiting for the lock ended without it");
+                    return Err(FileError::new("lock", path, err).into());
+                }
             }
-            std::thread::sleep(pause.min(timeout - waited));
-            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
     /// Takes the lock only if it is free right now.
     pub fn try_acquire(path: &Path) -> Result<Option<Lock>, FileError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|err| FileError::new("open lock file", path, err))?;
+        let file = open_lock_file(path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(Lock { file, path: path.to_path_buf() })),
+            Ok(()) => Ok(Some(Lock { file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(err)) => Err(FileError::new("lock", path, err)),
         }
@@ -291,10 +300,18 @@ impl Lock {
         let _ = self.file.rewind();
         let _ = self.file.write_all(line.as_bytes());
     }
+}
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
+/// Opens (creating, 0600) a lock file without touching its holder record.
+fn open_lock_file(path: &Path) -> Result<File, FileError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|err| FileError::new("open lock file", path, err))
 }
 
 /// "process 1234 (refresh)" from a lock file's holder record.

@@ -89,7 +89,6 @@ pub struct ManagedContext {
     pub cluster: Option<String>,
     pub user: Option<String>,
     pub credentials: Credentials,
-    pub origin: PathBuf,
 }
 
 /// Every managed context in the merged kubeconfig, in file order.
@@ -109,7 +108,6 @@ pub fn managed_contexts(config: &Kubeconfigs) -> Vec<ManagedContext> {
                 cluster: context.cluster,
                 user: context.user,
                 credentials,
-                origin: context.origin,
             })
         })
         .collect()

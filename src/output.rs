@@ -69,8 +69,6 @@ impl Waiting {
             bar.set_message(format!("{} ({}:{:02} left, Ctrl-C to cancel)", self.message, left / 60, left % 60));
         }
     }
-
-    pub fn finish(self) {}
 }
 
 impl Drop for Waiting {

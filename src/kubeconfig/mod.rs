@@ -187,17 +187,13 @@ pub struct KubeconfigFile {
 }
 
 impl KubeconfigFile {
-    /// The path as listed (`--kubeconfig`, a `KUBECONFIG` entry, `~/.kube/config`).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Whether the file existed when it was read (a dangling symlink does not).
     pub fn exists(&self) -> bool {
         self.bytes.is_some()
     }
 
     /// The file's (first) YAML document; an empty mapping for a missing or empty file.
+    #[cfg(test)]
     pub fn doc(&self) -> &Map<String, Value> {
         &self.parsed.doc
     }
@@ -285,6 +281,7 @@ impl Kubeconfigs {
 
     /// The files in precedence order (missing ones included, duplicates of an
     /// earlier entry through symlinks left out).
+    #[cfg(test)]
     pub fn files(&self) -> &[KubeconfigFile] {
         &self.files
     }
@@ -327,6 +324,7 @@ impl Kubeconfigs {
         self.inner("clusters", "cluster", name)
     }
 
+    #[cfg(test)]
     pub fn context_names(&self) -> Vec<String> {
         self.names("contexts")
     }
@@ -340,11 +338,13 @@ impl Kubeconfigs {
     }
 
     /// The file that defines the user called `name`.
+    #[cfg(test)]
     pub fn user_origin(&self, name: &str) -> Option<&Path> {
         self.find("users", name).map(|(file, _)| self.files[file].path.as_path())
     }
 
     /// The file that defines the cluster called `name`.
+    #[cfg(test)]
     pub fn cluster_origin(&self, name: &str) -> Option<&Path> {
         self.find("clusters", name).map(|(file, _)| self.files[file].path.as_path())
     }

@@ -28,8 +28,6 @@ use crate::openunison::client::Http;
 use crate::openunison::{Bootstrap, Host, TrustConfig};
 use crate::settings::BrowserChoice;
 
-pub use callback::parse_callback_query;
-
 /// After this long waiting for the port lock, say who holds it.
 const PORT_LOCK_NOTICE_AFTER: Duration = Duration::from_millis(300);
 

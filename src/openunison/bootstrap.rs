@@ -85,6 +85,7 @@ impl Bootstrap {
     }
 
     /// Parses the JSON text served at `url`.
+    #[cfg(test)]
     pub fn parse(url: &str, body: &[u8]) -> Result<Bootstrap, BootstrapError> {
         let response = Response {
             url: url.to_string(),

@@ -54,22 +54,6 @@ pub enum HttpError {
     },
 }
 
-impl HttpError {
-    /// The URL the failed request went to.
-    pub fn url(&self) -> &str {
-        match self {
-            HttpError::Timeout { url, .. }
-            | HttpError::Connect { url, .. }
-            | HttpError::Tls { url, .. }
-            | HttpError::Status { url, .. }
-            | HttpError::TooLarge { url }
-            | HttpError::NotJson { url, .. }
-            | HttpError::Request { url, .. }
-            | HttpError::Runtime { url, .. } => url,
-        }
-    }
-}
-
 impl Hint for HttpError {
     fn hint(&self) -> Option<String> {
         match self {

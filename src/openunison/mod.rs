@@ -19,8 +19,8 @@ pub mod tls;
 
 pub use bootstrap::{Bootstrap, BootstrapError};
 pub use client::HttpError;
-pub use jwt::{JwtError, TokenTimes, read_times};
-pub use refresh::{RefreshError, Tokens, refresh};
+pub use jwt::JwtError;
+pub use refresh::{RefreshError, refresh};
 pub use tls::TrustError;
 
 /// An OpenUnison host, `host[:port]`, without scheme or path.

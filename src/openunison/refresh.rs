@@ -60,13 +60,6 @@ pub enum RefreshError {
     Trust(#[from] TrustError),
 }
 
-impl RefreshError {
-    /// Whether only a new login can help.
-    pub fn is_session_gone(&self) -> bool {
-        matches!(self, RefreshError::SessionGone { .. })
-    }
-}
-
 impl Hint for RefreshError {
     fn hint(&self) -> Option<String> {
         match self {
@@ -195,7 +188,7 @@ mod tests {
         for body in ["", r#"{"error":"invalid_grant"}"#] {
             let (result, _server) = refresh_at(Reply::json(401, body));
             let err = result.unwrap_err();
-            assert!(err.is_session_gone(), "{err:?}");
+            assert!(matches!(err, RefreshError::SessionGone { .. }), "{err:?}");
             assert!(err.to_string().contains("/auth/idp/k8sIdp/token"), "{err}");
         }
     }
@@ -244,7 +237,7 @@ mod tests {
         let err = client::block_on(&url, refresh_with(&http, &url, "r")).unwrap().unwrap_err();
         assert!(matches!(err, RefreshError::Timeout { .. }), "{err:?}");
         assert!(err.to_string().contains(&url) && err.to_string().contains("timed out"), "{err}");
-        assert!(!err.is_session_gone());
+        assert!(!matches!(err, RefreshError::SessionGone { .. }));
         assert!(err.hint().unwrap().contains("session is kept"));
     }
 

@@ -20,9 +20,8 @@ use std::time::Duration;
 
 use crate::error::{FileError, Hint};
 
-pub use cooldown::{COOL_DOWN, clear as end_cool_down, remaining as cool_down_remaining, start as start_cool_down};
+pub use cooldown::start as start_cool_down;
 pub use probe::check_alive;
-pub use expiry::{Lifetime, expiry_point, is_fresh};
 pub use store::{SESSION_FORMAT_VERSION, Secret, Session, SessionLocation, delete, load, store_login};
 pub use token::{ExecApiVersion, TokenRequest, run_token};
 

@@ -4,6 +4,9 @@
 //! whole process group. Every run's output is also kept in a process-wide
 //! list, so a security test can search all plugin output for issued tokens.
 
+// Each test module uses a different part of the harness.
+#![allow(dead_code)]
+
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

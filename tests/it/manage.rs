@@ -447,10 +447,7 @@ fn logout_all_removes_only_what_we_wrote() {
     logout.assert_success().assert_stderr_contains("inactivity timeout");
     let after = read_yaml(&env.kubeconfig);
     let mut expected = before.clone();
-    expected["users"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|user| user["name"] != "jdoe@kubernetes");
+    expected["users"].as_array_mut().unwrap().retain(|user| user["name"] != "jdoe@kubernetes");
     assert_eq!(after, expected, "only our user is removed; the old plugin's and unrelated ones stay");
     assert!(!session_file(&env, &fake).exists());
     let rows = status_rows(&status_json(&env, &[]));
