@@ -161,12 +161,7 @@ impl LoginTarget {
                 Some(format!("{create}; `kubectl config get-contexts` lists the contexts there are")),
             ));
         };
-        let credentials = context
-            .user
-            .as_deref()
-            .and_then(|user| config.user(user))
-            .map(Credentials::of_user)
-            .unwrap_or(Credentials::Foreign);
+        let credentials = managed::credentials_of(config, &context);
         let logged_out = context.user.as_deref().is_some_and(|user| config.user(user).is_none());
         match credentials.host() {
             Some(host) => Ok(LoginTarget { host: host.clone(), context: Some(name) }),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use crate::kubeconfig::{Change, Kubeconfigs};
+use crate::kubeconfig::{Change, Kubeconfigs, NamedContext};
 use crate::openunison::{Bootstrap, Host};
 
 /// The program name written into exec stanzas: the plugin's name, not an install
@@ -91,18 +91,18 @@ pub struct ManagedContext {
     pub credentials: Credentials,
 }
 
+/// The credentials of a context's user (`Foreign` when it has none).
+pub fn credentials_of(config: &Kubeconfigs, context: &NamedContext) -> Credentials {
+    context.user.as_deref().and_then(|user| config.user(user)).map(Credentials::of_user).unwrap_or(Credentials::Foreign)
+}
+
 /// Every managed context in the merged kubeconfig, in file order.
 pub fn managed_contexts(config: &Kubeconfigs) -> Vec<ManagedContext> {
     config
         .contexts()
         .into_iter()
         .filter_map(|context| {
-            let credentials = context
-                .user
-                .as_deref()
-                .and_then(|user| config.user(user))
-                .map(Credentials::of_user)
-                .unwrap_or(Credentials::Foreign);
+            let credentials = credentials_of(config, &context);
             credentials.is_managed().then_some(ManagedContext {
                 name: context.name,
                 cluster: context.cluster,
@@ -226,14 +226,7 @@ fn cluster_taken_by_other(config: &Kubeconfigs, name: &str, host: &Host) -> bool
         .contexts()
         .into_iter()
         .filter(|context| context.cluster.as_deref() == Some(name))
-        .map(|context| {
-            context
-                .user
-                .as_deref()
-                .and_then(|user| config.user(user))
-                .map(Credentials::of_user)
-                .unwrap_or(Credentials::Foreign)
-        })
+        .map(|context| credentials_of(config, &context))
         .collect();
     users_of_cluster.is_empty() || users_of_cluster.iter().any(|credentials| credentials.host() != Some(host))
 }
@@ -249,12 +242,7 @@ fn context_taken_by_other(config: &Kubeconfigs, name: &str, host: &Host) -> bool
     match config.context(name) {
         None => false,
         Some(context) => {
-            let credentials = context
-                .user
-                .as_deref()
-                .and_then(|user| config.user(user))
-                .map(Credentials::of_user)
-                .unwrap_or(Credentials::Foreign);
+            let credentials = credentials_of(config, &context);
             credentials.host() != Some(host)
         }
     }
