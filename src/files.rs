@@ -243,7 +243,7 @@ impl Lock {
     ) -> Result<Lock, LockError> {
         let file = open_lock_file(path)?;
         match file.try_lock() {
-            Ok(()) => return Ok(Lock { file, path: path.to_path_buf() }),
+            Ok(()) => return Ok(Lock { file }),
             Err(fs::TryLockError::WouldBlock) => {}
             Err(fs::TryLockError::Error(err)) => return Err(FileError::new("lock", path, err).into()),
         }
@@ -266,7 +266,7 @@ impl Lock {
             }
             let until = if noticed { timeout } else { notice_after.min(timeout) };
             match receiver.recv_timeout(until.saturating_sub(waited)) {
-                Ok(Ok(file)) => return Ok(Lock { file, path: path.to_path_buf() }),
+                Ok(Ok(file)) => return Ok(Lock { file }),
                 Ok(Err(err)) => return Err(FileError::new("lock", path, err).into()),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if !noticed && started.elapsed() >= notice_after && started.elapsed() < timeout {
@@ -417,6 +417,29 @@ mod tests {
         assert_eq!(told.as_deref(), Some(expected.as_str()));
         assert!(matches!(err, LockError::TimedOut { .. }), "{err}");
         drop(first);
-        assert!(Lock::try_acquire(&path).unwrap().is_some());
+        // The waiter that gave up takes the freed lock on its helper thread and
+        // drops it at once: the lock is free again within a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Lock::try_acquire(&path).unwrap().is_none() {
+            assert!(Instant::now() < deadline, "a waiter that gave up kept the lock");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_waiter_gets_the_lock_when_the_holder_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.lock");
+        let holder = Lock::try_acquire(&path).unwrap().expect("a free lock");
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(holder);
+        });
+        let mut told = false;
+        let lock = Lock::acquire(&path, Duration::from_secs(30), Duration::from_secs(20), |_| told = true);
+        assert!(lock.is_ok(), "{lock:?}");
+        assert!(!told, "no notice for a short wait");
+        releaser.join().unwrap();
+        assert!(Lock::try_acquire(&path).unwrap().is_none(), "the waiter holds it now");
     }
 }
