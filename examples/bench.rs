@@ -351,6 +351,27 @@ fn run(args: &[String]) -> Result<()> {
         verdict(token_rss <= 10 * 1024).into(),
     ]);
 
+    // 1b. The refresh path, for the storms below: how long a stale token keeps the lock.
+    let refresh_runs = if options.quick { 5 } else { 21 };
+    let mut refresh_walls = Vec::new();
+    for _ in 0..refresh_runs {
+        world.expire_session_token()?;
+        let before = world.refresh_calls();
+        refresh_walls.push(measure(&world, &options.plugin, &token_args, &exec_info)?.wall);
+        if world.refresh_calls() != before + 1 {
+            return Err("a run with a stale token did not refresh exactly once".into());
+        }
+    }
+    let refresh_median = median(&mut refresh_walls);
+    rows.push([
+        format!("1. `token`, stale token: one refresh over HTTPS (median of {refresh_runs})"),
+        ms(refresh_median),
+        format!("{} (`/bin/true`)", ms(true_median)),
+        format!("{:.1}x", refresh_median.as_secs_f64() / true_median.as_secs_f64()),
+        "–".into(),
+        "–".into(),
+    ]);
+
     // 2. kubectl through the exec stanza vs a static token user.
     let (exec_config, static_config, cat_config) = kubeconfigs_for_kubectl(&world)?;
     let kubectl_runs = if options.quick { 7 } else { 41 };
@@ -465,7 +486,7 @@ fn run(args: &[String]) -> Result<()> {
                 if let Some((_, _, stderr)) = outcome.iter().find(|(ok, _, _)| !ok)
                     && first_failure.is_none()
                 {
-                    first_failure = Some(stderr.lines().last().unwrap_or("").to_string());
+                    first_failure = Some(stderr.lines().find(|line| !line.trim().is_empty()).unwrap_or("").to_string());
                 }
             }
             calls.sort_unstable();
@@ -484,10 +505,44 @@ fn run(args: &[String]) -> Result<()> {
     }
     if !failure_samples.is_empty() {
         println!();
-        println!("Last stderr line of one failed kubectl per row:");
+        println!("First stderr line of one failed kubectl per row:");
         for sample in failure_samples {
             println!("- {sample}");
         }
+    }
+    // 3b. The plugin alone: no kubectl CPU in the way, so the lock's own cost shows.
+    println!();
+    println!(
+        "3b. the plugin alone: N concurrent `kubectl-oulogin token` at expiry (each under its own parent), {trials} trial(s) each"
+    );
+    println!();
+    println!("| N | failed runs | refresh calls per trial | p50 wall | p99 wall |");
+    println!("|---|---|---|---|---|");
+    for n in STORM_SIZES {
+        let (mut walls, mut failed, mut calls) = (Vec::new(), 0, Vec::new());
+        for _ in 0..trials {
+            world.expire_session_token()?;
+            let before = world.refresh_calls();
+            let samples: Vec<Result<Sample>> = std::thread::scope(|scope| {
+                let runs: Vec<_> =
+                    (0..n).map(|_| scope.spawn(|| measure(&world, &options.plugin, &token_args, &exec_info))).collect();
+                runs.into_iter().map(|run| run.join().unwrap_or_else(|_| Err("panicked".into()))).collect()
+            });
+            calls.push(world.refresh_calls() - before);
+            for sample in samples {
+                match sample {
+                    Ok(sample) => walls.push(sample.wall),
+                    Err(_) => failed += 1,
+                }
+            }
+        }
+        calls.sort_unstable();
+        let (p50, p99) = if walls.is_empty() {
+            ("–".to_string(), "–".to_string())
+        } else {
+            (ms(percentile(&mut walls, 50.0)), ms(percentile(&mut walls, 99.0)))
+        };
+        println!("| {n} | {failed}/{} | {} | {p50} | {p99} |", n * trials, calls[calls.len() / 2]);
     }
     Ok(())
 }
