@@ -374,7 +374,7 @@ fn run(args: &[String]) -> Result<()> {
 
     // 2. kubectl through the exec stanza vs a static token user.
     let (exec_config, static_config, cat_config) = kubeconfigs_for_kubectl(&world)?;
-    let kubectl_runs = if options.quick { 7 } else { 41 };
+    let kubectl_runs = if options.quick { 7 } else { 101 };
     let (mut exec_walls, mut static_walls, mut cat_walls) = (Vec::new(), Vec::new(), Vec::new());
     let kubectl = options.kubectl.as_path();
     let refreshes_before = world.refresh_calls();
