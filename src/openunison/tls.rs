@@ -32,6 +32,16 @@ use crate::error::Hint;
 #[cfg(all(unix, not(target_os = "macos")))]
 const SYSTEM_CA_DIRS: &[&str] = &["/etc/ssl/certs", "/etc/pki/tls/certs"];
 
+/// The system CA bundles of the common distributions (Debian and Ubuntu,
+/// Fedora and RHEL, openSUSE, Alpine), first found wins.
+#[cfg(all(unix, not(target_os = "macos")))]
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
 /// Why the TLS trust could not be set up. Each variant names the file or the
 /// source of the certificates.
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +236,19 @@ fn read_bundle(path: &Path, origin: &str, lenient: bool) -> Result<Vec<Certifica
 /// The platform's trusted roots. Errors are not fatal: a missing system store
 /// is fine when the user supplied the CA.
 fn load_system_roots(ssl_cert_file_set: bool) -> Vec<CertificateDer<'static>> {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if std::env::var_os("SSL_CERT_DIR").is_none()
+        && let Some(bundle) = SYSTEM_CA_BUNDLES.iter().map(Path::new).find(|bundle| bundle.is_file())
+    {
+        // The distribution's bundle holds every system root. The probe behind
+        // `load_native_certs` also reads each file of the hashed directory,
+        // which doubles the cost of a refresh while other processes wait on
+        // the session lock. (`SSL_CERT_FILE` is added as a supplied bundle.)
+        let certs = rustls_native_certs::load_certs_from_paths(Some(bundle), None).certs;
+        if !certs.is_empty() {
+            return certs;
+        }
+    }
     let mut certs = rustls_native_certs::load_native_certs().certs;
     #[cfg(all(unix, not(target_os = "macos")))]
     if ssl_cert_file_set && std::env::var_os("SSL_CERT_DIR").is_none() {
