@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     bin_name = "kubectl oulogin",
     version,
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 success; 1 the operation failed; 2 usage error; \
+    after_help = "Exit codes: 0 success; 1 the operation failed; 2 usage error; 130 Ctrl-C; \
                   `exec` passes its command's status through (128+N when it died of signal N; 127 when it is not found, 126 when it cannot be run)."
 )]
 pub struct Cli {

@@ -68,6 +68,7 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Usage { .. } => ExitStatus::Usage,
+            Error::Login(crate::login::LoginError::Cancelled) => ExitStatus::Interrupted,
             Error::Exec(err) => err.exit_status(),
             _ => ExitStatus::Failure,
         }
@@ -131,6 +132,8 @@ pub enum ExitStatus {
     Failure,
     /// Usage error, as clap's own.
     Usage,
+    /// Ctrl-C cancelled the operation: 130, as a shell reports SIGINT.
+    Interrupted,
     /// `exec` passes its child's status through.
     Child(u8),
 }
@@ -141,7 +144,31 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Success => ExitCode::SUCCESS,
             ExitStatus::Failure => ExitCode::from(1),
             ExitStatus::Usage => ExitCode::from(2),
+            ExitStatus::Interrupted => ExitCode::from(130),
             ExitStatus::Child(code) => ExitCode::from(code),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses_follow_the_contract() {
+        assert_eq!(Error::usage("bad flag", None).exit_status(), ExitStatus::Usage);
+        assert_eq!(Error::from(crate::login::LoginError::Cancelled).exit_status(), ExitStatus::Interrupted);
+        let file = FileError::new("read", "/x", std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(Error::from(file).exit_status(), ExitStatus::Failure);
+    }
+
+    #[test]
+    fn rendering_shows_cause_and_hint() {
+        let err = Error::usage("no host", Some("run `kubectl oulogin --host HOST`".into()));
+        assert_eq!(err.render(), "error: no host\nhint: run `kubectl oulogin --host HOST`");
+        let file = FileError::new("read", "/etc/x", std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        let text = Error::from(file).render();
+        assert!(text.starts_with("error: cannot read `/etc/x`\n  caused by: "), "{text}");
+        assert!(text.contains("\nhint: "), "{text}");
     }
 }

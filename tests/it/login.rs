@@ -311,6 +311,24 @@ fn an_abandoned_login_times_out() {
     assert_eq!(browser.opened(), 1);
 }
 
+#[test]
+fn ctrl_c_cancels_a_waiting_login_with_status_130_and_changes_nothing() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Ignore);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    let running = env.oulogin(login_args(&fake, &browser)).timeout(Duration::from_secs(30)).spawn();
+    assert!(browser.wait_for_opened(1, Duration::from_secs(20)), "the login never opened the browser");
+    let interrupted = Instant::now();
+    running.signal(libc::SIGINT);
+    let login = running.wait(Duration::from_secs(20));
+    assert!(interrupted.elapsed() < Duration::from_secs(5), "Ctrl-C took {:?}:\n{login}", interrupted.elapsed());
+    login.assert_code(130);
+    assert!(login.stderr.lines().any(|line| line.starts_with("error: ")), "{login}");
+    assert!(login.stdout.is_empty(), "{login}");
+    assert_eq!(env.read_kubeconfig(), UNRELATED_KUBECONFIG.as_bytes(), "the kubeconfig changed:\n{login}");
+}
+
 /// The flags of a login against `fake` through `browser`, without `--certificate-authority`.
 fn args_without_ca(fake: &FakeOpenUnison, browser: &FakeBrowser) -> Vec<String> {
     let mut args = login_args(fake, browser);
