@@ -387,6 +387,15 @@ fn without_any_trust_for_the_openunison_ca_the_login_fails() {
     login.assert_stderr_contains(&fake.host()).assert_stderr_contains("not signed by a trusted CA");
 }
 
+/// The flags of a `--no-browser` login against `fake`.
+fn no_browser_args(fake: &FakeOpenUnison) -> Vec<String> {
+    let ca = fake.ca_file().display().to_string();
+    let port = fake.redirect_port().to_string();
+    let args =
+        ["--host", &fake.host(), "--certificate-authority", &ca, "--port", &port, "--no-browser", "--timeout", "60s"];
+    args.iter().map(|arg| arg.to_string()).collect()
+}
+
 /// The authorization URL a `--no-browser` login printed on stderr.
 fn printed_authorization_url(stderr: &str) -> Option<String> {
     stderr.lines().map(str::trim).find(|line| line.starts_with("https://")).map(str::to_string)
@@ -397,18 +406,7 @@ fn no_browser_prints_the_url_and_takes_the_pasted_redirect_url() {
     use std::io::Write;
     let fake = start_fake();
     let env = TestEnv::new();
-    let args = [
-        "--host".to_string(),
-        fake.host(),
-        "--certificate-authority".into(),
-        fake.ca_file().display().to_string(),
-        "--port".into(),
-        fake.redirect_port().to_string(),
-        "--no-browser".into(),
-        "--timeout".into(),
-        "60s".into(),
-    ];
-    let mut login = env.oulogin(args).spawn();
+    let mut login = env.oulogin(no_browser_args(&fake)).spawn();
     assert!(
         login.wait_for_output(Duration::from_secs(20), |_, stderr| printed_authorization_url(stderr).is_some()),
         "no URL printed:\n{}",
@@ -431,18 +429,7 @@ fn no_browser_prints_the_url_and_takes_the_pasted_redirect_url() {
 fn no_browser_keeps_waiting_after_the_end_of_input() {
     let fake = start_fake();
     let env = TestEnv::new();
-    let args = [
-        "--host".to_string(),
-        fake.host(),
-        "--certificate-authority".into(),
-        fake.ca_file().display().to_string(),
-        "--port".into(),
-        fake.redirect_port().to_string(),
-        "--no-browser".into(),
-        "--timeout".into(),
-        "60s".into(),
-    ];
-    let mut login = env.oulogin(args).spawn();
+    let mut login = env.oulogin(no_browser_args(&fake)).spawn();
     assert!(login.wait_for_output(Duration::from_secs(20), |_, stderr| printed_authorization_url(stderr).is_some()));
     drop(login.stdin.take());
     std::thread::sleep(Duration::from_secs(1));
