@@ -11,6 +11,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,22 +28,24 @@ pub fn kubectl_path() -> PathBuf {
     PathBuf::from("/usr/bin/kubectl")
 }
 
-/// A loopback port that was free a moment ago and that this process has not
-/// handed out before (tests run in parallel threads).
+/// A loopback port for a login's redirect listener: free a moment ago, never
+/// handed out twice by this process, and below Linux's ephemeral range
+/// (32768-60999). A port from `bind(":0")` would be in that range, where any
+/// listener on port 0 or outgoing connection of a parallel test (kubectl opens
+/// hundreds) can take it before the login that is to bind it starts.
 pub fn free_port() -> u16 {
-    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    for _ in 0..100 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("bind a loopback port")
-            .port();
-        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
+    const FIRST: u16 = 20_000;
+    const COUNT: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Start where another run of the suite (if any) is unlikely to be.
+    let offset = (std::process::id() % u32::from(COUNT)) as u16;
+    for _ in 0..COUNT {
+        let port = FIRST + (NEXT.fetch_add(1, Ordering::Relaxed).wrapping_add(offset)) % COUNT;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
-    panic!("no fresh loopback port after 100 tries");
+    panic!("no free loopback port in {FIRST}..{}", FIRST + COUNT);
 }
 
 /// The flags of a login against `fake` through `browser`:
