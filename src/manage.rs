@@ -8,9 +8,9 @@ use serde::Serialize;
 use crate::cli::{LogoutArgs, OutputFormat, StatusArgs};
 use crate::error::{Error, ExitStatus};
 use crate::kubeconfig::{self, Change, Kubeconfigs};
-use crate::managed::{self, Credentials, ManagedContext, SessionRef};
+use crate::managed::{self, Credentials, ManagedContext};
 use crate::output;
-use crate::session::{self, SessionLocation};
+use crate::session;
 use crate::settings::{KubeconfigSelection, Paths};
 
 /// One row of `status`; also the documented `-o json|yaml` schema.
@@ -94,7 +94,7 @@ fn context_status(
     };
     match &context.credentials {
         Credentials::Exec { session: Some(session_ref), .. } => {
-            let Some(location) = location_of(session_ref, paths) else {
+            let Some(location) = session_ref.location(&paths.session_dir) else {
                 row.state = "missing";
                 return row;
             };
@@ -137,13 +137,6 @@ fn context_status(
         Credentials::Foreign => {}
     }
     row
-}
-
-fn location_of(session_ref: &SessionRef, paths: &Paths) -> Option<SessionLocation> {
-    match session_ref {
-        SessionRef::Named(name) => SessionLocation::named(&paths.session_dir, name).ok(),
-        SessionRef::File(path) => Some(SessionLocation::from_file(path)),
-    }
 }
 
 fn table(rows: &[ContextStatus]) -> String {
@@ -226,7 +219,7 @@ pub fn logout_command(args: &LogoutArgs) -> Result<ExitStatus, Error> {
     let mut hosts: Vec<String> = Vec::new();
     for context in &targets {
         if let Credentials::Exec { session: Some(session_ref), .. } = &context.credentials
-            && let Some(location) = location_of(session_ref, &paths)
+            && let Some(location) = session_ref.location(&paths.session_dir)
         {
             session::delete(&location)?;
             let sharing: Vec<String> = all

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::kubeconfig::{Change, Kubeconfigs, NamedContext};
 use crate::openunison::{Bootstrap, Host};
+use crate::session::SessionLocation;
 
 /// The program name written into exec stanzas: the plugin's name, not an install
 /// path, so that krew upgrades and moves keep working.
@@ -25,6 +26,17 @@ pub enum SessionRef {
     Named(String),
     /// `--session-file PATH`: an isolated session.
     File(PathBuf),
+}
+
+impl SessionRef {
+    /// The session files this reference names; `None` for a name that is not a
+    /// plain file stem (never produced by us).
+    pub fn location(&self, session_dir: &Path) -> Option<SessionLocation> {
+        match self {
+            SessionRef::Named(name) => SessionLocation::named(session_dir, name).ok(),
+            SessionRef::File(path) => Some(SessionLocation::from_file(path)),
+        }
+    }
 }
 
 /// What kind of credentials a kubeconfig user holds, as far as we care.
