@@ -61,18 +61,14 @@ fn login_command(args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> 
     }
 
     let bootstrap = browser_login(&settings, &target.host, &location)?;
-    if !settings.auth_provider {
-        session::store_login(&location, &new_session(&settings, &target.host, &bootstrap))?;
-    }
     let user = if settings.auth_provider {
         managed::auth_provider_user(&target.host, &bootstrap)
     } else {
+        session::store_login(&location, &new_session(&settings, &target.host, &bootstrap))?;
         managed::exec_user(&target.host, &SessionRef::Named(location.stem().to_string()))
     };
-    let requested = target.context.clone();
-    let host = target.host.clone();
     let (_, names) = kubeconfig::update(&settings.kubeconfig, &settings.paths.session_dir, |fresh| {
-        let names = managed::choose_names(fresh, &host, &bootstrap, requested.as_deref());
+        let names = managed::choose_names(fresh, &target.host, &bootstrap, target.context.as_deref());
         Ok((managed::login_changes(&names, &bootstrap, user), names))
     })?;
     report_login(&target, &bootstrap, &names, settings.auth_provider);
@@ -207,10 +203,7 @@ fn reusable_context(config: &Kubeconfigs, target: &LoginTarget, settings: &Login
         if host != &target.host {
             return None;
         }
-        let location = match session_ref {
-            SessionRef::Named(name) => SessionLocation::named(&settings.paths.session_dir, name).ok()?,
-            SessionRef::File(path) => SessionLocation::from_file(path),
-        };
+        let location = session_ref.location(&settings.paths.session_dir)?;
         session::check_alive(&location).ok().filter(|alive| *alive).map(|_| context.name.clone())
     })
 }
