@@ -23,7 +23,7 @@ pub(crate) fn check_alive_with(location: &SessionLocation, renewer: &dyn Renewer
         other => other?,
     }
     let mut lock = store::lock(location)?;
-    let mut session = match store::load(location) {
+    let mut session = match store::read_in_checked_dir(location) {
         Ok(session) => session,
         Err(SessionError::Missing { .. }) => return Ok(false),
         Err(err) => return Err(err.into()),

@@ -170,6 +170,12 @@ impl SessionLocation {
 /// written, and a file that others could read.
 pub fn load(location: &SessionLocation) -> Result<Session, SessionError> {
     check_dir(location)?;
+    read_in_checked_dir(location)
+}
+
+/// [`load`] for callers that checked the directory already (before taking
+/// the session lock), so the hot path stats it once.
+pub(crate) fn read_in_checked_dir(location: &SessionLocation) -> Result<Session, SessionError> {
     let path = location.json_path();
     let bytes = files::read_private(&path).map_err(|err| {
         if err.source.kind() == std::io::ErrorKind::NotFound {

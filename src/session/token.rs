@@ -190,7 +190,7 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     };
     store::check_dir(location).map_err(with_host)?;
     let mut lock = store::lock(location)?;
-    let mut session = store::load(location).map_err(with_host)?;
+    let mut session = store::read_in_checked_dir(location).map_err(with_host)?;
 
     let now = SystemTime::now();
     let handouts_path = location.handouts_path();
