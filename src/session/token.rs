@@ -200,7 +200,7 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     let cached = lifetime_of(&session.id_token).filter(|lifetime| expiry::is_fresh(*lifetime, now));
     let lifetime = match cached {
         Some(lifetime)
-            if !handouts.suggests_rejection(request.parent, &fingerprint(session.id_token.expose()), started_us) =>
+            if !handouts.suggests_rejection(request.parent, fingerprint(session.id_token.expose()), started_us) =>
         {
             lifetime
         }
