@@ -3,7 +3,7 @@
 # krew-manifest.yaml expects, and fill the version and that platform's sha256
 # into the manifest.
 #
-#   scripts/release.sh TARGET                  cargo build --release --locked --target TARGET, then package
+#   scripts/release.sh TARGET                  scripts/build-release.sh TARGET (static on Linux), then package
 #   scripts/release.sh --binary PATH TARGET    package an already built binary (no cargo build)
 #   scripts/release.sh --record-only TARGET    only hash an archive already in the dist directory
 #                                              and record it in the manifest
@@ -74,8 +74,7 @@ mkdir -p "$dist"
 
 if ((!record_only)); then
     if [[ -z "$binary" ]]; then
-        cargo build --release --locked --target "$target" --manifest-path "$root/Cargo.toml"
-        binary="$root/target/$target/release/kubectl-oulogin$exe"
+        binary="$("$root/scripts/build-release.sh" "$target")"
     fi
     [[ -f "$binary" ]] || { echo "release.sh: no binary at \`$binary\`" >&2; exit 1; }
 

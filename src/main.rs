@@ -1,5 +1,6 @@
-//! `kubectl-oulogin`: parse the command line, run the command, turn the outcome
-//! into an exit status. Nothing else lives here.
+//! `kubectl-oulogin`: pin name lookups (static builds), parse the command
+//! line, run the command, turn the outcome into an exit status. Nothing else
+//! lives here.
 
 mod app;
 mod cli;
@@ -11,6 +12,7 @@ mod kubeconfig;
 mod login;
 mod manage;
 mod managed;
+mod nss;
 mod openunison;
 mod output;
 mod session;
@@ -21,6 +23,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    nss::pin_builtin_services();
     let cli = cli::Cli::parse();
     match app::run(cli) {
         Ok(status) => status.into(),
