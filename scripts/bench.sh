@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The benchmark of issue 8 (not part of the test suite): builds in release
-# mode, starts the strict fake OpenUnison and Kubernetes API server (the test
-# suite's `tests/fake/`, grace period 0) inside `examples/bench.rs`, and prints
+# mode as a release does, starts the strict fake OpenUnison and Kubernetes API
+# server (the test suite's `tests/fake/`, grace period 0) inside
+# `examples/bench.rs`, and prints
 # the machine and a table of medians over repeated runs, each beside its
 # reference measured in the same run.
 #
 #   scripts/bench.sh            full run (a few minutes on 2 cores)
 #   scripts/bench.sh --quick    fewer repetitions, for a smoke test
 #
-# Needs cargo and kubectl (found on PATH, else /usr/bin/kubectl), nothing else;
+# Needs cargo, readelf and kubectl (found on PATH, else /usr/bin/kubectl);
 # results go to stdout (cargo's build output to stderr); BENCHMARKS.md records one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,11 @@ if [[ ! -x $kubectl_path ]]; then
     exit 1
 fi
 
-cargo build --release --bins --examples >&2
+# The plugin measured is the one that ships (scripts/build-release.sh: static
+# on Linux); the examples are built in the same build, with the same flags.
+host="$(rustc -vV | sed -n 's/^host: //p')"
+plugin="$(scripts/build-release.sh "$host" --bins --examples)"
+examples="$(dirname "$plugin")/examples"
 
 echo "## Machine"
 echo
@@ -29,12 +34,13 @@ echo "\$ free -h"; free -h
 echo "\$ uname -a"; uname -a
 echo "\$ kubectl version --client"; "$kubectl_path" version --client 2>&1
 echo "\$ rustc --version"; rustc --version
+echo "\$ scripts/build-release.sh $host   # the plugin measured, as a release builds it"; echo "$plugin"
 echo "\$ uptime   # load before the run"; uptime
 echo '```'
 echo
 echo "## Results"
 echo
-target/release/examples/bench --plugin target/release/kubectl-oulogin --kubectl "$kubectl_path" "$@"
+"$examples/bench" --plugin "$plugin" --kubectl "$kubectl_path" "$@"
 echo
 echo '```'
 echo "\$ uptime   # load after the run"; uptime
