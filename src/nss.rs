@@ -9,7 +9,7 @@
 //! names: the module would bring in the machine's shared libc, of another
 //! version, beside the static one. `files` and `dns` are built into glibc
 //! since 2.34, so pinning `hosts` to `files dns` and `passwd` to `files`
-//! resolves names exactly as kubectl's own (pure Go) resolver does, and never
+//! resolves names as a static kubectl's own (pure Go) resolver does, and never
 //! loads a module. In every other build this does nothing: the dynamic libc
 //! follows `/etc/nsswitch.conf` as usual.
 
