@@ -198,14 +198,15 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     handouts.prune(unix_micros(now));
 
     let cached = lifetime_of(&session.id_token).filter(|lifetime| expiry::is_fresh(*lifetime, now));
-    let lifetime = match cached {
-        Some(lifetime)
-            if !handouts.suggests_rejection(request.parent, fingerprint(session.id_token.expose()), started_us) =>
-        {
-            lifetime
+    let cached_fingerprint = fingerprint(session.id_token.expose());
+    // The lifetime of the token handed out, and its fingerprint: the cached
+    // token's unless a renewal replaced it.
+    let (lifetime, handed_out) = match cached {
+        Some(lifetime) if !handouts.suggests_rejection(request.parent, cached_fingerprint, started_us) => {
+            (lifetime, cached_fingerprint)
         }
         Some(lifetime) => match renew(request, &mut session, &mut lock, renewer) {
-            Ok(renewed) => renewed,
+            Ok(renewed) => (renewed, fingerprint(session.id_token.expose())),
             // The token looked rejected but we cannot get another; the cached one
             // is still within its lifetime, so it is the best answer there is.
             Err(Renewed::Unreachable(err)) => {
@@ -214,18 +215,21 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
                     session.host,
                     crate::output::sanitize(&err.to_string())
                 ));
-                lifetime
+                (lifetime, cached_fingerprint)
             }
             Err(Renewed::Failed(err)) => return Err(err),
         },
-        None => renew(request, &mut session, &mut lock, renewer).map_err(Renewed::into_error)?,
+        None => {
+            let renewed = renew(request, &mut session, &mut lock, renewer).map_err(Renewed::into_error)?;
+            (renewed, fingerprint(session.id_token.expose()))
+        }
     };
 
     let now = SystemTime::now();
     let expires_at = expiry::reported_expiry(lifetime, now);
     handouts.record(Handout {
         parent: request.parent,
-        token: fingerprint(session.id_token.expose()),
+        token: handed_out,
         at_us: unix_micros(now),
         until: expiry::expiry_point(lifetime),
     });
@@ -491,6 +495,24 @@ mod tests {
         let second = token_of(&issue(&setup.request, &fake).unwrap());
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1, "a re-run by the same client means a 401");
         assert_ne!(first, second);
+    }
+
+    #[test]
+    fn a_token_got_by_refreshing_is_remembered_as_handed_out() {
+        // A stale token is refreshed; the same client asking again for the
+        // new token is a re-run after a 401 of that token, so it refreshes again.
+        let setup = setup(&jwt("old", 60, 55), BrowserChoice::System);
+        let fake = FakeOpenUnison::default();
+        let first = token_of(&issue(&setup.request, &fake).unwrap());
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
+        std::thread::sleep(Duration::from_millis(2));
+        let second = token_of(&issue(&setup.request, &fake).unwrap());
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 2, "the refreshed token was rejected");
+        assert_ne!(first, second);
+        // Likewise for the token a suspected rejection brought.
+        std::thread::sleep(Duration::from_millis(2));
+        issue(&setup.request, &fake).unwrap();
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 3);
     }
 
     #[test]
