@@ -2,9 +2,8 @@
 # The benchmark of issue 8 (not part of the test suite): builds in release
 # mode as a release does, starts the strict fake OpenUnison and Kubernetes API
 # server (the test suite's `tests/fake/`, grace period 0) inside
-# `examples/bench.rs`, and prints
-# the machine and a table of medians over repeated runs, each beside its
-# reference measured in the same run.
+# `examples/bench.rs`, and prints the machine and a table of medians over
+# repeated runs, each beside its reference measured in the same run.
 #
 #   scripts/bench.sh            full run (a few minutes on 2 cores)
 #   scripts/bench.sh --quick    fewer repetitions, for a smoke test
