@@ -593,6 +593,39 @@ fn a_stale_kubectl_lock_is_an_error_naming_it_after_a_bounded_retry() {
 }
 
 #[test]
+fn a_kubectl_lock_taken_anew_again_and_again_is_waited_for_not_called_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let lock = lock_path(&path);
+    // A loop of kubectl writes on a loaded machine: the lock is held for
+    // 200 ms at a time and taken again at once, for longer than one stale
+    // lock may stand. The gaps are too short to count on catching.
+    let busy_for = Duration::from_secs(4);
+    let writer = {
+        let lock = lock.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut held = 0;
+            while started.elapsed() < busy_for {
+                if fs::OpenOptions::new().write(true).create_new(true).open(&lock).is_ok() {
+                    held += 1;
+                    std::thread::sleep(Duration::from_millis(200));
+                    fs::remove_file(&lock).unwrap();
+                } else {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            held
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap();
+    assert!(Kubeconfigs::load(&explicit(&path)).unwrap().context("x").is_some());
+    assert!(writer.join().unwrap() >= 15, "the writer barely held the lock; the test proves little");
+    assert!(!lock.exists());
+}
+
+#[test]
 fn a_lock_left_by_a_killed_oulogin_is_cleared() {
     let dir = tempfile::tempdir().unwrap();
     let path = put(dir.path(), "config", TWO_ENTRIES);

@@ -26,9 +26,17 @@ pub const WRITERS_LOCK_FILE: &str = "kubeconfig.lock";
 const WRITERS_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// When we tell the user what we are waiting for.
 const WRITERS_LOCK_NOTICE: Duration = Duration::from_secs(2);
-/// How long kubectl's `<file>.lock` may stay in place before we give up. kubectl
-/// holds it for a few milliseconds; one that stays longer was left by a crash.
+/// How long one kubectl `<file>.lock` may stay in place before we give up.
+/// kubectl holds it for a few milliseconds; one that stays longer was left by
+/// a crash.
 const KUBECTL_LOCK_WAIT: Duration = Duration::from_secs(3);
+/// How long we wait in all while kubectl keeps taking the lock anew (a loop
+/// of kubectl writes on a loaded machine): each new lock restarts the
+/// [`KUBECTL_LOCK_WAIT`] clock, but never past this.
+const KUBECTL_BUSY_WAIT: Duration = Duration::from_secs(30);
+/// The longest pause between two tries: short enough to catch the gap
+/// between two kubectl runs.
+const KUBECTL_LOCK_POLL: Duration = Duration::from_millis(50);
 /// What our `<file>.lock` files say, so that one left by a killed
 /// kubectl-oulogin can be told from kubectl's own (which are empty).
 const LOCK_MARKER: &str = "kubectl-oulogin";
@@ -310,11 +318,14 @@ struct KubectlLock {
 }
 
 impl KubectlLock {
-    /// Creates `<file>.lock`, retrying with backoff while someone else holds
-    /// it, for at most [`KUBECTL_LOCK_WAIT`].
+    /// Creates `<file>.lock`, retrying while someone else holds it. We give
+    /// up when one and the same lock file has stood for [`KUBECTL_LOCK_WAIT`]
+    /// (left by a crash), or after [`KUBECTL_BUSY_WAIT`] of locks that keep
+    /// being taken anew.
     fn acquire(file: &Path) -> Result<KubectlLock, KubeconfigError> {
         let lock = lock_path(file);
         let started = Instant::now();
+        let mut standing = StandingLock::default();
         let mut pause = Duration::from_millis(5);
         loop {
             // The record lets a later run recognise a lock a killed
@@ -327,16 +338,45 @@ impl KubectlLock {
                     if left_by_dead_oulogin(&lock) && fs::remove_file(&lock).is_ok() {
                         continue;
                     }
+                    let stood = standing.observe(&lock);
                     let waited = started.elapsed();
-                    if waited >= KUBECTL_LOCK_WAIT {
+                    if stood >= KUBECTL_LOCK_WAIT || waited >= KUBECTL_BUSY_WAIT {
                         return Err(KubeconfigError::Locked { path: file.to_path_buf(), lock, waited });
                     }
-                    std::thread::sleep(pause.min(KUBECTL_LOCK_WAIT - waited));
-                    pause = (pause * 2).min(Duration::from_millis(250));
+                    std::thread::sleep(pause.min(KUBECTL_LOCK_WAIT - stood));
+                    pause = (pause * 2).min(KUBECTL_LOCK_POLL);
                 }
                 Err(source) => {
                     return Err(KubeconfigError::LockFile { path: file.to_path_buf(), lock, source });
                 }
+            }
+        }
+    }
+}
+
+/// Which lock file we found in our way, and since when. kubectl removes its
+/// lock after every write, so a lock with another inode or change time is a
+/// new holder, not a stale one.
+#[derive(Default)]
+struct StandingLock {
+    seen: Option<((u64, u64, i64, i64), Instant)>,
+}
+
+impl StandingLock {
+    /// Notes the lock at `path` as it is now and says how long that very
+    /// file has been in our way (zero when it is new, or gone already).
+    fn observe(&mut self, path: &Path) -> Duration {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            self.seen = None;
+            return Duration::ZERO;
+        };
+        let identity = (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec());
+        match self.seen {
+            Some((seen, since)) if seen == identity => since.elapsed(),
+            _ => {
+                self.seen = Some((identity, Instant::now()));
+                Duration::ZERO
             }
         }
     }
