@@ -282,6 +282,14 @@ fn median(values: &mut [Duration]) -> Duration {
     values[values.len() / 2]
 }
 
+/// The median over rounds of `ours[i] / reference[i]` (runs of one round).
+fn median_ratio(ours: &[Duration], reference: &[Duration]) -> f64 {
+    let mut ratios: Vec<f64> =
+        ours.iter().zip(reference).map(|(ours, reference)| ours.as_secs_f64() / reference.as_secs_f64()).collect();
+    ratios.sort_unstable_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
 /// Nearest-rank percentile.
 fn percentile(values: &mut [Duration], pct: f64) -> Duration {
     values.sort_unstable();
@@ -374,7 +382,7 @@ fn run(args: &[String]) -> Result<()> {
 
     // 2. kubectl through the exec stanza vs a static token user.
     let (exec_config, static_config, cat_config) = kubeconfigs_for_kubectl(&world)?;
-    let kubectl_runs = if options.quick { 9 } else { 151 };
+    let kubectl_runs = if options.quick { 9 } else { 301 };
     let (mut exec_walls, mut static_walls, mut cat_walls) = (Vec::new(), Vec::new(), Vec::new());
     let kubectl = options.kubectl.as_path();
     let refreshes_before = world.refresh_calls();
@@ -392,23 +400,38 @@ fn run(args: &[String]) -> Result<()> {
     if world.refresh_calls() != refreshes_before {
         return Err("the kubectl runs refreshed; the measurement is not of the cached path".into());
     }
+    // The verdict is on the median of the rounds' own ratios: the three runs
+    // of a round are a few hundred milliseconds apart, so a round's ratio is
+    // free of whatever else the machine does over the minute of the loop.
+    let exec_ratio = median_ratio(&exec_walls, &static_walls);
+    let cat_ratio = median_ratio(&cat_walls, &static_walls);
+    let above_cat = median_ratio(&exec_walls, &cat_walls);
     let (exec_median, static_median) = (median(&mut exec_walls), median(&mut static_walls));
     let cat_median = median(&mut cat_walls);
-    let kubectl_ratio = exec_median.as_secs_f64() / static_median.as_secs_f64();
-    let cat_ratio = cat_median.as_secs_f64() / static_median.as_secs_f64();
+    let ratio_of_medians = |median: Duration| median.as_secs_f64() / static_median.as_secs_f64();
     rows.push([
-        format!("2. `kubectl get --raw /api`, exec stanza (median of {kubectl_runs})"),
+        format!("2. `kubectl get --raw /api`, exec stanza (medians of {kubectl_runs} rounds)"),
         ms(exec_median),
         format!("{} (static `token:`)", ms(static_median)),
-        format!("{kubectl_ratio:.3}x"),
+        format!("{exec_ratio:.3}x (ratio of medians {:.3}x)", ratio_of_medians(exec_median)),
         "≤ 1.05x".into(),
-        verdict(kubectl_ratio <= 1.05).into(),
+        verdict(exec_ratio <= 1.05).into(),
     ]);
     rows.push([
-        format!("2. the same, exec stanza running `/bin/cat` (floor of any exec plugin; median of {kubectl_runs})"),
+        format!(
+            "2. the same, exec stanza running `/bin/cat` (floor of any exec plugin; medians of {kubectl_runs} rounds)"
+        ),
         ms(cat_median),
         format!("{} (static `token:`)", ms(static_median)),
-        format!("{cat_ratio:.3}x"),
+        format!("{cat_ratio:.3}x (ratio of medians {:.3}x)", ratio_of_medians(cat_median)),
+        "–".into(),
+        "–".into(),
+    ]);
+    rows.push([
+        format!("2. exec stanza against the `/bin/cat` stanza: what the plugin adds to any exec plugin ({kubectl_runs} rounds)"),
+        ms(exec_median),
+        format!("{} (`/bin/cat` stanza)", ms(cat_median)),
+        format!("{above_cat:.3}x"),
         "–".into(),
         "–".into(),
     ]);
