@@ -10,7 +10,7 @@ use crate::managed::{self, Credentials, EntryNames, NameChoice, SessionRef};
 use crate::openunison::{Bootstrap, Host, TrustConfig};
 use crate::output;
 use crate::session::{self, Secret, Session, SessionLocation};
-use crate::settings::LoginSettings;
+use crate::settings::{LoginSettings, Remembered};
 
 pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
     match cli.command {
@@ -41,6 +41,7 @@ fn login_command(args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> 
     }
     let config = Kubeconfigs::load(&settings.kubeconfig)?;
     let target = LoginTarget::resolve(&settings, &config)?;
+    let settings = settings.with_remembered(&target.remembered);
     let location = SessionLocation::shared(&settings.paths.session_dir, &target.host);
 
     if !settings.force
@@ -119,9 +120,17 @@ pub struct LoginTarget {
     pub host: Host,
     /// `--context`: the context to log in again for, or the new context's name.
     pub context: Option<String>,
+    /// How the last login to this host (for this context) reached OpenUnison.
+    pub remembered: Remembered,
 }
 
 impl LoginTarget {
+    /// `--host HOST`: what the shared session of that host remembers.
+    pub fn for_host(settings: &LoginSettings, host: &Host, context: Option<String>) -> LoginTarget {
+        let remembered = remembered_by(&SessionLocation::shared(&settings.paths.session_dir, host)).unwrap_or_default();
+        LoginTarget { host: host.clone(), context, remembered }
+    }
+
     /// `--host`; else the host of `--context`; else the host of the current context.
     pub fn resolve(settings: &LoginSettings, config: &Kubeconfigs) -> Result<LoginTarget, Error> {
         if let Some(host) = &settings.host {
@@ -133,7 +142,7 @@ impl LoginTarget {
                     Some("give the new context another name with `--context NAME`, or leave `--context` out".into()),
                 ));
             }
-            return Ok(LoginTarget { host: host.clone(), context: settings.context.clone() });
+            return Ok(LoginTarget::for_host(settings, host, settings.context.clone()));
         }
         let (name, how) = match (&settings.context, config.current_context()) {
             (Some(name), _) => (name.clone(), "`--context`"),
@@ -160,7 +169,20 @@ impl LoginTarget {
         let credentials = managed::credentials_of(config, &context);
         let logged_out = context.user.as_deref().is_some_and(|user| config.user(user).is_none());
         match credentials.host() {
-            Some(host) => Ok(LoginTarget { host: host.clone(), context: Some(name) }),
+            Some(host) => {
+                let session_dir = &settings.paths.session_dir;
+                let location = match &credentials {
+                    Credentials::Exec { session: Some(session_ref), .. } => session_ref.location(session_dir),
+                    _ => None,
+                }
+                .unwrap_or_else(|| SessionLocation::shared(session_dir, host));
+                let mut remembered = remembered_by(&location).unwrap_or_default();
+                if remembered.trust.is_none() {
+                    let user = context.user.as_deref().and_then(|user| config.user(user));
+                    remembered.trust = user.and_then(managed::legacy_idp_trust);
+                }
+                Ok(LoginTarget { host: host.clone(), context: Some(name), remembered })
+            }
             None if logged_out => Err(Error::usage(
                 format!("{how} `{name}` has no user entry (logged out?), so its OpenUnison host is unknown"),
                 Some(format!("log in for it again with `kubectl oulogin --host HOST --context {quoted}`")),
@@ -175,6 +197,14 @@ impl LoginTarget {
             )),
         }
     }
+}
+
+/// What the session at `location` remembers of its login, if it can be read
+/// (a missing or refused session file simply remembers nothing).
+fn remembered_by(location: &SessionLocation) -> Option<Remembered> {
+    let session = session::load(location).ok()?;
+    let trust = (session.trust != TrustConfig::default()).then_some(session.trust);
+    Some(Remembered { trust, browser: Some(session.browser) })
 }
 
 /// Whether the context `name` exists with credentials that are not ours (a

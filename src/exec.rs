@@ -497,6 +497,7 @@ pub fn exec_command(args: &LoginArgs, command: &[OsString]) -> Result<ExitStatus
     }
     remove_leftovers(&settings.paths.session_dir);
     let target = private_target(&settings)?;
+    let settings = settings.with_remembered(&target.remembered);
     let dir = PrivateDir::create(&settings.paths.session_dir, Purpose::Exec)?;
     log_in_privately(&settings, &target, &dir)?;
     let status = dir.run(command, &ignored);
@@ -511,6 +512,7 @@ pub fn exec_command(args: &LoginArgs, command: &[OsString]) -> Result<ExitStatus
 pub fn isolated_command(settings: &LoginSettings) -> Result<ExitStatus, Error> {
     remove_leftovers(&settings.paths.session_dir);
     let target = private_target(settings)?;
+    let settings = &settings.with_remembered(&target.remembered);
     let dir = PrivateDir::create(&settings.paths.session_dir, Purpose::Isolated)?;
     log_in_privately(settings, &target, &dir)?;
     let kubeconfig = dir.kubeconfig();
@@ -528,7 +530,7 @@ pub fn isolated_command(settings: &LoginSettings) -> Result<ExitStatus, Error> {
 /// The host to log in to; the user's kubeconfig is read only when `--host` is absent.
 fn private_target(settings: &LoginSettings) -> Result<LoginTarget, Error> {
     match &settings.host {
-        Some(host) => Ok(LoginTarget { host: host.clone(), context: settings.context.clone() }),
+        Some(host) => Ok(LoginTarget::for_host(settings, host, settings.context.clone())),
         None => LoginTarget::resolve(settings, &Kubeconfigs::load(&settings.kubeconfig)?),
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::kubeconfig::{Change, Kubeconfigs, NamedContext};
-use crate::openunison::{Bootstrap, Host};
+use crate::openunison::{Bootstrap, Host, TrustConfig};
 use crate::session::SessionLocation;
 
 /// The program name written into exec stanzas: the plugin's name, not an install
@@ -301,6 +301,21 @@ pub fn auth_provider_user(host: &Host, bootstrap: &Bootstrap) -> Map<String, Val
     Map::from_iter([("auth-provider".to_string(), json!({ "name": "oidc", "config": config }))])
 }
 
+/// The OpenUnison CA an `auth-provider: oidc` user carries (the old Go
+/// plugin wrote the bootstrap's CA there), as extra trust for a login again.
+pub fn legacy_idp_trust(user: &Value) -> Option<TrustConfig> {
+    use base64::Engine as _;
+    let config = user.get("auth-provider")?.get("config")?;
+    if let Some(data) = config.get("idp-certificate-authority-data").and_then(Value::as_str) {
+        let pem = base64::engine::general_purpose::STANDARD.decode(data.trim()).ok()?;
+        return Some(TrustConfig { ca_file: None, ca_pem: Some(String::from_utf8(pem).ok()?) });
+    }
+    // kubectl reads a relative path against the kubeconfig's directory; only
+    // an absolute one means the same file here.
+    let file = config.get("idp-certificate-authority").and_then(Value::as_str).map(PathBuf::from)?;
+    file.is_absolute().then_some(TrustConfig { ca_file: Some(file), ca_pem: None })
+}
+
 /// The cluster entry's fields we own.
 pub fn cluster_fields(bootstrap: &Bootstrap) -> Map<String, Value> {
     use base64::Engine as _;
@@ -441,5 +456,28 @@ mod tests {
             free_name("kubernetes", &h, |name| name != "kubernetes-ou2.example.com-8443-2"),
             "kubernetes-ou2.example.com-8443-2"
         );
+    }
+
+    #[test]
+    fn an_old_plugin_user_lends_its_openunison_ca_as_data_or_absolute_file() {
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD.encode("-----BEGIN CERTIFICATE-----\n");
+        let with_data = json!({"auth-provider": {"name": "oidc", "config": {"idp-certificate-authority-data": data}}});
+        assert_eq!(
+            legacy_idp_trust(&with_data),
+            Some(TrustConfig { ca_file: None, ca_pem: Some("-----BEGIN CERTIFICATE-----\n".into()) })
+        );
+        let with_file = json!({"auth-provider": {"config": {"idp-certificate-authority": "/etc/ou/ca.pem"}}});
+        assert_eq!(
+            legacy_idp_trust(&with_file),
+            Some(TrustConfig { ca_file: Some("/etc/ou/ca.pem".into()), ca_pem: None })
+        );
+        let relative = json!({"auth-provider": {"config": {"idp-certificate-authority": "ca.pem"}}});
+        assert_eq!(legacy_idp_trust(&relative), None);
+        assert_eq!(
+            legacy_idp_trust(&json!({"auth-provider": {"config": {"idp-certificate-authority-data": "%%"}}})),
+            None
+        );
+        assert_eq!(legacy_idp_trust(&json!({"token": "x"})), None);
     }
 }

@@ -145,7 +145,83 @@ impl LoginSettings {
     }
 }
 
+/// How an earlier login for the same host reached OpenUnison: the CA and
+/// browser command its session remembers (or the CA an old-plugin user
+/// carries). A login again uses them where its command line says nothing, as
+/// `token`'s own re-login does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Remembered {
+    pub trust: Option<TrustConfig>,
+    pub browser: Option<BrowserChoice>,
+}
+
+impl LoginSettings {
+    /// These settings, with what `remembered` knows filling in what the
+    /// command line left open: the CA when `--certificate-authority` is
+    /// absent, a remembered `--browser-command` when neither browser flag is
+    /// given (it wins over `BROWSER`, as for `token`).
+    pub fn with_remembered(&self, remembered: &Remembered) -> LoginSettings {
+        let mut settings = self.clone();
+        if settings.trust == TrustConfig::default()
+            && let Some(trust) = &remembered.trust
+        {
+            settings.trust = trust.clone();
+        }
+        if matches!(settings.browser, BrowserChoice::BrowserEnv(_) | BrowserChoice::System)
+            && let Some(command @ BrowserChoice::Command(_)) = &remembered.browser
+        {
+            settings.browser = command.clone();
+        }
+        settings
+    }
+}
+
 /// Whether `OULOGIN_NO_BROWSER=1` forbids `token` to open a browser.
 pub fn no_browser_from_env() -> bool {
     std::env::var(env::OULOGIN_NO_BROWSER).is_ok_and(|value| value == "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(trust: TrustConfig, browser: BrowserChoice) -> LoginSettings {
+        let paths = Paths { home: PathBuf::from("/home/u"), session_dir: PathBuf::from("/home/u/.kube/cache/oulogin") };
+        LoginSettings {
+            host: None,
+            context: None,
+            kubeconfig: KubeconfigSelection::Default(paths.default_kubeconfig()),
+            trust,
+            browser,
+            port: 8400,
+            timeout: Duration::from_secs(300),
+            force: false,
+            auth_provider: false,
+            paths,
+        }
+    }
+
+    #[test]
+    fn remembered_trust_and_browser_command_fill_only_what_the_command_line_left_open() {
+        let remembered = Remembered {
+            trust: Some(TrustConfig { ca_file: Some("/old/ca.pem".into()), ca_pem: Some("PEM".into()) }),
+            browser: Some(BrowserChoice::Command("firefox".into())),
+        };
+        let open = settings(TrustConfig::default(), BrowserChoice::System).with_remembered(&remembered);
+        assert_eq!(open.trust, remembered.trust.clone().unwrap());
+        assert_eq!(open.browser, BrowserChoice::Command("firefox".into()));
+        let from_env = settings(TrustConfig::default(), BrowserChoice::BrowserEnv("w3m".into()));
+        assert_eq!(from_env.with_remembered(&remembered).browser, BrowserChoice::Command("firefox".into()));
+
+        let given = TrustConfig::from_settings(Some("/new/ca.pem".into()));
+        for browser in [BrowserChoice::NoBrowser, BrowserChoice::Command("chromium".into())] {
+            let explicit = settings(given.clone(), browser.clone()).with_remembered(&remembered);
+            assert_eq!(explicit.trust, given);
+            assert_eq!(explicit.browser, browser);
+        }
+        // Only a remembered `--browser-command` carries over, not `--no-browser`.
+        let no_browser = Remembered { trust: None, browser: Some(BrowserChoice::NoBrowser) };
+        let fresh = settings(TrustConfig::default(), BrowserChoice::System).with_remembered(&no_browser);
+        assert_eq!((fresh.trust, fresh.browser), (TrustConfig::default(), BrowserChoice::System));
+    }
 }

@@ -703,6 +703,60 @@ fn an_old_plugin_context_is_converted_in_place() {
     kubectl_get(&env).assert_success();
 }
 
+/// What a user types to log in again: no `--host`, no `--certificate-authority`
+/// and no `--browser-command` (the port only because each fake has its own).
+/// Bounded, so that a login that opens no browser fails instead of waiting.
+fn bare_args(fake: &FakeOpenUnison, more: &[&str]) -> Vec<String> {
+    let mut args = vec!["--port".to_string(), fake.redirect_port().to_string(), "--timeout".into(), "20s".into()];
+    args.extend(more.iter().map(|arg| arg.to_string()));
+    args
+}
+
+#[test]
+fn logging_in_again_uses_the_certificate_authority_and_browser_command_the_session_remembers() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.write_kubeconfig(UNRELATED_KUBECONFIG);
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    let context = "kubernetes";
+    let host = fake.host();
+    let again: [&[&str]; 3] = [&[], &["--context", context], &["--host", &host]];
+    for (round, flags) in again.iter().enumerate() {
+        fake.kill_all_sessions();
+        let login = env.oulogin(bare_args(&fake, flags)).run();
+        login.assert_success().assert_stderr_contains(&format!("context `{context}` is now current"));
+        assert_eq!(browser.opened(), round + 2, "{flags:?}: the remembered browser command ran\n{login}");
+        kubectl_get(&env).assert_success();
+    }
+    // `exec` taking the host from the current context: its own session, same CA.
+    let mut exec_args = vec!["exec".to_string()];
+    exec_args.extend(bare_args(&fake, &["--", "kubectl", "get", "--raw", "/api"]));
+    let exec = env.oulogin(exec_args).run();
+    exec.assert_success();
+    assert_eq!(browser.opened(), 5, "{exec}");
+    // A CA given on the command line wins over the remembered one.
+    fake.kill_all_sessions();
+    let other_ca = env.root().join("other-ca.pem");
+    std::fs::write(&other_ca, crate::fake::pki::TestCa::generate("another CA").pem).unwrap();
+    let before = env.read_kubeconfig();
+    let refused = env.oulogin(bare_args(&fake, &["--certificate-authority", other_ca.to_str().unwrap()])).run();
+    refused.assert_code(1).assert_stderr_contains("not signed by a trusted CA");
+    assert_eq!(env.read_kubeconfig(), before);
+}
+
+#[test]
+fn an_old_plugin_context_is_converted_with_the_openunison_ca_it_carries() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.write_kubeconfig(&old_plugin_kubeconfig(&fake));
+    let login =
+        env.oulogin(bare_args(&fake, &["--context", "old-context", "--browser-command", browser.command()])).run();
+    login.assert_success().assert_stderr_contains("converted context `old-context`");
+    kubectl_get(&env).assert_success();
+}
+
 #[test]
 fn auth_provider_writes_the_legacy_block_that_kubectl_can_use() {
     let fake =
