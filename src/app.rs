@@ -202,7 +202,10 @@ impl LoginTarget {
 /// What the session at `location` remembers of its login, if it can be read
 /// (a missing or refused session file simply remembers nothing).
 fn remembered_by(location: &SessionLocation) -> Option<Remembered> {
-    let session = session::load(location).ok()?;
+    let mut session = session::load(location).ok()?;
+    // A CA file removed since is no reason to fail a login the system roots
+    // or the CA the server handed out may still carry.
+    session.trust.ca_file = session.trust.ca_file.filter(|file| file.is_file());
     let trust = (session.trust != TrustConfig::default()).then_some(session.trust);
     Some(Remembered { trust, browser: Some(session.browser) })
 }

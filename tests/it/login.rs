@@ -746,6 +746,24 @@ fn logging_in_again_uses_the_certificate_authority_and_browser_command_the_sessi
 }
 
 #[test]
+fn a_remembered_certificate_authority_file_removed_since_does_not_fail_the_login() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let ca_copy = env.root().join("ou-ca.pem");
+    std::fs::copy(fake.ca_file(), &ca_copy).unwrap();
+    let mut args = args_without_ca(&fake, &browser);
+    args.extend(["--certificate-authority".to_string(), ca_copy.display().to_string()]);
+    env.oulogin(args).run().assert_success();
+    std::fs::remove_file(&ca_copy).unwrap();
+    fake.kill_all_sessions();
+    // The OpenUnison CA the bootstrap JSON handed out is remembered too.
+    env.oulogin(bare_args(&fake, &[])).run().assert_success();
+    assert_eq!(browser.opened(), 2);
+    kubectl_get(&env).assert_success();
+}
+
+#[test]
 fn an_old_plugin_context_is_converted_with_the_openunison_ca_it_carries() {
     let fake = start_fake();
     let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
