@@ -143,19 +143,7 @@ impl LoginSettings {
             paths,
         })
     }
-}
 
-/// How an earlier login for the same host reached OpenUnison: the CA and
-/// browser command its session remembers (or the CA an old-plugin user
-/// carries). A login again uses them where its command line says nothing, as
-/// `token`'s own re-login does.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Remembered {
-    pub trust: Option<TrustConfig>,
-    pub browser: Option<BrowserChoice>,
-}
-
-impl LoginSettings {
     /// These settings, with what `remembered` knows filling in what the
     /// command line left open: the CA when `--certificate-authority` is
     /// absent, a remembered `--browser-command` when neither browser flag is
@@ -174,6 +162,16 @@ impl LoginSettings {
         }
         settings
     }
+}
+
+/// How an earlier login for the same host reached OpenUnison: the CA and
+/// browser command its session remembers (or the CA an old-plugin user
+/// carries). A login again uses them where its command line says nothing, as
+/// `token`'s own re-login does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Remembered {
+    pub trust: Option<TrustConfig>,
+    pub browser: Option<BrowserChoice>,
 }
 
 /// Whether `OULOGIN_NO_BROWSER=1` forbids `token` to open a browser.
