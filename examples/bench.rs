@@ -403,6 +403,7 @@ fn run(args: &[String]) -> Result<()> {
     // The verdict is on the median of the rounds' own ratios: the three runs
     // of a round are a few hundred milliseconds apart, so a round's ratio is
     // free of whatever else the machine does over the minute of the loop.
+    // (Paired by index, so taken before `median` sorts the walls.)
     let exec_ratio = median_ratio(&exec_walls, &static_walls);
     let cat_ratio = median_ratio(&cat_walls, &static_walls);
     let above_cat = median_ratio(&exec_walls, &cat_walls);

@@ -41,10 +41,13 @@ pub struct Handout {
 }
 
 impl Handout {
-    /// `PARENT FINGERPRINT AT_US UNTIL` and a newline.
-    fn write_line(&self, out: &mut Vec<u8>) {
-        let Handout { parent, token, at_us, until } = self;
-        writeln!(out, "{parent} {:016x} {at_us} {until}", token.0).expect("writing to a Vec cannot fail");
+    /// One `PARENT FINGERPRINT AT_US UNTIL` line per record.
+    fn lines_of(records: &[Handout]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for Handout { parent, token, at_us, until } in records {
+            writeln!(out, "{parent} {:016x} {at_us} {until}", token.0).expect("writing to a Vec cannot fail");
+        }
+        out
     }
 
     /// The handout on `line`, if it is one (exactly four fields).
@@ -132,10 +135,7 @@ impl Handouts {
         if self.stale_on_disk {
             self.rewrite(path)?;
         } else if self.unsaved > 0 {
-            let mut lines = Vec::new();
-            for record in &self.records[self.records.len() - self.unsaved..] {
-                record.write_line(&mut lines);
-            }
+            let lines = Handout::lines_of(&self.records[self.records.len() - self.unsaved..]);
             let mut file = std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
             // One write: a crash leaves at most a torn last line, which reads as absent.
             file.write_all(&lines)?;
@@ -152,11 +152,7 @@ impl Handouts {
             .suffix(".tmp")
             .permissions(std::fs::Permissions::from_mode(0o600))
             .tempfile_in(dir)?;
-        let mut lines = Vec::new();
-        for record in &self.records {
-            record.write_line(&mut lines);
-        }
-        temp.write_all(&lines)?;
+        temp.write_all(&Handout::lines_of(&self.records))?;
         temp.persist(path).map_err(|err| err.error)?;
         Ok(())
     }
