@@ -670,11 +670,118 @@ fn a_file_kubectl_is_rewriting_is_read_once_kubectl_is_done() {
         Kubeconfigs::load(&explicit(&path))
     });
     assert_eq!(config.unwrap().context_names(), ["ctx1"]);
-    // Without kubectl's lock, a broken file is refused at once.
+    // Without kubectl's lock, a broken file that stays as it is is refused
+    // after one second look.
     put(dir.path(), "config", "clusters: [\n");
     let started = Instant::now();
     assert!(matches!(Kubeconfigs::load(&explicit(&path)), Err(KubeconfigError::NotYaml { .. })));
     assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn a_file_rewritten_in_place_is_read_whole_even_when_the_writer_is_gone_before_we_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    // kubectl truncates, writes and removes its lock within a millisecond or
+    // two: a reader that catches the half-written file may find no lock by the
+    // time it looks. This writer takes no lock at all, so only "the file
+    // changed since the failed read" tells the reader to look again.
+    let cut = TWO_ENTRIES.find("users:\n-").unwrap() + "users:\n-".len();
+    let (torn, rest) = TWO_ENTRIES.split_at(cut);
+    assert!(parse_text(torn).is_err(), "the torn half must be refused for this test to mean anything");
+    let reads_done = std::sync::atomic::AtomicBool::new(false);
+    let (torn_reads, outcomes) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            use std::io::Write;
+            let started = Instant::now();
+            let mut rewrites = 0;
+            while !reads_done.load(std::sync::atomic::Ordering::SeqCst) && started.elapsed() < Duration::from_secs(20) {
+                // Cut back to the torn half in one step (never empty, which
+                // would read as a valid empty kubeconfig), then complete it.
+                let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+                file.set_len(torn.len() as u64).unwrap();
+                std::thread::sleep(Duration::from_millis(3));
+                file.write_all(rest.as_bytes()).unwrap();
+                drop(file);
+                rewrites += 1;
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            rewrites
+        });
+        let mut torn_reads = 0;
+        let outcomes: Vec<_> = (0..40)
+            .map(|_| {
+                torn_reads += usize::from(fs::read(&path).unwrap().len() < TWO_ENTRIES.len());
+                let outcome = Kubeconfigs::load(&explicit(&path)).map(|config| config.context_names());
+                std::thread::sleep(Duration::from_millis(2));
+                outcome
+            })
+            .collect();
+        reads_done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(writer.join().unwrap() > 10, "the writer hardly ran");
+        (torn_reads, outcomes)
+    });
+    assert!(torn_reads > 0, "no plain read caught the file half-written; the test proves little");
+    for outcome in outcomes {
+        assert_eq!(outcome.unwrap(), ["ctx1"]);
+    }
+}
+
+#[test]
+fn a_file_kubectl_has_emptied_to_rewrite_is_not_read_as_an_empty_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let lock = lock_path(&path);
+    // kubectl's write: take the lock, truncate, write, remove the lock. An
+    // empty file is a valid (empty) kubeconfig, so only the lock, or the file
+    // holding something by the time we look, tells the reader it caught the
+    // moment between truncating and writing.
+    let reads_done = std::sync::atomic::AtomicBool::new(false);
+    let (empty_reads, outcomes) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            use std::io::Write;
+            let started = Instant::now();
+            let mut rewrites = 0;
+            while !reads_done.load(std::sync::atomic::Ordering::SeqCst) && started.elapsed() < Duration::from_secs(20) {
+                if fs::OpenOptions::new().write(true).create_new(true).open(&lock).is_err() {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                let mut file = fs::OpenOptions::new().write(true).truncate(true).open(&path).unwrap();
+                std::thread::sleep(Duration::from_millis(3));
+                file.write_all(TWO_ENTRIES.as_bytes()).unwrap();
+                drop(file);
+                fs::remove_file(&lock).unwrap();
+                rewrites += 1;
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            rewrites
+        });
+        let mut empty_reads = 0;
+        let outcomes: Vec<_> = (0..40)
+            .map(|_| {
+                empty_reads += usize::from(fs::read(&path).unwrap().is_empty());
+                let outcome = Kubeconfigs::load(&explicit(&path)).map(|config| config.context_names());
+                std::thread::sleep(Duration::from_millis(2));
+                outcome
+            })
+            .collect();
+        reads_done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(writer.join().unwrap() > 10, "the writer hardly ran");
+        (empty_reads, outcomes)
+    });
+    assert!(empty_reads > 0, "no plain read caught the file emptied; the test proves little");
+    for outcome in outcomes {
+        assert_eq!(outcome.unwrap(), ["ctx1"]);
+    }
+    // An empty file nobody is writing is an empty kubeconfig, read at once,
+    // and our own lock on it while we update it is no sign of a writer.
+    fs::write(&path, "").unwrap();
+    let started = Instant::now();
+    assert!(Kubeconfigs::load(&explicit(&path)).unwrap().context_names().is_empty());
+    apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap();
+    assert_eq!(Kubeconfigs::load(&explicit(&path)).unwrap().context_names(), ["x"]);
+    assert!(started.elapsed() < Duration::from_millis(1000), "took {:?}", started.elapsed());
 }
 
 #[test]

@@ -120,9 +120,9 @@ pub fn update<T>(
         .map_err(KubeconfigError::WritersLock)?;
     writers.set_holder("kubeconfig update");
 
-    let mut base = load_settled(selection)?;
-    let (changes, planned) = plan(&base)?;
     let mut held: BTreeMap<PathBuf, KubectlLock> = BTreeMap::new();
+    let mut base = load_settled_holding(selection, &held)?;
+    let (changes, planned) = plan(&base)?;
     for _ in 0..MAX_ROUNDS {
         let mut next = base.clone();
         for change in &changes {
@@ -148,7 +148,7 @@ pub fn update<T>(
         }
         // kubectl writes without our flock; what we planned on must still be
         // what the files hold now that it cannot write the files we change.
-        let now = load_settled(selection)?;
+        let now = load_settled_holding(selection, &held)?;
         if now.same_content(&base) {
             for index in changed {
                 write_file(&mut next.files[index])?;
@@ -258,24 +258,73 @@ fn without_nulls(fields: &Map<String, Value>) -> Map<String, Value> {
     fields.iter().filter(|(_, value)| !value.is_null()).map(|(key, value)| (key.clone(), value.clone())).collect()
 }
 
-/// Reads the selection, waiting briefly when a file does not parse while
-/// kubectl's `<file>.lock` exists: kubectl truncates and rewrites in place, so
-/// a reader can catch a half-written file.
+/// Reads the selection, waiting briefly while a file is being written.
+/// kubectl truncates and rewrites in place under its `<file>.lock`, so a
+/// reader can catch the file empty or half-written:
+/// - a file that does not parse is read again while its lock exists or while
+///   it changes between two failed reads (kubectl may have finished and
+///   removed the lock by the time we look); one that fails unchanged with no
+///   lock in place is refused;
+/// - a file read empty is read again while its lock exists or once it is no
+///   longer empty; an empty file nobody writes is an empty kubeconfig.
 pub(super) fn load_settled(selection: &KubeconfigSelection) -> Result<Kubeconfigs, KubeconfigError> {
+    load_settled_holding(selection, &BTreeMap::new())
+}
+
+/// [`load_settled`] while we hold the locks in `ours`: nobody else writes
+/// those files, and their locks are no sign of a writer.
+fn load_settled_holding(
+    selection: &KubeconfigSelection,
+    ours: &BTreeMap<PathBuf, KubectlLock>,
+) -> Result<Kubeconfigs, KubeconfigError> {
+    let locked_by_another = |path: &Path| !ours.contains_key(path) && lock_path(path).exists();
     let started = Instant::now();
     let mut pause = Duration::from_millis(10);
+    let mut failed_on: Option<FileState> = None;
     loop {
+        let waited_enough = started.elapsed() >= KUBECTL_LOCK_WAIT;
         match Kubeconfigs::load_once(selection) {
-            Err(err)
-                if err.is_content_error()
-                    && lock_path(err.path()).exists()
-                    && started.elapsed() < KUBECTL_LOCK_WAIT =>
-            {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(200));
+            Err(err) if err.is_content_error() && !waited_enough => {
+                let now = FileState::of(err.path());
+                if !locked_by_another(err.path()) && failed_on.as_ref() == Some(&now) {
+                    return Err(err);
+                }
+                failed_on = Some(now);
             }
+            Ok(config)
+                if !waited_enough && config.files.iter().any(|file| file.emptied_by_a_writer(locked_by_another)) => {}
             result => return result,
         }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+impl KubeconfigFile {
+    /// Whether the file was read empty in the middle of an in-place rewrite:
+    /// another's lock is there, or it holds something now.
+    fn emptied_by_a_writer(&self, locked_by_another: impl Fn(&Path) -> bool) -> bool {
+        self.bytes.as_deref().is_some_and(<[u8]>::is_empty)
+            && (locked_by_another(&self.path) || fs::metadata(&self.path).map_or(true, |meta| meta.len() != 0))
+    }
+}
+
+/// A file as far as its metadata tells: the same value twice means nobody
+/// wrote it in between (an in-place write changes the modification time or
+/// the length; a replacing write changes the inode).
+#[derive(PartialEq)]
+struct FileState {
+    path: PathBuf,
+    identity: Option<(u64, u64, u64, i64, i64, i64, i64)>,
+}
+
+impl FileState {
+    fn of(path: &Path) -> FileState {
+        use std::os::unix::fs::MetadataExt;
+        let identity = fs::metadata(path).ok().map(|meta| {
+            (meta.dev(), meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec())
+        });
+        FileState { path: path.to_path_buf(), identity }
     }
 }
 
