@@ -51,7 +51,7 @@ fn login_command(args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> 
         if config.current_context() != Some(context.as_str()) {
             let name = context.clone();
             kubeconfig::update(&settings.kubeconfig, &settings.paths.session_dir, move |_| {
-                Ok((vec![kubeconfig::Change::SetCurrentContext(name)], ()))
+                Ok((vec![kubeconfig::Change::SetCurrentContext(name.clone())], ()))
             })?;
         }
         output::info(format!(
@@ -70,7 +70,7 @@ fn login_command(args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> 
     };
     let (_, names) = kubeconfig::update(&settings.kubeconfig, &settings.paths.session_dir, |fresh| {
         let names = managed::choose_names(fresh, &target.host, &bootstrap, target.context.as_deref());
-        Ok((managed::login_changes(&names, &bootstrap, user), names))
+        Ok((managed::login_changes(&names, &bootstrap, user.clone()), names))
     })?;
     report_login(&target, &bootstrap, &names, settings.auth_provider);
     Ok(ExitStatus::Success)

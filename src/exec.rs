@@ -551,7 +551,7 @@ fn log_in_privately(settings: &LoginSettings, target: &LoginTarget, dir: &Privat
     // `kubeconfig.lock`, would be kubectl's own lock for `dir/kubeconfig`.
     kubeconfig::update(&selection, &settings.paths.session_dir, |fresh| {
         let names = managed::choose_names(fresh, &target.host, &bootstrap, target.context.as_deref());
-        Ok((managed::login_changes(&names, &bootstrap, user), ()))
+        Ok((managed::login_changes(&names, &bootstrap, user.clone()), ()))
     })?;
     Ok(())
 }

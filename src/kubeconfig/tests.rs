@@ -37,7 +37,7 @@ fn context_change(name: &str, cluster: &str) -> Change {
 
 /// Runs `update` with fixed changes.
 fn apply(selection: &KubeconfigSelection, lock_dir: &Path, changes: Vec<Change>) -> Result<Kubeconfigs, Error> {
-    update(selection, lock_dir, |_| Ok((changes, ()))).map(|(config, ())| config)
+    update(selection, lock_dir, |_| Ok((changes.clone(), ()))).map(|(config, ())| config)
 }
 
 fn kubeconfig_error(err: Error) -> KubeconfigError {
@@ -515,6 +515,35 @@ fn the_plan_sees_the_files_as_they_are_under_the_lock() {
     })
     .unwrap();
     assert_eq!(seen, Some(path.clone()));
+}
+
+#[test]
+fn when_kubectl_writes_between_our_read_and_our_lock_the_plan_decides_again_on_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let mut plans = 0;
+    let (config, chosen) = update(&explicit(&path), &dir.path().join("locks"), |fresh| {
+        plans += 1;
+        if plans == 1 {
+            // kubectl adds a context named like the one we are about to pick,
+            // after our read and before we take its lock.
+            fs::write(
+                &path,
+                TWO_ENTRIES.replace("contexts:\n", "contexts:\n- name: x\n  context: {cluster: k, user: k}\n"),
+            )
+            .unwrap();
+        }
+        // Like picking distinct names for a login: avoid a name in use.
+        let name = if fresh.context("x").is_some() { "x-2" } else { "x" };
+        Ok((vec![context_change(name, "ours")], name))
+    })
+    .unwrap();
+    assert_eq!(plans, 2);
+    assert_eq!(chosen, "x-2");
+    assert_eq!(config.context("x").unwrap().cluster.as_deref(), Some("k"));
+    let on_disk = Kubeconfigs::load(&explicit(&path)).unwrap();
+    assert_eq!(on_disk.context("x").unwrap().cluster.as_deref(), Some("k"), "kubectl's context was taken over");
+    assert_eq!(on_disk.context("x-2").unwrap().cluster.as_deref(), Some("ours"));
 }
 
 #[test]

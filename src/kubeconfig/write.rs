@@ -103,14 +103,15 @@ impl fmt::Debug for Change {
 /// the files, and lets `plan` decide the changes on that fresh state. It then
 /// takes kubectl's `<file>.lock` for every file that will change (sorted) and
 /// checks that no file changed since it was read; if one did (kubectl wrote
-/// meanwhile), the changes are applied again to the new content. Changed files
+/// meanwhile, or the first read caught kubectl half-way), `plan` decides
+/// again on the new content. `plan` only decides: it must not print. Changed files
 /// are replaced atomically (mode kept, 0600 for new files, symlinks
 /// followed); unchanged files are not touched. Returns the new state and what
 /// `plan` returned.
 pub fn update<T>(
     selection: &KubeconfigSelection,
     lock_dir: &Path,
-    plan: impl FnOnce(&Kubeconfigs) -> Result<(Vec<Change>, T), crate::error::Error>,
+    mut plan: impl FnMut(&Kubeconfigs) -> Result<(Vec<Change>, T), crate::error::Error>,
 ) -> Result<(Kubeconfigs, T), crate::error::Error> {
     files::ensure_private_dir(lock_dir)?;
     let mut writers =
@@ -122,8 +123,8 @@ pub fn update<T>(
 
     let mut held: BTreeMap<PathBuf, KubectlLock> = BTreeMap::new();
     let mut base = load_settled_holding(selection, &held)?;
-    let (changes, planned) = plan(&base)?;
     for _ in 0..MAX_ROUNDS {
+        let (changes, planned) = plan(&base)?;
         let mut next = base.clone();
         for change in &changes {
             next.apply(change);
