@@ -1,6 +1,7 @@
 //! Unit tests for reading, merging and writing kubeconfig lists.
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -718,42 +719,64 @@ fn a_file_rewritten_in_place_is_read_whole_even_when_the_writer_is_gone_before_w
     let cut = TWO_ENTRIES.find("users:\n-").unwrap() + "users:\n-".len();
     let (torn, rest) = TWO_ENTRIES.split_at(cut);
     assert!(parse_text(torn).is_err(), "the torn half must be refused for this test to mean anything");
-    let reads_done = std::sync::atomic::AtomicBool::new(false);
-    let (torn_reads, outcomes) = std::thread::scope(|scope| {
+    let torn_reads = assert_every_load_reads_the_whole_file(
+        &path,
+        |bytes| bytes.len() < TWO_ENTRIES.len(),
+        || {
+            // Cut back to the torn half in one step (never empty, which
+            // would read as a valid empty kubeconfig), then complete it.
+            let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+            file.set_len(torn.len() as u64).unwrap();
+            std::thread::sleep(Duration::from_millis(3));
+            file.write_all(rest.as_bytes()).unwrap();
+            true
+        },
+    );
+    assert!(torn_reads > 0, "no plain read caught the file half-written; the test proves little");
+}
+
+/// Loads `path` (holding [`TWO_ENTRIES`]) 40 times while another thread keeps
+/// calling `rewrite` (which says whether it got to rewrite), and asserts that
+/// every load saw the whole file. Returns how many plain reads beside the
+/// loads were `caught` mid-write, to show the writer was in the way.
+fn assert_every_load_reads_the_whole_file(
+    path: &Path,
+    caught: impl Fn(&[u8]) -> bool,
+    rewrite: impl Fn() -> bool + Sync,
+) -> usize {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let reads_done = AtomicBool::new(false);
+    let (caught_reads, outcomes) = std::thread::scope(|scope| {
         let writer = scope.spawn(|| {
-            use std::io::Write;
             let started = Instant::now();
             let mut rewrites = 0;
-            while !reads_done.load(std::sync::atomic::Ordering::SeqCst) && started.elapsed() < Duration::from_secs(20) {
-                // Cut back to the torn half in one step (never empty, which
-                // would read as a valid empty kubeconfig), then complete it.
-                let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
-                file.set_len(torn.len() as u64).unwrap();
-                std::thread::sleep(Duration::from_millis(3));
-                file.write_all(rest.as_bytes()).unwrap();
-                drop(file);
-                rewrites += 1;
-                std::thread::sleep(Duration::from_millis(3));
+            while !reads_done.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(20) {
+                if rewrite() {
+                    rewrites += 1;
+                    std::thread::sleep(Duration::from_millis(3));
+                } else {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             }
             rewrites
         });
-        let mut torn_reads = 0;
+        let mut caught_reads = 0;
         let outcomes: Vec<_> = (0..40)
             .map(|_| {
-                torn_reads += usize::from(fs::read(&path).unwrap().len() < TWO_ENTRIES.len());
-                let outcome = Kubeconfigs::load(&explicit(&path)).map(|config| config.context_names());
+                caught_reads += usize::from(caught(&fs::read(path).unwrap()));
+                let outcome = Kubeconfigs::load(&explicit(path)).map(|config| config.context_names());
                 std::thread::sleep(Duration::from_millis(2));
                 outcome
             })
             .collect();
-        reads_done.store(true, std::sync::atomic::Ordering::SeqCst);
+        reads_done.store(true, Ordering::SeqCst);
         assert!(writer.join().unwrap() > 10, "the writer hardly ran");
-        (torn_reads, outcomes)
+        (caught_reads, outcomes)
     });
-    assert!(torn_reads > 0, "no plain read caught the file half-written; the test proves little");
     for outcome in outcomes {
         assert_eq!(outcome.unwrap(), ["ctx1"]);
     }
+    caught_reads
 }
 
 #[test]
@@ -765,44 +788,18 @@ fn a_file_kubectl_has_emptied_to_rewrite_is_not_read_as_an_empty_kubeconfig() {
     // empty file is a valid (empty) kubeconfig, so only the lock, or the file
     // holding something by the time we look, tells the reader it caught the
     // moment between truncating and writing.
-    let reads_done = std::sync::atomic::AtomicBool::new(false);
-    let (empty_reads, outcomes) = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| {
-            use std::io::Write;
-            let started = Instant::now();
-            let mut rewrites = 0;
-            while !reads_done.load(std::sync::atomic::Ordering::SeqCst) && started.elapsed() < Duration::from_secs(20) {
-                if fs::OpenOptions::new().write(true).create_new(true).open(&lock).is_err() {
-                    std::thread::sleep(Duration::from_millis(1));
-                    continue;
-                }
-                let mut file = fs::OpenOptions::new().write(true).truncate(true).open(&path).unwrap();
-                std::thread::sleep(Duration::from_millis(3));
-                file.write_all(TWO_ENTRIES.as_bytes()).unwrap();
-                drop(file);
-                fs::remove_file(&lock).unwrap();
-                rewrites += 1;
-                std::thread::sleep(Duration::from_millis(3));
-            }
-            rewrites
-        });
-        let mut empty_reads = 0;
-        let outcomes: Vec<_> = (0..40)
-            .map(|_| {
-                empty_reads += usize::from(fs::read(&path).unwrap().is_empty());
-                let outcome = Kubeconfigs::load(&explicit(&path)).map(|config| config.context_names());
-                std::thread::sleep(Duration::from_millis(2));
-                outcome
-            })
-            .collect();
-        reads_done.store(true, std::sync::atomic::Ordering::SeqCst);
-        assert!(writer.join().unwrap() > 10, "the writer hardly ran");
-        (empty_reads, outcomes)
+    let empty_reads = assert_every_load_reads_the_whole_file(&path, <[u8]>::is_empty, || {
+        if fs::OpenOptions::new().write(true).create_new(true).open(&lock).is_err() {
+            return false;
+        }
+        let mut file = fs::OpenOptions::new().write(true).truncate(true).open(&path).unwrap();
+        std::thread::sleep(Duration::from_millis(3));
+        file.write_all(TWO_ENTRIES.as_bytes()).unwrap();
+        drop(file);
+        fs::remove_file(&lock).unwrap();
+        true
     });
     assert!(empty_reads > 0, "no plain read caught the file emptied; the test proves little");
-    for outcome in outcomes {
-        assert_eq!(outcome.unwrap(), ["ctx1"]);
-    }
     // An empty file nobody is writing is an empty kubeconfig, read at once,
     // and our own lock on it while we update it is no sign of a writer.
     fs::write(&path, "").unwrap();
