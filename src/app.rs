@@ -168,26 +168,34 @@ impl LoginTarget {
         };
         let credentials = managed::credentials_of(config, &context);
         let logged_out = context.user.as_deref().is_some_and(|user| config.user(user).is_none());
-        match credentials.host() {
-            Some(host) => {
-                let session_dir = &settings.paths.session_dir;
-                let location = match &credentials {
-                    Credentials::Exec { session: Some(session_ref), .. } => session_ref.location(session_dir),
-                    _ => None,
-                }
-                .unwrap_or_else(|| SessionLocation::shared(session_dir, host));
-                let mut remembered = remembered_by(&location).unwrap_or_default();
-                if remembered.trust.is_none() {
-                    let user = context.user.as_deref().and_then(|user| config.user(user));
-                    remembered.trust = user.and_then(managed::legacy_idp_trust);
-                }
-                Ok(LoginTarget { host: host.clone(), context: Some(name), remembered })
+        let session_dir = &settings.paths.session_dir;
+        // What `logout` noted of the context, when its user entry is gone.
+        let note = (credentials.host().is_none() && logged_out)
+            .then(|| {
+                let server = managed::cluster_server(config, context.cluster.as_deref());
+                session::logouts::find(session_dir, &name, server.as_deref())
+            })
+            .flatten();
+        match (credentials.host(), note) {
+            (Some(host), _) => Ok(LoginTarget {
+                host: host.clone(),
+                remembered: remembered_for(config, context.user.as_deref(), &credentials, session_dir),
+                context: Some(name),
+            }),
+            (None, Some(note)) => {
+                output::info(format!(
+                    "{how} `{}` was logged out of {}; logging in there again",
+                    output::sanitize(&name),
+                    note.host
+                ));
+                let remembered = note.remembered.without_removed_ca_file();
+                Ok(LoginTarget { host: note.host, context: Some(name), remembered })
             }
-            None if logged_out => Err(Error::usage(
+            (None, None) if logged_out => Err(Error::usage(
                 format!("{how} `{name}` has no user entry (logged out?), so its OpenUnison host is unknown"),
                 Some(format!("log in for it again with `kubectl oulogin --host HOST --context {quoted}`")),
             )),
-            None => Err(Error::usage(
+            (None, None) => Err(Error::usage(
                 format!("{how} `{name}` was not written by kubectl oulogin, so its OpenUnison host is unknown"),
                 // Not `--context {name}`: that would point the user's own context at OpenUnison's cluster.
                 Some(format!(
@@ -199,15 +207,35 @@ impl LoginTarget {
     }
 }
 
+/// How the login behind a context's credentials reached OpenUnison: what its
+/// session remembers, else the CA an old-plugin user carries.
+pub fn remembered_for(
+    config: &Kubeconfigs,
+    user: Option<&str>,
+    credentials: &Credentials,
+    session_dir: &std::path::Path,
+) -> Remembered {
+    let Some(host) = credentials.host() else {
+        return Remembered::default();
+    };
+    let location = match credentials {
+        Credentials::Exec { session: Some(session_ref), .. } => session_ref.location(session_dir),
+        _ => None,
+    }
+    .unwrap_or_else(|| SessionLocation::shared(session_dir, host));
+    let mut remembered = remembered_by(&location).unwrap_or_default();
+    if remembered.trust.is_none() {
+        remembered.trust = user.and_then(|user| config.user(user)).and_then(managed::legacy_idp_trust);
+    }
+    remembered
+}
+
 /// What the session at `location` remembers of its login, if it can be read
 /// (a missing or refused session file simply remembers nothing).
 fn remembered_by(location: &SessionLocation) -> Option<Remembered> {
-    let mut session = session::load(location).ok()?;
-    // A CA file removed since is no reason to fail a login the system roots
-    // or the CA the server handed out may still carry.
-    session.trust.ca_file = session.trust.ca_file.filter(|file| file.is_file());
+    let session = session::load(location).ok()?;
     let trust = (session.trust != TrustConfig::default()).then_some(session.trust);
-    Some(Remembered { trust, browser: Some(session.browser) })
+    Some(Remembered { trust, browser: Some(session.browser) }.without_removed_ca_file())
 }
 
 /// Whether the context `name` exists with credentials that are not ours (a

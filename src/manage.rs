@@ -10,7 +10,7 @@ use crate::error::{Error, ExitStatus};
 use crate::kubeconfig::{self, Change, Kubeconfigs};
 use crate::managed::{self, Credentials, ManagedContext};
 use crate::output;
-use crate::session;
+use crate::session::{self, logouts::LoggedOut};
 use crate::settings::{KubeconfigSelection, Paths};
 
 /// One row of `status`; also the documented `-o json|yaml` schema.
@@ -215,6 +215,30 @@ pub fn logout_command(args: &LogoutArgs) -> Result<ExitStatus, Error> {
         return Ok(ExitStatus::Success);
     }
 
+    // Noted before the sessions go: what they remember of how they reached
+    // OpenUnison. A purge leaves no context to log in again for.
+    let notes: Vec<LoggedOut> = if args.purge {
+        Vec::new()
+    } else {
+        targets
+            .iter()
+            .filter_map(|context| {
+                let host = context.credentials.host()?.clone();
+                Some(LoggedOut {
+                    context: context.name.clone(),
+                    server: managed::cluster_server(&config, context.cluster.as_deref()),
+                    remembered: crate::app::remembered_for(
+                        &config,
+                        context.user.as_deref(),
+                        &context.credentials,
+                        &paths.session_dir,
+                    ),
+                    host,
+                })
+            })
+            .collect()
+    };
+
     // Sessions first: once they are gone, no tool can refresh through them.
     let mut hosts: Vec<String> = Vec::new();
     for context in &targets {
@@ -283,6 +307,10 @@ pub fn logout_command(args: &LogoutArgs) -> Result<ExitStatus, Error> {
         }
         Ok((changes, ()))
     })?;
+
+    if let Err(err) = session::logouts::note(&paths.session_dir, &notes) {
+        output::warn(format!("{err}; logging in again will need `--host`"));
+    }
 
     let what = if purge { "credentials, contexts and clusters" } else { "credentials" };
     let list: Vec<String> = targets.iter().map(|context| format!("`{}`", output::sanitize(&context.name))).collect();

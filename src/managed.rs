@@ -301,6 +301,12 @@ pub fn auth_provider_user(host: &Host, bootstrap: &Bootstrap) -> Map<String, Val
     Map::from_iter([("auth-provider".to_string(), json!({ "name": "oidc", "config": config }))])
 }
 
+/// The API server of the cluster called `cluster`, if the kubeconfig has it.
+pub fn cluster_server(config: &Kubeconfigs, cluster: Option<&str>) -> Option<String> {
+    let cluster = config.cluster(cluster?)?;
+    cluster.get("server").and_then(Value::as_str).map(str::to_string)
+}
+
 /// The OpenUnison CA an `auth-provider: oidc` user carries (the old Go
 /// plugin wrote the bootstrap's CA there), as extra trust for a login again.
 pub fn legacy_idp_trust(user: &Value) -> Option<TrustConfig> {

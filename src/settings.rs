@@ -168,10 +168,26 @@ impl LoginSettings {
 /// browser command its session remembers (or the CA an old-plugin user
 /// carries). A login again uses them where its command line says nothing, as
 /// `token`'s own re-login does.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Remembered {
+    #[serde(default)]
     pub trust: Option<TrustConfig>,
+    #[serde(default)]
     pub browser: Option<BrowserChoice>,
+}
+
+impl Remembered {
+    /// Without a CA file removed since: that is no reason to fail a login the
+    /// system roots or the CA the server handed out may still carry.
+    pub fn without_removed_ca_file(mut self) -> Remembered {
+        if let Some(trust) = &mut self.trust {
+            trust.ca_file = trust.ca_file.take().filter(|file| file.is_file());
+            if *trust == TrustConfig::default() {
+                self.trust = None;
+            }
+        }
+        self
+    }
 }
 
 /// Whether `OULOGIN_NO_BROWSER=1` forbids `token` to open a browser.
@@ -221,5 +237,23 @@ mod tests {
         let no_browser = Remembered { trust: None, browser: Some(BrowserChoice::NoBrowser) };
         let fresh = settings(TrustConfig::default(), BrowserChoice::System).with_remembered(&no_browser);
         assert_eq!((fresh.trust, fresh.browser), (TrustConfig::default(), BrowserChoice::System));
+    }
+
+    #[test]
+    fn a_remembered_ca_file_removed_since_is_left_out_and_the_servers_ca_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let present = dir.path().join("ca.pem");
+        std::fs::write(&present, "pem").unwrap();
+        let gone = dir.path().join("gone.pem");
+        let remembered = |ca_file: &Path, ca_pem: Option<&str>| Remembered {
+            trust: Some(TrustConfig { ca_file: Some(ca_file.to_path_buf()), ca_pem: ca_pem.map(String::from) }),
+            browser: None,
+        };
+        assert_eq!(remembered(&present, None).without_removed_ca_file(), remembered(&present, None));
+        assert_eq!(remembered(&gone, None).without_removed_ca_file(), Remembered::default());
+        assert_eq!(
+            remembered(&gone, Some("server pem")).without_removed_ca_file().trust,
+            Some(TrustConfig { ca_file: None, ca_pem: Some("server pem".into()) })
+        );
     }
 }

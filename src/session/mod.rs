@@ -6,10 +6,12 @@
 //! through a refresh or re-login to writing it back; never deleted),
 //! `X.cooldown` (a browser login failed recently: fail fast, open no tab) and
 //! `X.handouts` (which parent process got which token: the 401 heuristic).
+//! Beside them, `.logouts.json` notes the host of contexts logged out of.
 
 mod cooldown;
 mod expiry;
 mod handouts;
+pub mod logouts;
 mod probe;
 mod renewer;
 mod store;

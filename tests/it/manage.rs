@@ -585,19 +585,38 @@ fn logging_in_again_after_logout_reuses_the_entries_left_behind() {
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let before = read_yaml(&env.kubeconfig);
     env.oulogin(["logout"]).run().assert_success();
-    let logged_out = env.read_kubeconfig();
 
-    // The current context has lost its user, so its host is unknown: a hint, not a guess.
-    let guess = env.oulogin(args_without_host(&fake, &browser)).run();
-    assert_usage_error(&env, &guess, "--host HOST --context kubernetes", &logged_out);
-
-    let again = env.oulogin(login_args(&fake, &browser)).run();
+    // Only the redirect port (the sandbox fake's, not 8400): the host, the CA
+    // and the browser command are what logout noted of the context.
+    let port = ["--port".to_string(), fake.redirect_port().to_string()];
+    let again = env.oulogin(&port).run();
     again.assert_success();
+    again.assert_stderr_contains(&format!("was logged out of {}", fake.host()));
     assert!(!again.stderr.contains("already taken"), "{again}");
     let after = read_yaml(&env.kubeconfig);
     for list in ["clusters", "users", "contexts"] {
         assert_eq!(names(&after, list), names(&before, list), "{list}: the old names are reused");
     }
     assert_eq!(after["current-context"], "kubernetes");
+    kubectl_get(&env).assert_success();
+
+    // The note holds no token.
+    let notes = std::fs::read_to_string(env.session_dir().join(".logouts.json")).unwrap();
+    for token in fake.issued_tokens().iter().chain(&fake.current_refresh_tokens()) {
+        assert!(!notes.contains(token.as_str()), "a token in the logout note:\n{notes}");
+    }
+
+    // A context of the same name that now points at another cluster is not
+    // taken for the one logged out of: a hint, not a guess.
+    env.oulogin(["logout"]).run().assert_success();
+    let ours = after["contexts"].as_array().unwrap().iter().find(|context| context["name"] == "kubernetes").unwrap();
+    let cluster = ours["context"]["cluster"].as_str().unwrap().to_string();
+    env.kubectl(["config", "set-cluster", &cluster, "--server=https://127.0.0.1:9"]).run().assert_success();
+    let moved = env.read_kubeconfig();
+    let guess = env.oulogin(&port).run();
+    assert_usage_error(&env, &guess, "--host HOST --context kubernetes", &moved);
+
+    let again = env.oulogin(login_args(&fake, &browser)).run();
+    again.assert_success();
     kubectl_get(&env).assert_success();
 }

@@ -1,0 +1,135 @@
+//! What `logout` leaves behind so that logging in again for the same context
+//! finds its OpenUnison host: `logout` removes the session and the context's
+//! user entry, and with them the only place the host was written. Per context
+//! it notes the host and how the session reached it (CA, browser command) in
+//! `.logouts.json` in the session directory. No token is ever kept there.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::FileError;
+use crate::files;
+use crate::openunison::Host;
+use crate::settings::Remembered;
+
+/// The file's name: a leading dot, so no session (whose names never start
+/// with one) can be called that.
+const FILE_NAME: &str = ".logouts.json";
+/// Only the latest contexts are kept: the file is a convenience, not a log.
+const MAX_RECORDS: usize = 64;
+
+/// A context that was logged out of.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoggedOut {
+    /// The context's name.
+    pub context: String,
+    /// The API server of its cluster, so that another context that happens
+    /// to have the same name is not taken for it.
+    pub server: Option<String>,
+    pub host: Host,
+    #[serde(default)]
+    pub remembered: Remembered,
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Records {
+    records: Vec<LoggedOut>,
+}
+
+fn path_in(session_dir: &Path) -> PathBuf {
+    session_dir.join(FILE_NAME)
+}
+
+/// Reads the records; a file that is missing, damaged or not private holds none.
+fn load(session_dir: &Path) -> Records {
+    files::read_private(&path_in(session_dir))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Notes these contexts as logged out, replacing older notes for them. Two
+/// logouts at the same moment may keep only one of their notes; a lost note
+/// only means a login again asks for `--host`.
+pub fn note(session_dir: &Path, logged_out: &[LoggedOut]) -> Result<(), FileError> {
+    if logged_out.is_empty() {
+        return Ok(());
+    }
+    let mut records = load(session_dir);
+    records.records.retain(|old| {
+        !logged_out.iter().any(|new| new.context == old.context && new.server == old.server)
+            && Host::parse(old.host.as_str()).is_ok()
+    });
+    records.records.extend(logged_out.iter().cloned());
+    let excess = records.records.len().saturating_sub(MAX_RECORDS);
+    records.records.drain(..excess);
+    files::ensure_private_dir(session_dir)?;
+    let text = serde_json::to_vec_pretty(&records).expect("records serialize");
+    files::write_atomic(&path_in(session_dir), &text, 0o600)
+}
+
+/// The note for the context `name` whose cluster's server is `server`, if it
+/// was logged out of.
+pub fn find(session_dir: &Path, name: &str, server: Option<&str>) -> Option<LoggedOut> {
+    load(session_dir)
+        .records
+        .into_iter()
+        .rev()
+        .find(|record| record.context == name && record.server.as_deref() == server)
+        .filter(|record| Host::parse(record.host.as_str()).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openunison::TrustConfig;
+    use crate::settings::BrowserChoice;
+
+    fn logged_out(context: &str, server: &str, host: &str) -> LoggedOut {
+        LoggedOut {
+            context: context.to_string(),
+            server: Some(server.to_string()),
+            host: Host::parse(host).unwrap(),
+            remembered: Remembered {
+                trust: Some(TrustConfig { ca_file: Some("/etc/ou-ca.pem".into()), ca_pem: None }),
+                browser: Some(BrowserChoice::Command("firefox --private".into())),
+            },
+        }
+    }
+
+    #[test]
+    fn a_noted_context_is_found_by_its_name_and_server_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let sessions = dir.path().join("oulogin");
+        let record = logged_out("prod", "https://api.prod:6443", "ou.prod.example");
+        note(&sessions, std::slice::from_ref(&record)).unwrap();
+        assert_eq!(find(&sessions, "prod", Some("https://api.prod:6443")), Some(record));
+        assert_eq!(find(&sessions, "prod", Some("https://api.other:6443")), None);
+        assert_eq!(find(&sessions, "dev", Some("https://api.prod:6443")), None);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path_in(&sessions)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_newer_note_replaces_the_older_and_only_the_latest_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        note(dir.path(), &[logged_out("prod", "https://api", "ou-old.example")]).unwrap();
+        note(dir.path(), &[logged_out("prod", "https://api", "ou-new.example")]).unwrap();
+        assert_eq!(find(dir.path(), "prod", Some("https://api")).unwrap().host.as_str(), "ou-new.example");
+        for index in 0..MAX_RECORDS + 5 {
+            note(dir.path(), &[logged_out(&format!("c{index}"), "https://api", "ou.example")]).unwrap();
+        }
+        assert_eq!(load(dir.path()).records.len(), MAX_RECORDS);
+        assert!(find(dir.path(), "prod", Some("https://api")).is_none());
+        assert!(find(dir.path(), &format!("c{}", MAX_RECORDS + 4), Some("https://api")).is_some());
+    }
+
+    #[test]
+    fn a_damaged_file_holds_no_notes_and_is_replaced_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        files::write_atomic(&path_in(dir.path()), b"{not json", 0o600).unwrap();
+        assert_eq!(find(dir.path(), "prod", Some("https://api")), None);
+        note(dir.path(), &[logged_out("prod", "https://api", "ou.example")]).unwrap();
+        assert!(find(dir.path(), "prod", Some("https://api")).is_some());
+    }
+}
