@@ -58,18 +58,38 @@ pub fn status_command(args: &StatusArgs) -> Result<ExitStatus, Error> {
         }
         OutputFormat::Yaml => serde_saphyr::to_string(&StatusDocument { contexts: rows }).expect("plain data"),
         OutputFormat::Table => {
-            if rows.is_empty() {
+            let logged_out = logged_out_contexts(&config, &paths.session_dir);
+            if rows.is_empty() && logged_out.is_empty() {
                 output::info(
                     "no context in the kubeconfig was written by kubectl oulogin; log in with `kubectl oulogin --host HOST`",
                 );
-                String::new()
-            } else {
-                table(&rows)
             }
+            if !logged_out.is_empty() {
+                output::info(format!(
+                    "logged out of {}; `kubectl oulogin --context NAME` logs in there again",
+                    logged_out.join(", ")
+                ));
+            }
+            if rows.is_empty() { String::new() } else { table(&rows) }
         }
     };
     print!("{text}");
     Ok(ExitStatus::Success)
+}
+
+/// The contexts `logout` left without a user entry and noted, as
+/// "`NAME` (HOST)".
+fn logged_out_contexts(config: &Kubeconfigs, session_dir: &std::path::Path) -> Vec<String> {
+    config
+        .contexts()
+        .iter()
+        .filter(|context| context.user.as_deref().is_some_and(|user| config.user(user).is_none()))
+        .filter_map(|context| {
+            let server = managed::cluster_server(config, context.cluster.as_deref());
+            let note = session::logouts::find(session_dir, &context.name, server.as_deref())?;
+            Some(format!("`{}` ({})", output::sanitize(&context.name), note.host))
+        })
+        .collect()
 }
 
 fn context_status(

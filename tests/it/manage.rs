@@ -585,6 +585,10 @@ fn logging_in_again_after_logout_reuses_the_entries_left_behind() {
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let before = read_yaml(&env.kubeconfig);
     env.oulogin(["logout"]).run().assert_success();
+    let status = env.oulogin(["status"]).run();
+    status.assert_success();
+    status.assert_stderr_contains(&format!("logged out of `kubernetes` ({})", fake.host()));
+    assert_eq!(status.stdout, "", "no context has a session left");
 
     // Only the redirect port (the sandbox fake's, not 8400): the host, the CA
     // and the browser command are what logout noted of the context.
