@@ -770,7 +770,7 @@ fn assert_every_load_reads_the_whole_file(
             })
             .collect();
         reads_done.store(true, Ordering::SeqCst);
-        assert!(writer.join().unwrap() > 10, "the writer hardly ran");
+        assert!(writer.join().unwrap() > 2, "the writer hardly ran");
         (caught_reads, outcomes)
     });
     for outcome in outcomes {
