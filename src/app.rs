@@ -167,15 +167,14 @@ impl LoginTarget {
             ));
         };
         let credentials = managed::credentials_of(config, &context);
-        let logged_out = context.user.as_deref().is_some_and(|user| config.user(user).is_none());
+        let logged_out = managed::missing_user(config, &context).is_some();
         let session_dir = &settings.paths.session_dir;
         // What `logout` noted of the context, when its user entry is gone.
-        let note = (credentials.host().is_none() && logged_out)
-            .then(|| {
-                let server = managed::cluster_server(config, context.cluster.as_deref());
-                session::logouts::find(session_dir, &name, server.as_deref())
-            })
-            .flatten();
+        let note = match credentials.host() {
+            None if logged_out => session::logouts::load(session_dir)
+                .find(&name, managed::cluster_server(config, context.cluster.as_deref()).as_deref()),
+            _ => None,
+        };
         match (credentials.host(), note) {
             (Some(host), _) => Ok(LoginTarget {
                 host: host.clone(),

@@ -80,13 +80,14 @@ pub fn status_command(args: &StatusArgs) -> Result<ExitStatus, Error> {
 /// The contexts `logout` left without a user entry and noted, as
 /// "`NAME` (HOST)".
 fn logged_out_contexts(config: &Kubeconfigs, session_dir: &std::path::Path) -> Vec<String> {
+    let notes = session::logouts::load(session_dir);
     config
         .contexts()
         .iter()
-        .filter(|context| context.user.as_deref().is_some_and(|user| config.user(user).is_none()))
+        .filter(|context| managed::missing_user(config, context).is_some())
         .filter_map(|context| {
             let server = managed::cluster_server(config, context.cluster.as_deref());
-            let note = session::logouts::find(session_dir, &context.name, server.as_deref())?;
+            let note = notes.find(&context.name, server.as_deref())?;
             Some(format!("`{}` ({})", output::sanitize(&context.name), note.host))
         })
         .collect()
@@ -351,8 +352,8 @@ fn not_ours_to_log_out(config: &Kubeconfigs, name: &str) -> Error {
     let Some(context) = config.context(name) else {
         return Error::usage(format!("context `{name}` does not exist in the kubeconfig"), status_hint);
     };
-    match context.user {
-        Some(user) if config.user(&user).is_none() => Error::usage(
+    match managed::missing_user(config, &context) {
+        Some(user) => Error::usage(
             format!(
                 "context `{name}` has no credentials: its user `{user}` is not in the kubeconfig (logged out already?)"
             ),

@@ -205,11 +205,10 @@ fn logged_out_context(config: &Kubeconfigs, bootstrap: &Bootstrap, requested: Op
         if requested.is_some_and(|wanted| wanted != context.name) {
             return None;
         }
-        let user = context.user.filter(|user| config.user(user).is_none())?;
-        let cluster = context.cluster?;
-        let server = config.cluster(&cluster)?.get("server")?.as_str()?;
+        let user = missing_user(config, &context)?.to_string();
+        let server = cluster_server(config, context.cluster.as_deref())?;
         (server == bootstrap.server).then_some(EntryNames {
-            cluster,
+            cluster: context.cluster?,
             user,
             context: context.name,
             choice: NameChoice::Existing { legacy: false },
@@ -299,6 +298,12 @@ pub fn auth_provider_user(host: &Host, bootstrap: &Bootstrap) -> Map<String, Val
         );
     }
     Map::from_iter([("auth-provider".to_string(), json!({ "name": "oidc", "config": config }))])
+}
+
+/// The user a context names that the kubeconfig no longer has: what `logout`
+/// leaves behind.
+pub fn missing_user<'a>(config: &Kubeconfigs, context: &'a NamedContext) -> Option<&'a str> {
+    context.user.as_deref().filter(|user| config.user(user).is_none())
 }
 
 /// The API server of the cluster called `cluster`, if the kubeconfig has it.

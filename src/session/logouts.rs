@@ -30,17 +30,31 @@ pub struct LoggedOut {
     pub remembered: Remembered,
 }
 
+/// The notes `logout` left, as read from the file.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
-struct Records {
+pub struct Notes {
     records: Vec<LoggedOut>,
+}
+
+impl Notes {
+    /// The note for the context `name` whose cluster's server is `server`,
+    /// if it was logged out of.
+    pub fn find(&self, name: &str, server: Option<&str>) -> Option<LoggedOut> {
+        self.records
+            .iter()
+            .rev()
+            .find(|record| record.context == name && record.server.as_deref() == server)
+            .filter(|record| Host::parse(record.host.as_str()).is_ok())
+            .cloned()
+    }
 }
 
 fn path_in(session_dir: &Path) -> PathBuf {
     session_dir.join(FILE_NAME)
 }
 
-/// Reads the records; a file that is missing, damaged or not private holds none.
-fn load(session_dir: &Path) -> Records {
+/// Reads the notes; a file that is missing, damaged or not private holds none.
+pub fn load(session_dir: &Path) -> Notes {
     files::read_private(&path_in(session_dir))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -54,28 +68,14 @@ pub fn note(session_dir: &Path, logged_out: &[LoggedOut]) -> Result<(), FileErro
     if logged_out.is_empty() {
         return Ok(());
     }
-    let mut records = load(session_dir);
-    records.records.retain(|old| {
-        !logged_out.iter().any(|new| new.context == old.context && new.server == old.server)
-            && Host::parse(old.host.as_str()).is_ok()
-    });
-    records.records.extend(logged_out.iter().cloned());
-    let excess = records.records.len().saturating_sub(MAX_RECORDS);
-    records.records.drain(..excess);
+    let mut notes = load(session_dir);
+    notes.records.retain(|old| !logged_out.iter().any(|new| new.context == old.context && new.server == old.server));
+    notes.records.extend(logged_out.iter().cloned());
+    let excess = notes.records.len().saturating_sub(MAX_RECORDS);
+    notes.records.drain(..excess);
     files::ensure_private_dir(session_dir)?;
-    let text = serde_json::to_vec_pretty(&records).expect("records serialize");
+    let text = serde_json::to_vec_pretty(&notes).expect("notes serialize");
     files::write_atomic(&path_in(session_dir), &text, 0o600)
-}
-
-/// The note for the context `name` whose cluster's server is `server`, if it
-/// was logged out of.
-pub fn find(session_dir: &Path, name: &str, server: Option<&str>) -> Option<LoggedOut> {
-    load(session_dir)
-        .records
-        .into_iter()
-        .rev()
-        .find(|record| record.context == name && record.server.as_deref() == server)
-        .filter(|record| Host::parse(record.host.as_str()).is_ok())
 }
 
 #[cfg(test)]
@@ -102,9 +102,9 @@ mod tests {
         let sessions = dir.path().join("oulogin");
         let record = logged_out("prod", "https://api.prod:6443", "ou.prod.example");
         note(&sessions, std::slice::from_ref(&record)).unwrap();
-        assert_eq!(find(&sessions, "prod", Some("https://api.prod:6443")), Some(record));
-        assert_eq!(find(&sessions, "prod", Some("https://api.other:6443")), None);
-        assert_eq!(find(&sessions, "dev", Some("https://api.prod:6443")), None);
+        assert_eq!(load(&sessions).find("prod", Some("https://api.prod:6443")), Some(record));
+        assert_eq!(load(&sessions).find("prod", Some("https://api.other:6443")), None);
+        assert_eq!(load(&sessions).find("dev", Some("https://api.prod:6443")), None);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path_in(&sessions)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -115,21 +115,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         note(dir.path(), &[logged_out("prod", "https://api", "ou-old.example")]).unwrap();
         note(dir.path(), &[logged_out("prod", "https://api", "ou-new.example")]).unwrap();
-        assert_eq!(find(dir.path(), "prod", Some("https://api")).unwrap().host.as_str(), "ou-new.example");
+        assert_eq!(load(dir.path()).find("prod", Some("https://api")).unwrap().host.as_str(), "ou-new.example");
         for index in 0..MAX_RECORDS + 5 {
             note(dir.path(), &[logged_out(&format!("c{index}"), "https://api", "ou.example")]).unwrap();
         }
         assert_eq!(load(dir.path()).records.len(), MAX_RECORDS);
-        assert!(find(dir.path(), "prod", Some("https://api")).is_none());
-        assert!(find(dir.path(), &format!("c{}", MAX_RECORDS + 4), Some("https://api")).is_some());
+        assert!(load(dir.path()).find("prod", Some("https://api")).is_none());
+        assert!(load(dir.path()).find(&format!("c{}", MAX_RECORDS + 4), Some("https://api")).is_some());
     }
 
     #[test]
     fn a_damaged_file_holds_no_notes_and_is_replaced_by_the_next() {
         let dir = tempfile::tempdir().unwrap();
         files::write_atomic(&path_in(dir.path()), b"{not json", 0o600).unwrap();
-        assert_eq!(find(dir.path(), "prod", Some("https://api")), None);
+        assert_eq!(load(dir.path()).find("prod", Some("https://api")), None);
         note(dir.path(), &[logged_out("prod", "https://api", "ou.example")]).unwrap();
-        assert!(find(dir.path(), "prod", Some("https://api")).is_some());
+        assert!(load(dir.path()).find("prod", Some("https://api")).is_some());
     }
 }
