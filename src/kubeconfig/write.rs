@@ -310,9 +310,10 @@ impl KubeconfigFile {
     }
 }
 
-/// A file as far as its metadata tells: the same value twice means nobody
-/// wrote it in between (an in-place write changes the modification time or
-/// the length; a replacing write changes the inode).
+/// A file (symlinks followed) as far as its metadata tells: the same value
+/// twice means nobody wrote it in between (an in-place write changes the
+/// modification time or the length; a replacing write, or a lock taken anew,
+/// changes the inode or the change time).
 #[derive(PartialEq)]
 struct FileState {
     path: PathBuf,
@@ -409,23 +410,22 @@ impl KubectlLock {
 /// new holder, not a stale one.
 #[derive(Default)]
 struct StandingLock {
-    seen: Option<((u64, u64, i64, i64), Instant)>,
+    seen: Option<(FileState, Instant)>,
 }
 
 impl StandingLock {
     /// Notes the lock at `path` as it is now and says how long that very
     /// file has been in our way (zero when it is new, or gone already).
     fn observe(&mut self, path: &Path) -> Duration {
-        use std::os::unix::fs::MetadataExt;
-        let Ok(meta) = fs::symlink_metadata(path) else {
+        let now = FileState::of(path);
+        if now.identity.is_none() {
             self.seen = None;
             return Duration::ZERO;
-        };
-        let identity = (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec());
-        match self.seen {
-            Some((seen, since)) if seen == identity => since.elapsed(),
+        }
+        match &self.seen {
+            Some((seen, since)) if *seen == now => since.elapsed(),
             _ => {
-                self.seen = Some((identity, Instant::now()));
+                self.seen = Some((now, Instant::now()));
                 Duration::ZERO
             }
         }
