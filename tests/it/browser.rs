@@ -3,7 +3,7 @@
 //! over HTTPS (`/cli-login` → our loopback listener → authorization →
 //! `/redirect` → "Login Complete"), and then the real kubectl works through the
 //! written context. Chromium trusts the fake's certificate through an SPKI pin
-//! of the fake's own leaf, nothing broader. `.ci/run` installs Chromium; a
+//! of the fake's own leaf, nothing broader. `scripts/test` installs Chromium; a
 //! machine without it fails this test rather than skipping it.
 
 use std::io::Write;
@@ -26,8 +26,8 @@ fn chromium() -> PathBuf {
         .find(|path| path.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "Chromium is not installed (looked for /usr/bin/chromium): `.ci/run` installs Debian's `chromium` \
-                 package; run it, or `apt-get install chromium`"
+                "Chromium is not installed (looked for /usr/bin/chromium): `scripts/test` installs Debian's \
+                 `chromium` package; run the tests through it, or `apt-get install chromium`"
             )
         })
 }
