@@ -1,5 +1,5 @@
 //! The crate's error type, how errors are rendered (`error:` / `caused by:` /
-//! `hint:`), and the process exit statuses of product.md section 6.
+//! `hint:`), and the process exit statuses (README, "Exit codes").
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -124,7 +124,7 @@ impl Hint for FileError {
     }
 }
 
-/// How the process ends (product.md section 6).
+/// How the process ends (README, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     Success,

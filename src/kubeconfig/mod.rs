@@ -273,7 +273,7 @@ impl Kubeconfigs {
             };
             files.push(KubeconfigFile { path, bytes, parsed });
         }
-        // notes §3.3: the explicit file; the single entry; the first existing
+        // docs/kubectl.md, section 1: the explicit file; the single entry; the first existing
         // entry; else the first entry (the auth-provider persister's rule).
         let default_index = if single { 0 } else { files.iter().position(KubeconfigFile::exists).unwrap_or(0) };
         Ok(Kubeconfigs { files, default_index })
@@ -349,7 +349,7 @@ impl Kubeconfigs {
         self.find("clusters", name).map(|(file, _)| self.files[file].path.as_path())
     }
 
-    /// Where new entries and `current-context` go (kubectl's rules, notes §3.3).
+    /// Where new entries and `current-context` go (kubectl's rules, docs/kubectl.md, section 1).
     pub fn default_file(&self) -> &Path {
         &self.files[self.default_index].path
     }

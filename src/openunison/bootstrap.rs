@@ -3,7 +3,7 @@
 //! id_token and refresh_token). Parsed with a real JSON parser, Gson's
 //! `\u003d` escapes and CRLF PEMs included; the field names are OpenUnison's
 //! (the API server URL really is in `kubectl Windows Command`,
-//! openunison-protocol.md section 4.3).
+//! docs/openunison.md, section 4).
 
 use serde_json::{Map, Value};
 

@@ -1,5 +1,5 @@
 //! The server side of a browser login against OpenUnison's `cli-local` client
-//! (openunison-protocol.md sections 1 to 4): the URLs involved, the code
+//! (docs/openunison.md, sections 1 to 4): the URLs involved, the code
 //! exchange at the `k8s-login-cli` token endpoint, the issuer's JWKS (through
 //! its discovery document), verification of the `cli-local` id_token, and the
 //! `/k8slogin/token/user` call that mints a new k8sIdp session.

@@ -1,7 +1,7 @@
 //! k8sIdp refreshes: `POST https://HOST/auth/idp/k8sIdp/token` with
 //! `grant_type=refresh_token&refresh_token=…&client_id=kubernetes`. OpenUnison
 //! rotates the refresh token on every refresh and answers a spent or unknown
-//! one with `401` and an empty body (openunison-protocol.md section 5), which
+//! one with `401` and an empty body (docs/openunison.md, section 5), which
 //! is [`RefreshError::SessionGone`]; everything else keeps the session.
 
 use std::time::Duration;

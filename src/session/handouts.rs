@@ -1,6 +1,6 @@
 //! The 401 heuristic's memory: which parent process was handed which token,
 //! and when. client-go runs the plugin again after a 401 without saying why
-//! (kubernetes-client-notes.md §2.6), and otherwise runs it once per
+//! (docs/kubectl.md, section 2), and otherwise runs it once per
 //! credential lifetime per process; so the same parent asking again for a
 //! token it already got, while that token is still fresh, means the API
 //! server rejected it. Different parents sharing a token is normal.

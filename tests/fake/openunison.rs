@@ -3,7 +3,7 @@
 //! (the bootstrap JSON, Gson-escaped, a new k8sIdp session per call), the
 //! k8sIdp refresh endpoint (one-time refresh tokens, optional grace period,
 //! sliding inactivity timeout) and the "login complete" page, as described in
-//! `shared/docs/openunison-protocol.md`. Where the real server is lax and a
+//! `docs/openunison.md`. Where the real server is lax and a
 //! client could come to rely on it (code reuse), the fake is stricter.
 //! Fault switches make it misbehave on purpose for the hostile-server tests.
 

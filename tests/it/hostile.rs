@@ -783,7 +783,7 @@ fn tokens_with_absurd_expiry_times_do_not_crash_token() {
 }
 
 /// `REQUEST_TIMEOUT` in `src/openunison/client.rs`: the bound on every
-/// request to OpenUnison (product.md section 3: at most 30 s).
+/// request to OpenUnison (README, "Security notes": at most 30 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[test]
