@@ -119,21 +119,23 @@ impl Hint for LoginError {
 /// The longest server text shown from a callback (an error description).
 const MAX_CALLBACK_TEXT: usize = 300;
 
+/// Text from a callback as it may be shown: one line, control characters
+/// escaped, cut short when long. It comes from whoever sent the browser (or
+/// the pasted URL) here.
+fn callback_text(text: &str) -> String {
+    let mut shown: String = text.chars().take(MAX_CALLBACK_TEXT).collect();
+    if shown.len() < text.len() {
+        shown.push_str("...");
+    }
+    crate::output::sanitize_line(&shown)
+}
+
 impl LoginError {
-    /// An error redirect's code and description, each on one line with
-    /// control characters escaped, a long description cut short: they come
-    /// from whoever sent the browser (or a pasted URL) here.
+    /// An error redirect's code and description, as [`callback_text`] shows them.
     pub fn refused(error: &str, description: Option<&str>, redirect_uri: &str) -> LoginError {
-        let one_line = |text: &str| {
-            let mut shown: String = text.chars().take(MAX_CALLBACK_TEXT).collect();
-            if shown.len() < text.len() {
-                shown.push_str("...");
-            }
-            crate::output::sanitize_line(&shown)
-        };
         LoginError::Refused {
-            error: one_line(error),
-            description: description.filter(|text| !text.trim().is_empty()).map(one_line),
+            error: callback_text(error),
+            description: description.filter(|text| !text.trim().is_empty()).map(callback_text),
             redirect_uri: redirect_uri.to_string(),
         }
     }
@@ -214,6 +216,16 @@ mod tests {
     fn the_listener_binds_loopback_only() {
         let listener = bind(0).unwrap();
         assert_eq!(listener.local_addr().unwrap().ip(), Ipv4Addr::LOCALHOST);
+    }
+
+    #[test]
+    fn callback_text_is_one_short_escaped_line() {
+        assert_eq!(callback_text("denied\r\nerror: forged\u{1b}[2J"), "denied\\r\\nerror: forged\\u{1b}[2J");
+        let long = callback_text(&"x".repeat(5000));
+        assert_eq!(long.len(), MAX_CALLBACK_TEXT + 3);
+        let err = LoginError::refused("invalid_scope", Some(" "), "http://127.0.0.1:8400/redirect");
+        assert_eq!(err.to_string(), "OpenUnison refused the login: `invalid_scope`");
+        assert!(err.hint().unwrap().contains("`http://127.0.0.1:8400/redirect`"));
     }
 
     #[test]

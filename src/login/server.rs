@@ -187,7 +187,7 @@ impl Shared {
         if !state_matches && !our_error {
             self.warn_once(&self.warned_foreign, || {
                 let what = match &params.error {
-                    Some(error) => format!("an error `{}`", output::sanitize_line(error)),
+                    Some(error) => format!("an error `{}`", super::callback_text(error)),
                     None => "a request".to_string(),
                 };
                 format!(
@@ -197,7 +197,7 @@ impl Shared {
             });
             let shown = params
                 .error
-                .map(|error| format!("\n\nIt reported: {}", output::sanitize_line(&error)))
+                .map(|error| format!("\n\nIt reported: {}", super::callback_text(&error)))
                 .unwrap_or_default();
             return Reply::page(
                 StatusCode::BAD_REQUEST,
