@@ -104,7 +104,10 @@ struct Shared {
     no_browser: bool,
     warned_foreign: AtomicBool,
     warned_second_start: AtomicBool,
+    // Only Linux can tell who connected (see `peer_is_own_user`).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     warned_other_user: AtomicBool,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     warned_owner_unknown: AtomicBool,
     events: mpsc::UnboundedSender<Event>,
 }
