@@ -151,21 +151,22 @@ fn a_login_follows_the_browser_through_to_the_bootstrap() {
     assert_eq!(
         paths,
         [
+            // Checked before the browser opens, and not fetched again.
+            "/auth/idp/k8s-login-cli/.well-known/openid-configuration",
             "/cli-login",
             "/auth/idp/k8s-login-cli/auth",
             "/auth/idp/k8s-login-cli/token",
-            "/auth/idp/k8s-login-cli/.well-known/openid-configuration",
             "/auth/idp/k8s-login-cli/certs",
             "/k8slogin/token/user",
             "/auth/forms/cli-login-finished.jsp",
         ]
     );
     // PKCE S256 was sent, and its verifier came with the code.
-    let auth = &seen[1].path;
+    let auth = &seen[2].path;
     assert_eq!(query_value(auth, "code_challenge_method").as_deref(), Some("S256"));
     assert_eq!(query_value(auth, "scope").as_deref(), Some("openid profile email"));
     let challenge = query_value(auth, "code_challenge").unwrap();
-    let verifier = url::form_urlencoded::parse(seen[2].body.as_bytes())
+    let verifier = url::form_urlencoded::parse(seen[3].body.as_bytes())
         .find(|(key, _)| key == "code_verifier")
         .map(|(_, value)| value.into_owned())
         .unwrap();
@@ -304,14 +305,10 @@ const CTRL_C_CHILD: &str = "OULOGIN_TEST_CTRL_C_CHILD";
 fn ctrl_c_child() {
     let Some(lock_dir) = std::env::var_os(CTRL_C_CHILD) else { return };
     let port = free_port();
-    let login = LoginRequest {
-        host: Host::parse("127.0.0.1:9").unwrap(),
-        trust: TrustConfig::default(),
-        browser: BrowserChoice::Command("true".to_string()),
-        port,
-        timeout: Duration::from_secs(60),
-        lock_dir: lock_dir.into(),
-    };
+    // A host that answers: the login checks it before the browser opens.
+    let fake = fake(AuthMode::Code, port);
+    let mut login = request(&fake, port, BrowserChoice::Command("true".to_string()), std::path::Path::new(&lock_dir));
+    login.timeout = Duration::from_secs(60);
     let err = browser_login(&login).unwrap_err();
     eprintln!("CHILD-RESULT: {err}");
     // The listener is closed again.

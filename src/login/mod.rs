@@ -3,18 +3,23 @@
 //! the `/k8slogin/token/user` bootstrap that mints a new session.
 //!
 //! [`browser_login`] is blocking and runs a current-thread runtime of its own.
-//! It takes the port lock (`login-<port>.lock`, so that two logins never fight
-//! over the one redirect port OpenUnison knows), binds the port, opens the
-//! browser (or prints the authorization URL and reads the pasted redirect URL
-//! with `--no-browser`), and waits for one good callback, the timeout, or
-//! Ctrl-C. The code is exchanged once; a callback without this login's
-//! `state` is refused without ending the wait.
+//! It first fetches the `cli-local` discovery document (so that a wrong host,
+//! CA or proxy is an error before any browser opens), takes the port lock
+//! (`login-<port>.lock`, so that two logins never fight over the one redirect
+//! port OpenUnison knows), binds the port, opens the browser (or prints the
+//! authorization URL and reads the pasted redirect URL with `--no-browser`),
+//! and waits for one good callback, an error redirect, the timeout, or
+//! Ctrl-C. The code is exchanged once; a callback with another `state` is
+//! refused without ending the wait. On Linux the listener serves only the
+//! user's own processes.
 
 mod browser;
 pub mod callback;
 #[cfg(test)]
 mod flow_tests;
 mod paste;
+#[cfg(target_os = "linux")]
+mod peer;
 mod secrets;
 mod server;
 
@@ -25,7 +30,7 @@ use std::time::Duration;
 use crate::error::{Error, Hint};
 use crate::files::{self, Lock, LockError};
 use crate::openunison::client::Http;
-use crate::openunison::{Bootstrap, Host, TrustConfig};
+use crate::openunison::{Bootstrap, Host, TrustConfig, cli_login};
 use crate::settings::BrowserChoice;
 
 /// After this long waiting for the port lock, say who holds it.
@@ -69,9 +74,10 @@ pub enum LoginError {
     /// Ctrl-C.
     #[error("the login was cancelled")]
     Cancelled,
-    /// OpenUnison sent the browser back with an `error`.
+    /// OpenUnison sent the browser back with an `error` (texts on one line,
+    /// control characters escaped: see [`LoginError::refused`]).
     #[error("OpenUnison refused the login: `{error}`{}", .description.as_deref().map(|text| format!(" ({text})")).unwrap_or_default())]
-    Refused { error: String, description: Option<String> },
+    Refused { error: String, description: Option<String>, redirect_uri: String },
     /// The OS random number generator failed.
     #[error(transparent)]
     Random(#[from] secrets::RandomError),
@@ -97,11 +103,40 @@ impl Hint for LoginError {
                 "run the login again and finish it in the browser (open `{url}` on this computer), \
                  or allow more time with `--timeout`"
             )),
-            LoginError::Refused { error, .. } if error == "unauthorized_client" => Some(
-                "OpenUnison accepts only its registered redirect URI, `http://127.0.0.1:8400/redirect`; use the default port"
-                    .to_string(),
-            ),
+            LoginError::Refused { error, redirect_uri, .. } if error == "unauthorized_client" => Some(format!(
+                "OpenUnison's `cli-local` trust must list the redirect URI `{redirect_uri}`; its chart registers \
+                 `http://127.0.0.1:8400/redirect`, so use `--port` only if yours registers another port"
+            )),
+            LoginError::Refused { redirect_uri, .. } => Some(format!(
+                "ask your OpenUnison administrator to check the `cli-local` trust (redirect URI `{redirect_uri}`, \
+                 scopes `openid profile email`) and that your user may log in to Kubernetes"
+            )),
             _ => None,
+        }
+    }
+}
+
+/// The longest server text shown from a callback (an error description).
+const MAX_CALLBACK_TEXT: usize = 300;
+
+/// Text from a callback as it may be shown: one line, control characters
+/// escaped, cut short when long. It comes from whoever sent the browser (or
+/// the pasted URL) here.
+fn callback_text(text: &str) -> String {
+    let mut shown: String = text.chars().take(MAX_CALLBACK_TEXT).collect();
+    if shown.len() < text.len() {
+        shown.push_str("...");
+    }
+    crate::output::sanitize_line(&shown)
+}
+
+impl LoginError {
+    /// An error redirect's code and description, as [`callback_text`] shows them.
+    pub fn refused(error: &str, description: Option<&str>, redirect_uri: &str) -> LoginError {
+        LoginError::Refused {
+            error: callback_text(error),
+            description: description.filter(|text| !text.trim().is_empty()).map(callback_text),
+            redirect_uri: redirect_uri.to_string(),
         }
     }
 }
@@ -116,14 +151,18 @@ fn login(request: &LoginRequest, input: paste::Input) -> Result<Bootstrap, Error
     // Trust problems (a bad `--certificate-authority`) show before any browser opens.
     let http = Http::new(&request.trust)?;
     let secrets = secrets::LoginSecrets::generate().map_err(LoginError::from)?;
-    files::ensure_private_dir(&request.lock_dir)?;
-    let _port_lock = take_port_lock(request)?;
-    let listener = bind(request.port)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|source| LoginError::Runtime { source })?;
-    let result = runtime.block_on(server::run(request, http, secrets, listener, input));
+    // So do an unknown host, a dead port, a wrong CA and a broken proxy: the
+    // discovery document goes the way every later request goes, and the
+    // id_token check later takes the keys from where it says they are.
+    let discovery = runtime.block_on(cli_login::fetch_discovery(&http, &request.host))?;
+    files::ensure_private_dir(&request.lock_dir)?;
+    let _port_lock = take_port_lock(request)?;
+    let listener = bind(request.port)?;
+    let result = runtime.block_on(server::run(request, http, discovery, secrets, listener, input));
     // Nothing of the login may linger (a resolver thread at worst).
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
@@ -177,6 +216,16 @@ mod tests {
     fn the_listener_binds_loopback_only() {
         let listener = bind(0).unwrap();
         assert_eq!(listener.local_addr().unwrap().ip(), Ipv4Addr::LOCALHOST);
+    }
+
+    #[test]
+    fn callback_text_is_one_short_escaped_line() {
+        assert_eq!(callback_text("denied\r\nerror: forged\u{1b}[2J"), "denied\\r\\nerror: forged\\u{1b}[2J");
+        let long = callback_text(&"x".repeat(5000));
+        assert_eq!(long.len(), MAX_CALLBACK_TEXT + 3);
+        let err = LoginError::refused("invalid_scope", Some(" "), "http://127.0.0.1:8400/redirect");
+        assert_eq!(err.to_string(), "OpenUnison refused the login: `invalid_scope`");
+        assert!(err.hint().unwrap().contains("`http://127.0.0.1:8400/redirect`"));
     }
 
     #[test]

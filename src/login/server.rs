@@ -1,8 +1,12 @@
-//! The waiting part of a login: the hyper listener on the bound loopback port,
-//! the browser (or the pasted URL), and the loop that ends on the one good
-//! callback, the timeout or Ctrl-C.
+//! The waiting part of a login: the hyper listener on the bound loopback port
+//! (serving the user's own processes only, where the OS can tell, and handing
+//! the authorization URL out once), the browser (or the pasted URL), and the
+//! loop that ends on the one good callback, an error redirect, the timeout or
+//! Ctrl-C.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,15 +23,18 @@ use super::callback::{self, CallbackParams, Route};
 use super::secrets::{LoginSecrets, secrets_equal};
 use super::{LoginError, LoginRequest, paste};
 use crate::error::Error;
+use crate::openunison::cli_login::{self, Discovery};
 use crate::openunison::client::Http;
-use crate::openunison::{Bootstrap, Host, cli_login};
+use crate::openunison::{Bootstrap, Host};
 use crate::output;
 use crate::settings::BrowserChoice;
 
-/// At most this many browser connections are served at once.
+/// At most this many connections are kept at once; beyond that, a new one
+/// pushes out the oldest that has not sent a whole request head yet.
 const MAX_CONNECTIONS: usize = 32;
-/// A connection that sends no request head in this time is dropped.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// A connection that sends no whole request head in this time is dropped (a
+/// browser sends its head at once; idle ones only hold a place).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// After the login ends, how long answers in flight (the final redirect) get.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -85,12 +92,23 @@ impl Reply {
 struct Shared {
     host: Host,
     http: Http,
+    discovery: Discovery,
     secrets: LoginSecrets,
     port: u16,
     redirect_uri: String,
     authorization_url: String,
     phase: Mutex<Phase>,
+    /// `GET /` gave out the authorization URL (it does so once).
+    handed_out: AtomicBool,
+    /// `--no-browser`: the authorization URL is printed for the user.
+    no_browser: bool,
     warned_foreign: AtomicBool,
+    warned_second_start: AtomicBool,
+    // Only Linux can tell who connected (see `peer_is_own_user`).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    warned_other_user: AtomicBool,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    warned_owner_unknown: AtomicBool,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -109,6 +127,19 @@ impl Shared {
         true
     }
 
+    /// Whether the authorization URL went out: to a browser through `GET /`,
+    /// or printed for `--no-browser`.
+    fn authorizing(&self) -> bool {
+        self.no_browser || self.handed_out.load(Ordering::SeqCst)
+    }
+
+    /// Sends a warning the first time `flag` is raised.
+    fn warn_once(&self, flag: &AtomicBool, message: impl FnOnce() -> String) {
+        if !flag.swap(true, Ordering::SeqCst) {
+            let _ = self.events.send(Event::Warning(message()));
+        }
+    }
+
     fn finish(&self, result: Result<Bootstrap, Error>) {
         *self.phase.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Phase::Done;
         let _ = self.events.send(Event::Finished(Box::new(result)));
@@ -125,24 +156,52 @@ impl Shared {
         }
     }
 
+    /// Answers `GET /`: the authorization URL, the first time only, so that
+    /// its `state` and PKCE challenge go to one browser.
+    fn start(&self) -> Reply {
+        if !self.handed_out.swap(true, Ordering::SeqCst) {
+            return Reply::Redirect(self.authorization_url.clone());
+        }
+        self.warn_once(&self.warned_second_start, || {
+            format!(
+                "http://127.0.0.1:{}/ was asked for again; this login's address goes to the first browser only \
+                 (to start over, press Ctrl-C and log in again)",
+                self.port
+            )
+        });
+        Reply::page(
+            StatusCode::CONFLICT,
+            "Login already started",
+            "This login was already started in a browser; finish it there. To start over, cancel kubectl oulogin \
+             (Ctrl-C) and run it again.",
+        )
+    }
+
     /// Answers a `/redirect` callback (from the browser or pasted).
     async fn callback(self: &Arc<Self>, params: CallbackParams) -> Reply {
         if params.duplicated {
             return Reply::page(StatusCode::BAD_REQUEST, "Ambiguous request", "A parameter was given more than once.");
         }
         let state_matches = params.state.as_deref().is_some_and(|state| secrets_equal(state, &self.secrets.state));
-        if !state_matches {
-            if !self.warned_foreign.swap(true, Ordering::SeqCst) {
+        // OpenUnison's error redirects carry no `state` at all. One counts
+        // once this login's authorization request went out (before that, it
+        // can only come from some web page); one with another state never.
+        let our_error = params.error.is_some() && (state_matches || (params.state.is_none() && self.authorizing()));
+        if !state_matches && !our_error {
+            self.warn_once(&self.warned_foreign, || {
                 let what = match &params.error {
-                    Some(error) => format!("an error `{error}`"),
+                    Some(error) => format!("an error `{}`", super::callback_text(error)),
                     None => "a request".to_string(),
                 };
-                let _ = self.events.send(Event::Warning(format!(
+                format!(
                     "ignored {what} sent to http://127.0.0.1:{}/redirect without this login's state; still waiting",
                     self.port
-                )));
-            }
-            let shown = params.error.map(|error| format!("\n\nIt reported: {error}")).unwrap_or_default();
+                )
+            });
+            let shown = params
+                .error
+                .map(|error| format!("\n\nIt reported: {}", super::callback_text(&error)))
+                .unwrap_or_default();
             return Reply::page(
                 StatusCode::BAD_REQUEST,
                 "Not this login",
@@ -155,7 +214,7 @@ impl Shared {
             if !self.begin() {
                 return self.already_over();
             }
-            let err = LoginError::Refused { error, description: params.error_description };
+            let err = LoginError::refused(&error, params.error_description.as_deref(), &self.redirect_uri);
             let message = err.to_string();
             self.finish(Err(err.into()));
             return Reply::page(StatusCode::BAD_REQUEST, "Login refused", message);
@@ -177,6 +236,7 @@ impl Shared {
             let result = cli_login::complete_login(
                 &shared.http,
                 &shared.host,
+                &shared.discovery,
                 &code,
                 &shared.secrets.code_verifier,
                 &shared.redirect_uri,
@@ -210,6 +270,7 @@ impl Shared {
 pub(super) async fn run(
     request: &LoginRequest,
     http: Http,
+    discovery: Discovery,
     secrets: LoginSecrets,
     listener: std::net::TcpListener,
     input: paste::Input,
@@ -229,12 +290,18 @@ pub(super) async fn run(
     let shared = Arc::new(Shared {
         host: request.host.clone(),
         http,
+        discovery,
         secrets,
         port,
         redirect_uri,
         authorization_url,
         phase: Mutex::new(Phase::Waiting),
+        handed_out: AtomicBool::new(false),
+        no_browser: request.browser == BrowserChoice::NoBrowser,
         warned_foreign: AtomicBool::new(false),
+        warned_second_start: AtomicBool::new(false),
+        warned_other_user: AtomicBool::new(false),
+        warned_owner_unknown: AtomicBool::new(false),
         events: events_sender.clone(),
     });
     // Registered before anything is printed or opened, so that a Ctrl-C from
@@ -347,33 +414,46 @@ fn paste_line(shared: &Arc<Shared>, line: &str) {
     }
 }
 
+/// A connection being served, for the connection limit.
+struct Tracked {
+    /// The connection has delivered a whole request head.
+    started: Arc<AtomicBool>,
+    task: tokio::task::AbortHandle,
+}
+
 /// Accepts browser connections until told to stop, then lets answers in
-/// flight finish (briefly) and closes the port.
+/// flight finish (briefly) and closes the port. Idle connections cannot
+/// starve a browser: each has [`HEADER_READ_TIMEOUT`] to send its request
+/// head, and at [`MAX_CONNECTIONS`] a new one pushes out the oldest idle one.
 async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
+    let mut tracked: VecDeque<Tracked> = VecDeque::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else {
+                let Ok((stream, peer)) = accepted else {
                     // Out of descriptors or similar: do not spin.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
                 while connections.try_join_next().is_some() {}
-                if connections.len() >= MAX_CONNECTIONS {
-                    continue;
+                tracked.retain(|connection| !connection.task.is_finished());
+                if tracked.len() >= MAX_CONNECTIONS {
+                    match tracked.iter().position(|connection| !connection.started.load(Ordering::SeqCst)) {
+                        Some(idle) => {
+                            if let Some(evicted) = tracked.remove(idle) {
+                                evicted.task.abort();
+                            }
+                        }
+                        // Every place holds a request being answered.
+                        None => continue,
+                    }
                 }
-                let shared = shared.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |request| respond(shared.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(HEADER_READ_TIMEOUT)
-                        .keep_alive(false)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                let Ok(local) = stream.local_addr() else { continue };
+                let started = Arc::new(AtomicBool::new(false));
+                let task = connections.spawn(serve_connection(shared.clone(), stream, peer, local, started.clone()));
+                tracked.push_back(Tracked { started, task });
             }
         }
     }
@@ -381,7 +461,80 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut shutd
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, async { while connections.join_next().await.is_some() {} }).await;
 }
 
-async fn respond(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// Serves one connection: every request on it is refused (403) unless it
+/// comes from a process of the user running the login.
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    started: Arc<AtomicBool>,
+) {
+    let own_user = peer_is_own_user(&shared, peer, local).await;
+    let service = hyper::service::service_fn(move |request| {
+        started.store(true, Ordering::SeqCst);
+        respond(shared.clone(), request, own_user)
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// Whether the process at `peer` runs as the user running the login (or as
+/// root, who can read this login's secrets anyway). Linux: the owner of the
+/// connecting socket in `/proc/net/tcp*`.
+#[cfg(target_os = "linux")]
+async fn peer_is_own_user(shared: &Shared, peer: SocketAddr, local: SocketAddr) -> bool {
+    use super::peer::{self, PeerOwner};
+    let owner = tokio::task::spawn_blocking(move || peer::owner_of(peer, local)).await.unwrap_or(PeerOwner::Unknown);
+    // SAFETY: geteuid(2) cannot fail.
+    let own_uid = unsafe { libc::geteuid() };
+    match owner {
+        PeerOwner::Uid(uid) if uid == own_uid || uid == 0 => true,
+        PeerOwner::Uid(uid) => {
+            shared.warn_once(&shared.warned_other_user, || {
+                format!(
+                    "refused a request to the login listener from a process of another user (uid {uid}); \
+                     only your own browser can finish this login"
+                )
+            });
+            false
+        }
+        PeerOwner::Gone => false,
+        PeerOwner::Unknown => {
+            shared.warn_once(&shared.warned_owner_unknown, || {
+                "cannot tell which user connected to the login listener (`/proc/net/tcp` does not list the \
+                 connection); serving it"
+                    .to_string()
+            });
+            true
+        }
+    }
+}
+
+/// Other systems offer no cheap way to learn who connected (see the README's
+/// security notes): every local process is served.
+#[cfg(not(target_os = "linux"))]
+async fn peer_is_own_user(_shared: &Shared, _peer: SocketAddr, _local: SocketAddr) -> bool {
+    true
+}
+
+async fn respond(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+    own_user: bool,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if !own_user {
+        let page = Reply::page(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "kubectl oulogin serves only the browser of the user who started the login.",
+        );
+        return Ok(page.into_response());
+    }
     let host_header = request.headers().get(hyper::header::HOST).and_then(|value| value.to_str().ok());
     let route = callback::route(
         request.method().as_str(),
@@ -400,7 +553,7 @@ async fn respond(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Resp
             ),
         ),
         Route::NotFound => Reply::page(StatusCode::NOT_FOUND, "Not found", "kubectl oulogin has nothing here."),
-        Route::Start if shared.phase() == Phase::Waiting => Reply::Redirect(shared.authorization_url.clone()),
+        Route::Start if shared.phase() == Phase::Waiting => shared.start(),
         Route::Start => shared.already_over(),
         Route::Callback(params) => shared.callback(params).await,
     };

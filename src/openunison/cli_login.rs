@@ -85,16 +85,28 @@ pub async fn exchange_code(
     }
 }
 
-/// The `cli-local` issuer's signing keys, from `jwks_uri` in its discovery document.
-pub async fn fetch_jwks(http: &Http, host: &Host) -> Result<Jwks, OpenUnisonError> {
-    let discovery_url = format!("{}/.well-known/openid-configuration", host.cli_issuer());
+/// What the login takes from the `cli-local` issuer's discovery document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// Where the issuer's signing keys are.
+    pub jwks_uri: String,
+}
+
+/// `https://H/auth/idp/k8s-login-cli/.well-known/openid-configuration`.
+pub fn discovery_url(host: &Host) -> String {
+    format!("{}/.well-known/openid-configuration", host.cli_issuer())
+}
+
+/// The `cli-local` issuer's discovery document. Fetched before a browser
+/// opens, it also shows that the host answers with the trust (and proxy)
+/// settings given.
+pub async fn fetch_discovery(http: &Http, host: &Host) -> Result<Discovery, OpenUnisonError> {
+    let discovery_url = discovery_url(host);
     let discovery = match http.get(&discovery_url, None).await?.success() {
         // OpenUnison serves discovery, but a server without it still has its
         // keys where OpenUnison keeps them.
         Err(HttpError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
-            let mut fallback = serde_json::Map::new();
-            fallback.insert("jwks_uri".into(), format!("{}/certs", host.cli_issuer()).into());
-            fallback
+            return Ok(Discovery { jwks_uri: format!("{}/certs", host.cli_issuer()) });
         }
         answer => answer?.json_object()?,
     };
@@ -107,9 +119,15 @@ pub async fn fetch_jwks(http: &Http, host: &Host) -> Result<Jwks, OpenUnisonErro
             why: "it has no https `jwks_uri`".to_string(),
         })?
         .to_string();
-    let keys = http.get(&jwks_uri, None).await?.success()?.json_object()?;
+    Ok(Discovery { jwks_uri })
+}
+
+/// The `cli-local` issuer's signing keys, from `jwks_uri` in its discovery document.
+pub async fn fetch_jwks(http: &Http, discovery: &Discovery) -> Result<Jwks, OpenUnisonError> {
+    let jwks_uri = &discovery.jwks_uri;
+    let keys = http.get(jwks_uri, None).await?.success()?.json_object()?;
     serde_json::from_value::<Jwks>(serde_json::Value::Object(keys))
-        .map_err(|_| OpenUnisonError::BadAnswer { url: jwks_uri, why: "it is not a JWK set".to_string() })
+        .map_err(|_| OpenUnisonError::BadAnswer { url: jwks_uri.clone(), why: "it is not a JWK set".to_string() })
 }
 
 /// `GET /k8slogin/token/user` with the verified `cli-local` id_token.
@@ -119,18 +137,20 @@ pub async fn fetch_bootstrap(http: &Http, host: &Host, id_token: &str) -> Result
 }
 
 /// Everything after the browser came back with a code: exchange it, verify
-/// the id_token (JWKS signature, `iss`, `aud`, `exp`, `nonce`), and fetch the
+/// the id_token (JWKS signature, `iss`, `aud`, `exp`, `nonce`; the keys from
+/// the `discovery` fetched before the browser opened), and fetch the
 /// bootstrap that mints the new session.
 pub async fn complete_login(
     http: &Http,
     host: &Host,
+    discovery: &Discovery,
     code: &str,
     code_verifier: &str,
     redirect_uri: &str,
     nonce: &str,
 ) -> Result<Bootstrap, OpenUnisonError> {
     let id_token = exchange_code(http, host, code, code_verifier, redirect_uri).await?;
-    let jwks = fetch_jwks(http, host).await?;
+    let jwks = fetch_jwks(http, discovery).await?;
     jwt::verify(&id_token, &jwks, &host.cli_issuer(), CLI_CLIENT_ID, nonce)?;
     Ok(fetch_bootstrap(http, host, &id_token).await?)
 }
@@ -214,8 +234,10 @@ mod tests {
     #[test]
     fn a_login_completes_with_a_verified_token() {
         let (server, host, http) = fake(Reply::json(200, ""), |base| good_token(base, "N1"));
+        let discovery = run(fetch_discovery(&http, &host)).unwrap();
         let bootstrap =
-            run(complete_login(&http, &host, "CODE", "VERIFIER", "http://127.0.0.1:8400/redirect", "N1")).unwrap();
+            run(complete_login(&http, &host, &discovery, "CODE", "VERIFIER", "http://127.0.0.1:8400/redirect", "N1"))
+                .unwrap();
         assert_eq!(bootstrap.cluster_name, "kubernetes");
         let seen = server.requests();
         let exchange = seen.iter().find(|seen| seen.method == "POST").unwrap();
@@ -232,7 +254,9 @@ mod tests {
     #[test]
     fn a_token_with_the_wrong_nonce_never_reaches_the_bootstrap() {
         let (server, host, http) = fake(Reply::json(200, ""), |base| good_token(base, "other"));
-        let err = run(complete_login(&http, &host, "CODE", "V", "http://127.0.0.1:8400/redirect", "N1")).unwrap_err();
+        let discovery = run(fetch_discovery(&http, &host)).unwrap();
+        let err = run(complete_login(&http, &host, &discovery, "CODE", "V", "http://127.0.0.1:8400/redirect", "N1"))
+            .unwrap_err();
         assert!(matches!(err, OpenUnisonError::Jwt(jwt::JwtError::WrongNonce { .. })), "{err:?}");
         assert!(err.to_string().contains(&host.cli_issuer()), "{err}");
         assert!(!server.requests().iter().any(|seen| seen.path == "/k8slogin/token/user"));

@@ -61,7 +61,12 @@ impl Hint for HttpError {
                 "if OpenUnison uses a private CA or a self-signed certificate, give it with `--certificate-authority FILE`"
                     .to_string(),
             ),
-            HttpError::Connect { .. } => Some("check the host name and port, and that OpenUnison is reachable from here".to_string()),
+            HttpError::Connect { .. } => Some(match proxy_variable() {
+                Some(name) => format!(
+                    "check the host name and port, that OpenUnison is reachable from here, and the proxy that `{name}` names"
+                ),
+                None => "check the host name and port, and that OpenUnison is reachable from here".to_string(),
+            }),
             HttpError::Timeout { .. } => Some("check the network and the OpenUnison server, then try again".to_string()),
             HttpError::Status { status, .. } if status.is_redirection() => {
                 Some("redirects are not followed; check that `--host` names the OpenUnison host itself".to_string())
@@ -80,6 +85,14 @@ impl Hint for HttpError {
             _ => None,
         }
     }
+}
+
+/// The environment variable that sends HTTPS requests through a proxy, if
+/// one is set (its value may hold a password, so only its name is shown).
+fn proxy_variable() -> Option<&'static str> {
+    ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .into_iter()
+        .find(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }
 
 /// A response read in full (up to [`MAX_BODY_BYTES`]).

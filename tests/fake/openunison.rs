@@ -148,6 +148,13 @@ pub enum Fault {
     // authorization endpoint
     /// Redirect back with `?error=<this>&state=<state>` instead of a code.
     AuthorizeError(String),
+    /// Redirect back with `?error=<code>&error_description=<text>` and no
+    /// `state`, as every error path of the real authorization endpoint does;
+    /// an empty description is left out.
+    AuthorizeErrorWithoutState {
+        code: String,
+        description: String,
+    },
     /// Redirect back with a code and a different `state`.
     AuthorizeWrongState,
 
@@ -679,6 +686,17 @@ impl Shared {
             _ => None,
         }) {
             return back(format!("error={}&state={}", encode(&code), encode(&state_param)));
+        }
+        if let Some((code, description)) = self.fault_matching(|fault| match fault {
+            Fault::AuthorizeErrorWithoutState { code, description } => Some((code.clone(), description.clone())),
+            _ => None,
+        }) {
+            let description = if description.is_empty() {
+                String::new()
+            } else {
+                format!("&error_description={}", encode(&description))
+            };
+            return back(format!("error={}{description}", encode(&code)));
         }
         if self.has_fault(&Fault::AuthorizeWrongState) {
             state_param = random_hex::<16>();

@@ -292,6 +292,8 @@ pub struct WaitingLogin {
     pub scene: Scene,
     pub running: crate::common::Running,
     pub port: u16,
+    /// The listener hands the authorization URL out once; kept from then on.
+    authorization: std::sync::OnceLock<String>,
 }
 
 impl WaitingLogin {
@@ -304,7 +306,7 @@ impl WaitingLogin {
         // The browser is opened only once the listener is bound.
         assert!(scene.browser.wait_for_opened(1, Duration::from_secs(20)), "the login never opened the browser");
         let port = scene.ou.redirect_port();
-        WaitingLogin { scene, running, port }
+        WaitingLogin { scene, running, port, authorization: std::sync::OnceLock::new() }
     }
 
     /// `127.0.0.1:PORT`, the only `Host` the listener serves.
@@ -312,11 +314,16 @@ impl WaitingLogin {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// The authorization URL, as the listener's `/` redirects a browser to it.
+    /// The authorization URL, as the listener's `/` redirects a browser to it
+    /// (asked for once, as the listener gives it out once).
     pub fn authorization_url(&self) -> String {
-        let answer = raw_request(self.port, "GET", "/", &self.own_host()).unwrap();
-        assert_eq!(answer.status, 302, "{answer:?}");
-        answer.header("location").expect("a Location header")
+        self.authorization
+            .get_or_init(|| {
+                let answer = raw_request(self.port, "GET", "/", &self.own_host()).unwrap();
+                assert_eq!(answer.status, 302, "{answer:?}");
+                answer.header("location").expect("a Location header")
+            })
+            .clone()
     }
 
     /// This login's `state`.
@@ -421,6 +428,8 @@ fn a_foreign_host_header_is_forbidden_and_the_login_continues() {
 #[test]
 fn a_cross_site_callback_without_the_state_is_refused_without_consuming_the_login() {
     let login = WaitingLogin::start(&[]);
+    // An error without a state ends a login only once its authorization URL
+    // went out (OpenUnison's own error redirects carry none); not yet here.
     for target in ["/redirect?code=attacker-code", "/redirect?code=attacker-code&state=guessed", "/redirect?error=x"] {
         let answer = raw_request(login.port, "GET", target, &login.own_host()).unwrap();
         assert_eq!(answer.status, 400, "{target}: {answer:?}");
