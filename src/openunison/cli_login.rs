@@ -101,7 +101,7 @@ pub async fn fetch_jwks(http: &Http, host: &Host) -> Result<Jwks, OpenUnisonErro
     let jwks_uri = discovery
         .get("jwks_uri")
         .and_then(serde_json::Value::as_str)
-        .filter(|uri| url::Url::parse(uri).is_ok_and(|url| url.scheme() == "https"))
+        .filter(|uri| super::server_url(uri).is_ok())
         .ok_or_else(|| OpenUnisonError::BadAnswer {
             url: discovery_url.clone(),
             why: "it has no https `jwks_uri`".to_string(),
@@ -112,10 +112,16 @@ pub async fn fetch_jwks(http: &Http, host: &Host) -> Result<Jwks, OpenUnisonErro
         .map_err(|_| OpenUnisonError::BadAnswer { url: jwks_uri, why: "it is not a JWK set".to_string() })
 }
 
-/// `GET /k8slogin/token/user` with the verified `cli-local` id_token.
+/// `GET /k8slogin/token/user` with the verified `cli-local` id_token (whose
+/// issuer is `host`'s). OpenUnison answers 401 when that issuer is not exactly
+/// `https://<its configured host>/auth/idp/k8s-login-cli`.
 pub async fn fetch_bootstrap(http: &Http, host: &Host, id_token: &str) -> Result<Bootstrap, BootstrapError> {
     let url = bootstrap_url(host);
-    Bootstrap::from_response(http.get(&url, Some(id_token)).await.map_err(BootstrapError::Http)?)
+    let response = http.get(&url, Some(id_token)).await.map_err(BootstrapError::Http)?;
+    if response.status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(BootstrapError::TokenRefused { url, issuer: host.cli_issuer() });
+    }
+    Bootstrap::from_response(response)
 }
 
 /// Everything after the browser came back with a code: exchange it, verify
