@@ -245,6 +245,25 @@ mod tests {
     }
 
     #[test]
+    fn a_jwks_uri_with_a_line_break_is_refused() {
+        let cert = self_signed(&["127.0.0.1"]);
+        let port = Arc::new(Mutex::new(0u16));
+        let port_seen = port.clone();
+        let server = TestServer::start(
+            &cert,
+            Arc::new(move |_: &Seen| {
+                let certs = format!("https://127.0.0.1:{}/auth/idp/k8s-login-cli/certs\n", port_seen.lock().unwrap());
+                Reply::json(200, json!({ "jwks_uri": certs }).to_string())
+            }),
+        );
+        *port.lock().unwrap() = server.addr.port();
+        let host = Host::parse(&format!("127.0.0.1:{}", server.addr.port())).unwrap();
+        let err = run(fetch_jwks(&Http::new(&trust(&cert)).unwrap(), &host)).unwrap_err();
+        assert!(matches!(&err, OpenUnisonError::BadAnswer { why, .. } if why.contains("jwks_uri")), "{err:?}");
+        assert_eq!(server.requests().len(), 1, "the keys were not fetched");
+    }
+
+    #[test]
     fn refused_codes_are_explained() {
         for status in [400u16, 401, 403] {
             let (_server, host, http) = fake(Reply::json(status, ""), |base| good_token(base, "N1"));
