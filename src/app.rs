@@ -63,7 +63,7 @@ fn login_command(args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> 
 
     let bootstrap = browser_login(&settings, &target.host, &location)?;
     let user = if settings.auth_provider {
-        managed::auth_provider_user(&target.host, &bootstrap)
+        legacy_user(&settings, &target.host, &bootstrap)?
     } else {
         session::store_login(&location, &new_session(&settings, &target.host, &bootstrap))?;
         managed::exec_user(&target.host, &SessionRef::Named(location.stem().to_string()))
@@ -91,6 +91,17 @@ pub fn browser_login(settings: &LoginSettings, host: &Host, location: &SessionLo
     login::browser_login(&request).inspect_err(|_| {
         let _ = session::start_cool_down(location);
     })
+}
+
+/// The `--auth-provider` user: the bootstrap's OpenUnison CA, else the CA the
+/// login trusted (`--certificate-authority`, or one remembered), for client-go.
+pub fn legacy_user(
+    settings: &LoginSettings,
+    host: &Host,
+    bootstrap: &Bootstrap,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let user_ca = crate::openunison::tls::supplied_ca_pem(&settings.trust)?;
+    Ok(managed::auth_provider_user(host, bootstrap, user_ca.as_deref()))
 }
 
 /// The session file a login writes.

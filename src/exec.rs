@@ -541,7 +541,7 @@ fn log_in_privately(settings: &LoginSettings, target: &LoginTarget, dir: &Privat
     let location = SessionLocation::isolated(dir.path());
     let bootstrap = crate::app::browser_login(settings, &target.host, &location)?;
     let user = if settings.auth_provider {
-        managed::auth_provider_user(&target.host, &bootstrap)
+        crate::app::legacy_user(settings, &target.host, &bootstrap)?
     } else {
         session::store_login(&location, &crate::app::new_session(settings, &target.host, &bootstrap))?;
         managed::exec_user(&target.host, &SessionRef::File(location.json_path()))

@@ -283,7 +283,10 @@ pub fn exec_user(host: &Host, session: &SessionRef) -> Map<String, Value> {
 
 /// The legacy in-tree `auth-provider: oidc` user, exactly as the old Go plugin
 /// wrote it: client-go refreshes it itself and writes tokens back (race-prone).
-pub fn auth_provider_user(host: &Host, bootstrap: &Bootstrap) -> Map<String, Value> {
+/// client-go trusts OpenUnison through `idp-certificate-authority-data` only,
+/// so without an OpenUnison CA in the bootstrap, the CA the user logged in
+/// with (`user_ca_pem`) goes there.
+pub fn auth_provider_user(host: &Host, bootstrap: &Bootstrap, user_ca_pem: Option<&str>) -> Map<String, Value> {
     use base64::Engine as _;
     let mut config = Map::new();
     config.insert("client-id".into(), json!("kubernetes"));
@@ -291,7 +294,7 @@ pub fn auth_provider_user(host: &Host, bootstrap: &Bootstrap) -> Map<String, Val
     config.insert("id-token".into(), json!(bootstrap.id_token));
     config.insert("idp-issuer-url".into(), json!(host.k8s_issuer()));
     config.insert("refresh-token".into(), json!(bootstrap.refresh_token));
-    if let Some(pem) = &bootstrap.ou_ca_pem {
+    if let Some(pem) = bootstrap.ou_ca_pem.as_deref().or(user_ca_pem) {
         config.insert(
             "idp-certificate-authority-data".into(),
             json!(base64::engine::general_purpose::STANDARD.encode(pem.as_bytes())),
@@ -340,6 +343,9 @@ pub fn cluster_fields(bootstrap: &Bootstrap) -> Map<String, Value> {
             );
             // A file reference would override the embedded data.
             cluster.insert("certificate-authority".into(), Value::Null);
+            // kubectl refuses a CA beside this flag, which people patched in
+            // by hand to get past a broken CA; the old Go plugin reset it too.
+            cluster.insert("insecure-skip-tls-verify".into(), Value::Null);
         }
         None => {
             cluster.insert("certificate-authority-data".into(), Value::Null);
@@ -456,6 +462,35 @@ mod tests {
         let names = choose_names(&config, &host("ou.example.com"), &bootstrap("https://api.example.com"), Some("work"));
         assert_eq!((names.cluster.as_str(), names.user.as_str(), names.context.as_str()), ("old", "me@old", "work"));
         assert_eq!(names.choice, NameChoice::Existing { legacy: true });
+    }
+
+    #[test]
+    fn a_cluster_getting_a_ca_loses_insecure_skip_tls_verify() {
+        let mut with_ca = bootstrap("https://api.example.com");
+        with_ca.k8s_ca_pem = Some("PEM".into());
+        let fields = cluster_fields(&with_ca);
+        assert_eq!(fields["insecure-skip-tls-verify"], Value::Null);
+        assert!(fields["certificate-authority-data"].is_string());
+        // Without a CA the user's choice stands.
+        assert!(!cluster_fields(&bootstrap("https://api.example.com")).contains_key("insecure-skip-tls-verify"));
+    }
+
+    #[test]
+    fn the_legacy_user_carries_the_bootstrap_ca_else_the_users() {
+        use base64::Engine as _;
+        let decoded = |user: &Map<String, Value>| {
+            user["auth-provider"]["config"]
+                .get("idp-certificate-authority-data")
+                .and_then(Value::as_str)
+                .map(|data| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data).unwrap()).unwrap())
+        };
+        let ou = host("ou.example.com");
+        let mut with_ca = bootstrap("https://api.example.com");
+        with_ca.ou_ca_pem = Some("SERVER".into());
+        assert_eq!(decoded(&auth_provider_user(&ou, &with_ca, Some("USER"))).as_deref(), Some("SERVER"));
+        let without = bootstrap("https://api.example.com");
+        assert_eq!(decoded(&auth_provider_user(&ou, &without, Some("USER"))).as_deref(), Some("USER"));
+        assert_eq!(decoded(&auth_provider_user(&ou, &without, None)), None);
     }
 
     #[test]

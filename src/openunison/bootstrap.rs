@@ -8,13 +8,16 @@
 use serde_json::{Map, Value};
 
 use super::client::{HttpError, Response};
-use super::tls::{normalise_line_ends, parse_pem_certificates};
+use super::tls::{decode_pem_certificates, normalise_line_ends, parse_pem_certificates};
 use crate::error::Hint;
 
 const CLUSTER_NAME_KEY: &str = "kubectl Command";
 const SERVER_KEY: &str = "kubectl Windows Command";
 const OU_CA_KEY: &str = "OpenUnison Server CA Certificate";
 const K8S_CA_KEY: &str = "Kubernetes API Server CA Certificate";
+
+/// How a PEM field is checked.
+type PemCheck = fn(&str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, super::tls::PemProblem>;
 
 /// What `/k8slogin/token/user` returns, checked.
 #[derive(Clone, PartialEq, Eq)]
@@ -56,6 +59,11 @@ pub enum BootstrapError {
     /// Transport, status, size, or not JSON at all.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// `401`: OpenUnison did not take the verified `cli-local` token, almost
+    /// always because its issuer names the host differently from OpenUnison's
+    /// configuration (an alias, another port, other capitals).
+    #[error("`{url}` refused the login's token (HTTP 401)")]
+    TokenRefused { url: String, issuer: String },
     /// A required field is missing or empty.
     #[error("the answer from `{url}` has no {what}")]
     Missing { url: String, what: String },
@@ -68,6 +76,11 @@ impl Hint for BootstrapError {
     fn hint(&self) -> Option<String> {
         match self {
             BootstrapError::Http(err) => err.hint(),
+            BootstrapError::TokenRefused { issuer, .. } => Some(format!(
+                "`--host` must be exactly the host name OpenUnison is configured with (`network.openunison_host` \
+                 in its Helm values, letter for letter), served on port 443: OpenUnison accepts only tokens issued \
+                 by `https://<network.openunison_host>/auth/idp/k8s-login-cli`, and this one was issued by `{issuer}`"
+            )),
             BootstrapError::Missing { .. } | BootstrapError::Invalid { .. } => Some(
                 "check that `--host` is an OpenUnison with `kubeAuth` enabled; its `/k8slogin/token/user` answer is not what this version understands"
                     .to_string(),
@@ -140,27 +153,26 @@ impl Bootstrap {
         }
         let server_what = "API server URL (`kubectl Windows Command`)";
         let server = field(SERVER_KEY, server_what)?;
-        match url::Url::parse(&server) {
-            Ok(parsed) if parsed.scheme() == "https" && parsed.host_str().is_some_and(|host| !host.is_empty()) => {}
-            Ok(_) => return Err(invalid(server_what, &format!("`{server}` is not an https:// URL"))),
-            Err(err) => return Err(invalid(server_what, &format!("`{server}` is not a URL ({err})"))),
-        }
+        super::server_url(&server).map_err(|why| invalid(server_what, &why))?;
         let id_token = field("id_token", "`id_token`")?;
         super::jwt::read_times(&id_token).map_err(|err| invalid("`id_token`", &err.to_string()))?;
         let refresh_token = field("refresh_token", "`refresh_token`")?;
-        let pem = |key: &str| -> Result<Option<String>, BootstrapError> {
+        // The OpenUnison CA becomes our own trust anchor, so webpki must take
+        // it; the API server's is only handed to kubectl (Go's x509 takes more
+        // than webpki does), so it is only decoded.
+        let pem = |key: &str, check: PemCheck| -> Result<Option<String>, BootstrapError> {
             let what = format!("`{key}`");
             let Some(text) = optional(key, &what)? else { return Ok(None) };
             let text = normalise_line_ends(&text);
-            parse_pem_certificates(&text).map_err(|problem| invalid(&what, &problem.to_string()))?;
+            check(&text).map_err(|problem| invalid(&what, &problem.to_string()))?;
             Ok(Some(text))
         };
         Ok(Bootstrap {
             display_name,
             cluster_name,
             server,
-            ou_ca_pem: pem(OU_CA_KEY)?,
-            k8s_ca_pem: pem(K8S_CA_KEY)?,
+            ou_ca_pem: pem(OU_CA_KEY, parse_pem_certificates)?,
+            k8s_ca_pem: pem(K8S_CA_KEY, decode_pem_certificates)?,
             id_token,
             refresh_token,
         })
@@ -268,6 +280,9 @@ mod tests {
         assert!(invalid(&with("refresh_token", 42.into())).contains("refresh_token"));
         assert!(invalid(&with("refresh_token", "".into())).contains("refresh_token"));
         assert!(invalid(&with("kubectl Command", "a\u{1b}[2Jb".into())).contains("cluster"));
+        for bad in ["https://api\n.example.com", "https://api.example.com:6443/\tx", "https://api.example.com\r:6443"] {
+            assert!(invalid(&with("kubectl Windows Command", bad.into())).contains("API server"), "{bad:?}");
+        }
         let escaped = serde_json::json!({"displayName": "j\u{1b}[31m\ndoe", "token": minimal()}).to_string();
         let bootstrap = Bootstrap::parse(URL, escaped.as_bytes()).unwrap();
         assert_eq!(bootstrap.display_name, "j\\u{1b}[31m\\ndoe");

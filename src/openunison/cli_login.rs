@@ -113,7 +113,7 @@ pub async fn fetch_discovery(http: &Http, host: &Host) -> Result<Discovery, Open
     let jwks_uri = discovery
         .get("jwks_uri")
         .and_then(serde_json::Value::as_str)
-        .filter(|uri| url::Url::parse(uri).is_ok_and(|url| url.scheme() == "https"))
+        .filter(|uri| super::server_url(uri).is_ok())
         .ok_or_else(|| OpenUnisonError::BadAnswer {
             url: discovery_url.clone(),
             why: "it has no https `jwks_uri`".to_string(),
@@ -130,10 +130,16 @@ pub async fn fetch_jwks(http: &Http, discovery: &Discovery) -> Result<Jwks, Open
         .map_err(|_| OpenUnisonError::BadAnswer { url: jwks_uri.clone(), why: "it is not a JWK set".to_string() })
 }
 
-/// `GET /k8slogin/token/user` with the verified `cli-local` id_token.
+/// `GET /k8slogin/token/user` with the verified `cli-local` id_token (whose
+/// issuer is `host`'s). OpenUnison answers 401 when that issuer is not exactly
+/// `https://<its configured host>/auth/idp/k8s-login-cli`.
 pub async fn fetch_bootstrap(http: &Http, host: &Host, id_token: &str) -> Result<Bootstrap, BootstrapError> {
     let url = bootstrap_url(host);
-    Bootstrap::from_response(http.get(&url, Some(id_token)).await.map_err(BootstrapError::Http)?)
+    let response = http.get(&url, Some(id_token)).await.map_err(BootstrapError::Http)?;
+    if response.status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(BootstrapError::TokenRefused { url, issuer: host.cli_issuer() });
+    }
+    Bootstrap::from_response(response)
 }
 
 /// Everything after the browser came back with a code: exchange it, verify
@@ -260,6 +266,25 @@ mod tests {
         assert!(matches!(err, OpenUnisonError::Jwt(jwt::JwtError::WrongNonce { .. })), "{err:?}");
         assert!(err.to_string().contains(&host.cli_issuer()), "{err}");
         assert!(!server.requests().iter().any(|seen| seen.path == "/k8slogin/token/user"));
+    }
+
+    #[test]
+    fn a_jwks_uri_with_a_line_break_is_refused() {
+        let cert = self_signed(&["127.0.0.1"]);
+        let port = Arc::new(Mutex::new(0u16));
+        let port_seen = port.clone();
+        let server = TestServer::start(
+            &cert,
+            Arc::new(move |_: &Seen| {
+                let certs = format!("https://127.0.0.1:{}/auth/idp/k8s-login-cli/certs\n", port_seen.lock().unwrap());
+                Reply::json(200, json!({ "jwks_uri": certs }).to_string())
+            }),
+        );
+        *port.lock().unwrap() = server.addr.port();
+        let host = Host::parse(&format!("127.0.0.1:{}", server.addr.port())).unwrap();
+        let err = run(fetch_jwks(&Http::new(&trust(&cert)).unwrap(), &host)).unwrap_err();
+        assert!(matches!(&err, OpenUnisonError::BadAnswer { why, .. } if why.contains("jwks_uri")), "{err:?}");
+        assert_eq!(server.requests().len(), 1, "the keys were not fetched");
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub enum HttpError {
 impl Hint for HttpError {
     fn hint(&self) -> Option<String> {
         match self {
+            HttpError::Tls { why, .. } if why.starts_with(tls::OUT_OF_PERIOD_PREFIX) => {
+                Some(tls::OUT_OF_PERIOD_HINT.to_string())
+            }
             HttpError::Tls { .. } => Some(
                 "if OpenUnison uses a private CA or a self-signed certificate, give it with `--certificate-authority FILE`"
                     .to_string(),
@@ -179,7 +182,8 @@ impl Http {
 
     /// `GET url`, with `Authorization: Bearer <token>` when given.
     pub async fn get(&self, url: &str, bearer: Option<&str>) -> Result<Response, HttpError> {
-        let mut request = self.client.get(url).header(reqwest::header::ACCEPT, "application/json");
+        let mut request =
+            with_typed_host(self.client.get(url), url).header(reqwest::header::ACCEPT, "application/json");
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
@@ -189,7 +193,8 @@ impl Http {
     /// `POST url` with a form-encoded body.
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Response, HttpError> {
         // OpenUnison answers some failures with JSON only when asked for it.
-        let request = self.client.post(url).header(reqwest::header::ACCEPT, "application/json").form(form);
+        let request =
+            with_typed_host(self.client.post(url), url).header(reqwest::header::ACCEPT, "application/json").form(form);
         self.send(url, request).await
     }
 
@@ -232,6 +237,28 @@ impl Http {
     }
 }
 
+/// Sends the host name of `url` in the `Host` header with its capitals: the URL
+/// parser lower-cases it, but OpenUnison builds the `cli-local` issuer from the
+/// `Host` header and compares it with its configured name letter for letter.
+fn with_typed_host(request: reqwest::RequestBuilder, url: &str) -> reqwest::RequestBuilder {
+    match typed_authority(url) {
+        Some(authority) => request.header(reqwest::header::HOST, authority),
+        None => request,
+    }
+}
+
+/// The `host[:port]` of an https `url` as written, when it has capitals
+/// (plain ASCII only: anything else is the URL parser's to rewrite).
+fn typed_authority(url: &str) -> Option<&str> {
+    let scheme = url.get(.."https://".len())?;
+    if !scheme.eq_ignore_ascii_case("https://") {
+        return None;
+    }
+    let authority = url["https://".len()..].split(['/', '?', '#']).next()?;
+    let plain = authority.bytes().all(|byte| byte.is_ascii_alphanumeric() || b".-:[]".contains(&byte));
+    (plain && authority.bytes().any(|byte| byte.is_ascii_uppercase())).then_some(authority)
+}
+
 /// Runs `future` on a current-thread runtime made for it.
 pub fn block_on<T>(url: &str, future: impl Future<Output = T>) -> Result<T, HttpError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -253,6 +280,11 @@ fn describe_tls_error(err: &rustls::Error) -> String {
         {
             "the server presents a self-signed CA certificate that is not the one given with `--certificate-authority`"
                 .to_string()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::Other(other))
+            if let Some(stale) = other.0.downcast_ref::<tls::AnchorOutOfPeriod>() =>
+        {
+            stale.to_string()
         }
         rustls::Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
             "the server's certificate has expired".to_string()
@@ -329,6 +361,26 @@ mod tests {
             assert_eq!(seen[1].body, "grant_type=refresh_token&client_id=kubernetes");
             assert_eq!(seen[1].header("content-type"), Some("application/x-www-form-urlencoded"));
         });
+    }
+
+    #[test]
+    fn a_host_name_with_capitals_goes_out_as_typed() {
+        let (ca, leaf) = ca_and_leaf(&["localhost"]);
+        runtime().block_on(async {
+            let server = TestServer::spawn(&leaf, Arc::new(|_| Reply::json(200, "{}"))).await;
+            let http = Http::new(&trust(&ca)).unwrap();
+            let port = server.addr.port();
+            http.get(&format!("https://LocalHost:{port}/x"), None).await.unwrap();
+            http.post_form(&format!("https://LocalHost:{port}/y"), &[("a", "b")]).await.unwrap();
+            http.get(&format!("https://localhost:{port}/z"), None).await.unwrap();
+            let hosts: Vec<String> =
+                server.requests().iter().map(|seen| seen.header("host").unwrap_or_default().to_string()).collect();
+            assert_eq!(hosts, [format!("LocalHost:{port}"), format!("LocalHost:{port}"), format!("localhost:{port}")]);
+        });
+        assert_eq!(typed_authority("https://OU.Example.com/auth"), Some("OU.Example.com"));
+        assert_eq!(typed_authority("https://ou.example.com/auth"), None);
+        assert_eq!(typed_authority("http://OU.Example.com/auth"), None);
+        assert_eq!(typed_authority("https://B\u{fc}cher.Example/"), None);
     }
 
     #[test]

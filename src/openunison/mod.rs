@@ -23,13 +23,34 @@ pub use jwt::JwtError;
 pub use refresh::{RefreshError, refresh};
 pub use tls::TrustError;
 
-/// An OpenUnison host, `host[:port]`, without scheme or path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// An OpenUnison host, `host[:port]`, without scheme or path, spelled as the
+/// user typed it: OpenUnison compares the `cli-local` token's issuer (built
+/// from the request's `Host` header) with its configured host name letter for
+/// letter, so the case that goes into URLs, `Host` headers and issuers is the
+/// user's. Two hosts that differ only in case are still the same host
+/// (equality, hashing and [`Host::key`] ignore ASCII case), as DNS has it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Host(String);
 
+impl PartialEq for Host {
+    fn eq(&self, other: &Host) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+}
+
+impl Eq for Host {}
+
+impl std::hash::Hash for Host {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
 impl Host {
     /// Accepts `host`, `host:port` and, leniently, `https://host[:port][/]`.
+    /// The default port 443 is dropped (OpenUnison's issuers never carry it);
+    /// the host name keeps its case.
     pub fn parse(text: &str) -> Result<Host, OpenUnisonError> {
         let trimmed = text.trim();
         let bare = trimmed.strip_prefix("https://").unwrap_or(trimmed).trim_end_matches('/');
@@ -44,11 +65,21 @@ impl Host {
             return Err(invalid("give only `HOST` or `HOST:PORT`"));
         }
         let url = url::Url::parse(&format!("https://{bare}/")).map_err(|err| invalid(&err.to_string()))?;
-        let host = url.host_str().ok_or_else(|| invalid("no host name"))?;
+        let normalised = url.host_str().ok_or_else(|| invalid("no host name"))?;
+        // The URL parser lower-cases names (and rewrites IDNs, IPv6 and odd
+        // IPv4 forms); keep what was typed when only the case differs.
+        let typed = if bare.starts_with('[') { None } else { bare.split(':').next() };
+        let name = typed.filter(|typed| typed.eq_ignore_ascii_case(normalised)).unwrap_or(normalised);
         Ok(Host(match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_string(),
+            Some(port) => format!("{name}:{port}"),
+            None => name.to_string(),
         }))
+    }
+
+    /// The host in lower case: the same for every spelling of one host (for
+    /// file names and comparisons, never for what is sent).
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
     }
 
     pub fn as_str(&self) -> &str {
@@ -81,12 +112,25 @@ impl Host {
         if url.scheme() != "https" || !url.path().starts_with("/auth/idp/") {
             return None;
         }
-        let host = url.host_str()?;
-        Host::parse(&match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_string(),
-        })
-        .ok()
+        // The authority as written (the URL parser would lower-case it).
+        let authority = issuer.get("https://".len()..)?.split(['/', '?', '#']).next()?;
+        Host::parse(authority).ok()
+    }
+}
+
+/// Parses a URL that came from the server (the bootstrap's API server URL, a
+/// discovery document's endpoints): https only, and no control characters or
+/// spaces anywhere. The URL parser silently drops tabs and line breaks, so a
+/// URL with them would pass here while the raw text, stored for kubectl, fails
+/// there.
+pub fn server_url(text: &str) -> Result<url::Url, String> {
+    if let Some(bad) = text.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!("`{}` contains the character {bad:?}", crate::output::sanitize_line(text)));
+    }
+    match url::Url::parse(text) {
+        Ok(url) if url.scheme() == "https" && url.host_str().is_some_and(|host| !host.is_empty()) => Ok(url),
+        Ok(_) => Err(format!("`{text}` is not an https:// URL")),
+        Err(err) => Err(format!("`{text}` is not a URL ({err})")),
     }
 }
 
@@ -184,8 +228,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts_are_normalised() {
-        assert_eq!(Host::parse("OU.Example.com").unwrap().as_str(), "ou.example.com");
+    fn hosts_are_normalised_but_keep_their_case() {
+        assert_eq!(Host::parse("OU.Example.com").unwrap().as_str(), "OU.Example.com");
+        assert_eq!(Host::parse("https://OU.Example.com:443/").unwrap().as_str(), "OU.Example.com");
+        assert_eq!(Host::parse("OU.Example.com").unwrap(), Host::parse("ou.example.com").unwrap());
+        assert_eq!(Host::parse("OU.Example.com").unwrap().key(), "ou.example.com");
+        assert_eq!(Host::parse("127.1:8443").unwrap().as_str(), "127.0.0.1:8443");
+        assert_eq!(Host::parse("[0:0::1]:8443").unwrap().as_str(), "[::1]:8443");
         assert_eq!(Host::parse("https://ou.example.com:8443/").unwrap().as_str(), "ou.example.com:8443");
         assert_eq!(Host::parse("ou.example.com:443").unwrap().as_str(), "ou.example.com");
         assert!(Host::parse("http://ou.example.com").is_err());
@@ -194,9 +243,31 @@ mod tests {
     }
 
     #[test]
+    fn server_urls_with_control_characters_or_spaces_are_refused() {
+        assert!(server_url("https://api.example.com:6443").is_ok());
+        for bad in [
+            "https://api.example.com\n:6443",
+            "https://api.\texample.com",
+            "https://api.example.com/\r",
+            "https://api.example.com/a b",
+            "https://api.example.com/\u{1b}[2J",
+            "http://api.example.com",
+            "https://",
+            "api.example.com",
+        ] {
+            let err = server_url(bad).unwrap_err();
+            assert!(!err.contains('\n') && !err.contains('\t') && !err.contains('\u{1b}'), "{err:?}");
+        }
+        // What the URL parser alone would have let through.
+        assert!(url::Url::parse("https://api.example.com\n:6443").is_ok());
+    }
+
+    #[test]
     fn legacy_issuers_give_their_host() {
         let host = Host::from_issuer_url("https://ou.example.com:8443/auth/idp/k8sIdp").unwrap();
         assert_eq!(host.as_str(), "ou.example.com:8443");
+        let host = Host::from_issuer_url("https://OU.Example.com/auth/idp/k8sIdp").unwrap();
+        assert_eq!(host.as_str(), "OU.Example.com");
         assert!(Host::from_issuer_url("https://dex.example.com/dex").is_none());
     }
 }

@@ -67,6 +67,9 @@ impl Hint for RefreshError {
                 "sessions end after inactivity, on logout in the browser, or when their refresh token was used elsewhere; log in again"
                     .to_string(),
             ),
+            RefreshError::Tls { why, .. } if why.starts_with(super::tls::OUT_OF_PERIOD_PREFIX) => {
+                Some(super::tls::OUT_OF_PERIOD_HINT.to_string())
+            }
             RefreshError::Tls { .. } => Some(
                 "if OpenUnison uses a private CA or a self-signed certificate, log in again with `--certificate-authority FILE`"
                     .to_string(),
@@ -113,8 +116,24 @@ pub fn refresh(
     client::block_on(token_endpoint, refresh_with(&http, token_endpoint, refresh_token))?
 }
 
-/// The refresh itself, on a caller's runtime.
+/// The refresh itself, on a caller's runtime. A 401 is asked once more after
+/// [`RETRY_AFTER_401`] with the same refresh token: OpenUnison answers 401 for
+/// any exception in the refresh, a failed write to its session store included,
+/// and such a failure leaves the token unspent. A second 401 is final.
 pub async fn refresh_with(http: &Http, token_endpoint: &str, refresh_token: &str) -> Result<Tokens, RefreshError> {
+    match refresh_once(http, token_endpoint, refresh_token).await {
+        Err(RefreshError::SessionGone { .. }) => {
+            tokio::time::sleep(RETRY_AFTER_401).await;
+            refresh_once(http, token_endpoint, refresh_token).await
+        }
+        answer => answer,
+    }
+}
+
+/// How long to wait before asking again after a 401.
+pub const RETRY_AFTER_401: Duration = Duration::from_millis(750);
+
+async fn refresh_once(http: &Http, token_endpoint: &str, refresh_token: &str) -> Result<Tokens, RefreshError> {
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", K8S_CLIENT_ID)];
     let response = http.post_form(token_endpoint, &form).await?.success()?;
     let answer = response.json_object()?;
@@ -132,13 +151,13 @@ pub async fn refresh_with(http: &Http, token_endpoint: &str, refresh_token: &str
 /// the session's own OpenUnison host, over https.
 fn check_endpoint(host: &Host, token_endpoint: &str) -> Result<(), RefreshError> {
     let wrong = || RefreshError::WrongEndpoint { url: token_endpoint.to_string(), host: host.to_string() };
-    let url = url::Url::parse(token_endpoint).map_err(|_| wrong())?;
+    let url = super::server_url(token_endpoint).map_err(|_| wrong())?;
     let authority = match (url.host_str(), url.port()) {
         (Some(name), Some(port)) => format!("{name}:{port}"),
         (Some(name), None) => name.to_string(),
         (None, _) => return Err(wrong()),
     };
-    if url.scheme() != "https" || authority != host.as_str() || !url.username().is_empty() {
+    if url.scheme() != "https" || authority != host.key() || !url.username().is_empty() {
         return Err(wrong());
     }
     Ok(())
@@ -184,13 +203,36 @@ mod tests {
     }
 
     #[test]
-    fn a_401_with_any_body_means_the_session_is_gone() {
+    fn a_401_with_any_body_asked_twice_means_the_session_is_gone() {
         for body in ["", r#"{"error":"invalid_grant"}"#] {
-            let (result, _server) = refresh_at(Reply::json(401, body));
+            let (result, server) = refresh_at(Reply::json(401, body));
             let err = result.unwrap_err();
             assert!(matches!(err, RefreshError::SessionGone { .. }), "{err:?}");
             assert!(err.to_string().contains("/auth/idp/k8sIdp/token"), "{err}");
+            assert_eq!(server.requests().len(), 2, "one retry, no more");
         }
+    }
+
+    #[test]
+    fn a_transient_401_is_retried_once_with_the_same_refresh_token() {
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cert = self_signed(&["127.0.0.1"]);
+        let counter = answered.clone();
+        let server = TestServer::start(
+            &cert,
+            Arc::new(move |_| match counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Reply::json(401, ""),
+                _ => Reply::json(200, format!(r#"{{"id_token":"{ID_TOKEN}","refresh_token":"rotated"}}"#)),
+            }),
+        );
+        let host = Host::parse(&format!("127.0.0.1:{}", server.addr.port())).unwrap();
+        let started = std::time::Instant::now();
+        let tokens = refresh(&host, &host.k8s_token_endpoint(), &trust(&cert), "old-refresh").unwrap();
+        assert_eq!(tokens.refresh_token, "rotated");
+        assert!(started.elapsed() >= RETRY_AFTER_401, "it waited a moment before asking again");
+        let seen = server.requests();
+        assert_eq!(seen.len(), 2);
+        assert!(seen.iter().all(|seen| seen.body.contains("refresh_token=old-refresh")), "the same token both times");
     }
 
     #[test]
@@ -250,11 +292,15 @@ mod tests {
             "http://ou.example.com/auth/idp/k8sIdp/token",
             "https://ou.example.com:8443/auth/idp/k8sIdp/token",
             "https://user@ou.example.com/auth/idp/k8sIdp/token",
+            "https://ou.example.com/auth/idp/k8sIdp/token\n",
+            "https://ou.exa\tmple.com/auth/idp/k8sIdp/token",
             "not a url",
         ] {
             let err = refresh(&host, endpoint, &trust, "r").unwrap_err();
             assert!(matches!(err, RefreshError::WrongEndpoint { .. }), "{endpoint}: {err:?}");
         }
         assert!(check_endpoint(&host, "https://OU.example.com:443/auth/idp/k8sIdp/token").is_ok());
+        let typed = Host::parse("OU.Example.com").unwrap();
+        assert!(check_endpoint(&typed, &typed.k8s_token_endpoint()).is_ok());
     }
 }

@@ -28,12 +28,29 @@ pub fn self_signed(names: &[&str]) -> TestCert {
     TestCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
 }
 
+/// A self-signed `CA:FALSE` certificate for `names`: the OpenUnison chart's
+/// default `unison-ca`, which is its own trust anchor.
+pub fn self_signed_leaf(names: &[&str]) -> TestCert {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(names.iter().map(|name| name.to_string()).collect::<Vec<_>>()).unwrap();
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.distinguished_name.push(rcgen::DnType::CommonName, "unison-ca");
+    let cert = params.self_signed(&key).unwrap();
+    TestCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+}
+
 /// A CA and a leaf for `names` signed by it: `(ca, leaf)`.
 pub fn ca_and_leaf(names: &[&str]) -> (TestCert, TestCert) {
+    ca_and_leaf_with(names, |_| {})
+}
+
+/// [`ca_and_leaf`] with the CA's parameters changed by `edit` (its dates, say).
+pub fn ca_and_leaf_with(names: &[&str], edit: impl FnOnce(&mut CertificateParams)) -> (TestCert, TestCert) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(rcgen::DnType::CommonName, "test CA");
+    edit(&mut ca_params);
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, &ca_key);
     let leaf_key = KeyPair::generate().unwrap();

@@ -59,6 +59,9 @@ pub enum TrustError {
     /// A CA source holds a certificate that cannot be parsed.
     #[error("{origin} holds a malformed certificate: {why}")]
     Malformed { origin: String, why: String },
+    /// The only CA certificates there are lie outside their validity period.
+    #[error("no usable CA certificate: {why}")]
+    OutOfPeriod { why: String },
     /// Neither the system nor the user supplied any trusted certificate.
     #[error("no trusted CA certificates: the system store is empty or unreadable and no CA was given")]
     NoRoots,
@@ -74,6 +77,7 @@ impl Hint for TrustError {
                 "give a PEM file (`-----BEGIN CERTIFICATE-----`) with `--certificate-authority`, or fix `SSL_CERT_FILE`"
                     .to_string(),
             ),
+            TrustError::OutOfPeriod { .. } => Some(OUT_OF_PERIOD_HINT.to_string()),
             TrustError::NoRoots => {
                 Some("install the system CA certificates, or give the OpenUnison CA with `--certificate-authority`".to_string())
             }
@@ -105,6 +109,22 @@ pub enum PemProblem {
 /// error, and so is text without any certificate. Other PEM sections (keys,
 /// parameters) are skipped.
 pub fn parse_pem_certificates(text: &str) -> Result<Vec<CertificateDer<'static>>, PemProblem> {
+    let certs = decode_pem_certificates(text)?;
+    for (index, cert) in certs.iter().enumerate() {
+        // Parsing it as a trust anchor checks the DER structure (and accepts
+        // the old v1 roots that some bundles still carry).
+        rustls::RootCertStore::empty()
+            .add(cert.clone())
+            .map_err(|_| PemProblem::BadCertificate { index: index + 1 })?;
+    }
+    Ok(certs)
+}
+
+/// Decodes PEM text holding one or more certificates without judging them
+/// beyond their DER framing: for certificates that only kubectl (Go's x509)
+/// will use, such as the API server's CA, which webpki may refuse where Go
+/// does not (a certificate over 64 KiB, unique identifiers, a v2 certificate).
+pub fn decode_pem_certificates(text: &str) -> Result<Vec<CertificateDer<'static>>, PemProblem> {
     let normalised = normalise_line_ends(text);
     let mut certs = Vec::new();
     for item in CertificateDer::pem_slice_iter(normalised.as_bytes()) {
@@ -115,15 +135,41 @@ pub fn parse_pem_certificates(text: &str) -> Result<Vec<CertificateDer<'static>>
             rustls::pki_types::pem::Error::SectionTooLarge => PemProblem::TooLarge,
             _ => PemProblem::BadBase64 { index },
         })?;
-        // Parsing it as a trust anchor checks the DER structure (and accepts
-        // the old v1 roots that some bundles still carry).
-        rustls::RootCertStore::empty().add(cert.clone()).map_err(|_| PemProblem::BadCertificate { index })?;
+        if !der::is_certificate_shaped(cert.as_ref()) {
+            return Err(PemProblem::BadCertificate { index });
+        }
         certs.push(cert);
     }
     if certs.is_empty() {
         return Err(PemProblem::Empty);
     }
     Ok(certs)
+}
+
+/// Certificates as PEM text (LF line ends).
+pub fn to_pem(certs: &[CertificateDer<'_>]) -> String {
+    use base64::Engine as _;
+    let mut pem = String::new();
+    for cert in certs {
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        for line in encoded.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    pem
+}
+
+/// The certificates the user supplied for OpenUnison (`ca_file`, then the
+/// kept `ca_pem`) as PEM text, for a kubeconfig; `None` when there are none.
+/// Only certificates: a key that shares the file stays out.
+pub fn supplied_ca_pem(trust: &TrustConfig) -> Result<Option<String>, TrustError> {
+    let mut sources = TrustSources::default();
+    sources.add_trust_config(trust)?;
+    let certs: Vec<CertificateDer<'static>> = sources.supplied.into_iter().map(|(cert, _)| cert).collect();
+    Ok((!certs.is_empty()).then(|| to_pem(&certs)))
 }
 
 /// `\r\n` (and stray `\r`) to `\n`: OpenUnison's PEMs use CRLF.
@@ -136,7 +182,8 @@ pub fn normalise_line_ends(text: &str) -> String {
 #[derive(Debug, Default)]
 struct TrustSources {
     system: Vec<CertificateDer<'static>>,
-    supplied: Vec<CertificateDer<'static>>,
+    /// Each with where it came from, for messages.
+    supplied: Vec<(CertificateDer<'static>, String)>,
 }
 
 impl TrustSources {
@@ -147,7 +194,8 @@ impl TrustSources {
             std::env::var_os(crate::settings::env::SSL_CERT_FILE).filter(|value| !value.is_empty()).map(PathBuf::from);
         let mut sources = TrustSources { system: load_system_roots(ssl_cert_file.is_some()), supplied: Vec::new() };
         if let Some(path) = &ssl_cert_file {
-            sources.supplied.extend(read_bundle(path, &format!("`{}` (`SSL_CERT_FILE`)", path.display()), true)?);
+            let origin = format!("`{}` (`SSL_CERT_FILE`)", path.display());
+            sources.add_supplied(read_bundle(path, &origin, true)?, &origin);
         }
         sources.add_trust_config(trust)?;
         Ok(sources)
@@ -155,32 +203,61 @@ impl TrustSources {
 
     fn add_trust_config(&mut self, trust: &TrustConfig) -> Result<(), TrustError> {
         if let Some(path) = &trust.ca_file {
-            self.supplied.extend(read_bundle(path, &format!("`{}`", path.display()), false)?);
+            let origin = format!("`{}`", path.display());
+            self.add_supplied(read_bundle(path, &origin, false)?, &origin);
         }
         if let Some(pem) = &trust.ca_pem {
             let origin = "the OpenUnison CA kept with the session".to_string();
-            self.supplied.extend(parse_pem_certificates(pem).map_err(|problem| pem_error(origin, problem))?);
+            self.add_supplied(
+                parse_pem_certificates(pem).map_err(|problem| pem_error(origin.clone(), problem))?,
+                &origin,
+            );
         }
         Ok(())
     }
 
+    fn add_supplied(&mut self, certs: Vec<CertificateDer<'static>>, origin: &str) {
+        self.supplied.extend(certs.into_iter().map(|cert| (cert, origin.to_string())));
+    }
+
     fn client_config(self) -> Result<rustls::ClientConfig, TrustError> {
+        self.client_config_at(UnixTime::now())
+    }
+
+    /// The configuration as of `now`: webpki does not check the dates of
+    /// trust anchors, so an anchor outside its validity period is left out
+    /// here (and named if the server's certificate needed it).
+    fn client_config_at(self, now: UnixTime) -> Result<rustls::ClientConfig, TrustError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut out_of_period = Vec::new();
+        let mut in_period = |cert: &CertificateDer<'static>, origin: &str| match OutOfPeriod::check(cert, origin, now) {
+            Some(stale) => {
+                out_of_period.push(stale);
+                false
+            }
+            None => true,
+        };
+        let system: Vec<_> = self.system.into_iter().filter(|cert| in_period(cert, "the system CA store")).collect();
+        let supplied: Vec<_> =
+            self.supplied.into_iter().filter(|(cert, origin)| in_period(cert, origin)).map(|(cert, _)| cert).collect();
         let mut roots = rustls::RootCertStore::empty();
         // System stores carry the odd certificate webpki cannot use; skip those.
-        roots.add_parsable_certificates(self.system);
-        for cert in &self.supplied {
+        roots.add_parsable_certificates(system);
+        for cert in &supplied {
             // Already checked when parsed; a failure here would be a bug, and
             // skipping it only means it is not trusted.
             let _ = roots.add(cert.clone());
         }
         if roots.is_empty() {
-            return Err(TrustError::NoRoots);
+            return Err(match out_of_period.into_iter().next() {
+                Some(stale) => TrustError::OutOfPeriod { why: stale.why },
+                None => TrustError::NoRoots,
+            });
         }
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
             .map_err(|err| TrustError::Setup { why: err.to_string() })?;
-        let verifier = PinningVerifier { webpki, pinned: self.supplied };
+        let verifier = PinningVerifier { webpki, pinned: supplied, out_of_period };
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|err| TrustError::Setup { why: err.to_string() })?
@@ -262,6 +339,61 @@ fn load_system_roots(ssl_cert_file_set: bool) -> Vec<CertificateDer<'static>> {
     certs
 }
 
+/// What to do about a CA certificate outside its validity period.
+pub const OUT_OF_PERIOD_HINT: &str =
+    "get the current CA certificate from the OpenUnison administrator and give it with `--certificate-authority`";
+
+/// How the message about such a certificate starts.
+pub const OUT_OF_PERIOD_PREFIX: &str = "the CA certificate ";
+
+/// A trust anchor left out because the time is outside its validity period.
+#[derive(Debug)]
+struct OutOfPeriod {
+    cert: CertificateDer<'static>,
+    /// The raw DER of its subject, to match the issuer of the server's chain.
+    subject: Vec<u8>,
+    /// `the CA certificate `CN=…` from `FILE` expired on DATE`.
+    why: String,
+}
+
+impl OutOfPeriod {
+    /// `Some` when `now` is outside `cert`'s validity period. A certificate
+    /// whose dates cannot be read is left to webpki.
+    fn check(cert: &CertificateDer<'static>, origin: &str, now: UnixTime) -> Option<OutOfPeriod> {
+        let (not_before, not_after) = der::validity(cert.as_ref())?;
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let date = |secs: i64| {
+            let time = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs.max(0).unsigned_abs()));
+            time.map(|time| humantime::format_rfc3339_seconds(time).to_string()).unwrap_or_else(|| secs.to_string())
+        };
+        let when = if now > not_after {
+            format!("expired on {} (notAfter)", date(not_after))
+        } else if now < not_before {
+            format!("is not valid before {} (notBefore)", date(not_before))
+        } else {
+            return None;
+        };
+        let subject = der::subject(cert.as_ref())?;
+        let why = format!("{OUT_OF_PERIOD_PREFIX}`{}` from {origin} {when}", der::describe_name(subject));
+        Some(OutOfPeriod { cert: cert.clone(), subject: subject.to_vec(), why })
+    }
+
+    /// Whether the server's chain needed this anchor: it is the server's own
+    /// certificate, or it issued the server's or an intermediate certificate.
+    fn serves(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -> bool {
+        end_entity.as_ref() == self.cert.as_ref()
+            || std::iter::once(end_entity)
+                .chain(intermediates)
+                .any(|cert| der::issuer(cert.as_ref()) == Some(self.subject.as_slice()))
+    }
+}
+
+/// Why the handshake failed: an anchor the server's chain needed is outside
+/// its validity period.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AnchorOutOfPeriod(pub String);
+
 /// Delegates to webpki, and falls back to accepting a self-signed server
 /// certificate that the user supplied explicitly (see the module docs).
 #[derive(Debug)]
@@ -269,6 +401,8 @@ struct PinningVerifier {
     webpki: Arc<WebPkiServerVerifier>,
     /// Every certificate the user supplied; never the system roots.
     pinned: Vec<CertificateDer<'static>>,
+    /// Anchors left out for their dates, to name when the chain needed one.
+    out_of_period: Vec<OutOfPeriod>,
 }
 
 impl ServerCertVerifier for PinningVerifier {
@@ -286,6 +420,11 @@ impl ServerCertVerifier for PinningVerifier {
                 Err(err) => err,
             };
         if !self.pinned.iter().any(|pinned| pinned.as_ref() == end_entity.as_ref()) {
+            if let Some(stale) = self.out_of_period.iter().find(|stale| stale.serves(end_entity, intermediates)) {
+                return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                    Arc::new(AnchorOutOfPeriod(stale.why.clone())),
+                ))));
+            }
             return Err(webpki_error);
         }
         verify_pinned(end_entity, server_name, now)?;
@@ -339,8 +478,9 @@ fn verify_pinned(
 /// Just enough DER to read a certificate's validity period, which webpki does
 /// not expose.
 mod der {
-    /// `(notBefore, notAfter)` as Unix seconds.
-    pub(super) fn validity(cert: &[u8]) -> Option<(i64, i64)> {
+    /// The TBS fields up to the subject: `(issuer, validity, subject)`, each
+    /// the content of its SEQUENCE.
+    fn tbs_names(cert: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
         let (certificate, _) = expect(cert, 0x30)?;
         let (tbs, _) = expect(certificate, 0x30)?;
         let mut rest = tbs;
@@ -349,11 +489,60 @@ mod der {
         }
         rest = expect(rest, 0x02)?.1; // serialNumber
         rest = expect(rest, 0x30)?.1; // signature AlgorithmIdentifier
-        rest = expect(rest, 0x30)?.1; // issuer
-        let (validity, _) = expect(rest, 0x30)?;
+        let (issuer, rest) = expect(rest, 0x30)?;
+        let (validity, rest) = expect(rest, 0x30)?;
+        let (subject, _) = expect(rest, 0x30)?;
+        Some((issuer, validity, subject))
+    }
+
+    /// `(notBefore, notAfter)` as Unix seconds.
+    pub(super) fn validity(cert: &[u8]) -> Option<(i64, i64)> {
+        let (_, validity, _) = tbs_names(cert)?;
         let (not_before, rest) = time(validity)?;
         let (not_after, rest) = time(rest)?;
         rest.is_empty().then_some((not_before, not_after))
+    }
+
+    /// The issuer Name's content (what webpki compares with an anchor's subject).
+    pub(super) fn issuer(cert: &[u8]) -> Option<&[u8]> {
+        tbs_names(cert).map(|(issuer, _, _)| issuer)
+    }
+
+    /// The subject Name's content.
+    pub(super) fn subject(cert: &[u8]) -> Option<&[u8]> {
+        tbs_names(cert).map(|(_, _, subject)| subject)
+    }
+
+    /// One SEQUENCE holding exactly a SEQUENCE (the TBS certificate) and more:
+    /// what a certificate looks like from outside, without judging its content.
+    pub(super) fn is_certificate_shaped(cert: &[u8]) -> bool {
+        let Some((0x30, content, [])) = read(cert) else { return false };
+        matches!(read(content), Some((0x30, _, rest)) if !rest.is_empty())
+    }
+
+    /// A Name's content as `CN=…, O=…` (the common attributes; others are
+    /// left out), for messages, control characters escaped.
+    pub(super) fn describe_name(name: &[u8]) -> String {
+        let mut parts = Vec::new();
+        let mut sets = name;
+        for _ in 0..32 {
+            let Some((0x31, set, rest)) = read(sets) else { break };
+            sets = rest;
+            let Some((0x30, pair, _)) = read(set) else { continue };
+            let Some((0x06, oid, value)) = read(pair) else { continue };
+            let Some((_, text, _)) = read(value) else { continue };
+            let label = match oid {
+                [0x55, 0x04, 0x03] => "CN",
+                [0x55, 0x04, 0x0a] => "O",
+                [0x55, 0x04, 0x0b] => "OU",
+                [0x55, 0x04, 0x06] => "C",
+                [0x55, 0x04, 0x07] => "L",
+                [0x55, 0x04, 0x08] => "ST",
+                _ => continue,
+            };
+            parts.push(format!("{label}={}", crate::output::sanitize_line(&String::from_utf8_lossy(text))));
+        }
+        if parts.is_empty() { "(no common name)".to_string() } else { parts.join(", ") }
     }
 
     /// One TLV: `(tag, content, rest)`. Only single-byte tags, which is all a
@@ -449,7 +638,9 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::openunison::testing::{Reply, TestCert, TestServer, ca_and_leaf, self_signed};
+    use crate::openunison::testing::{
+        Reply, TestCert, TestServer, ca_and_leaf, ca_and_leaf_with, self_signed, self_signed_leaf,
+    };
 
     async fn tls_server(cert: &TestCert) -> SocketAddr {
         TestServer::spawn(cert, Arc::new(|_| Reply::html(200, "ok"))).await.addr
@@ -579,6 +770,122 @@ mod tests {
             verify_pinned(&der, &name, at(946_684_800)),
             Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidYet))
         ));
+    }
+
+    /// A CA valid only in 2001, with a current leaf for `localhost` under it.
+    fn expired_ca_and_leaf() -> (TestCert, TestCert) {
+        ca_and_leaf_with(&["localhost"], |params| {
+            params.distinguished_name.push(rcgen::DnType::CommonName, "old test CA");
+            params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        })
+    }
+
+    /// Supplied `pem` (as a `--certificate-authority` file would be) beside an
+    /// unrelated system root, so that the store is never empty.
+    fn sources_with_system_root(pem: &str) -> TrustSources {
+        let mut sources = sources(pem);
+        sources.system = parse_pem_certificates(&self_signed(&["elsewhere.example"]).cert_pem).unwrap();
+        sources
+    }
+
+    #[test]
+    fn an_expired_ca_is_not_trusted_and_is_named() {
+        let (ca, leaf) = expired_ca_and_leaf();
+        runtime().block_on(async {
+            let addr = tls_server(&leaf).await;
+            let err = handshake(sources_with_system_root(&ca.cert_pem).client_config().unwrap(), addr, "localhost")
+                .await
+                .unwrap_err();
+            assert!(err.contains("`CN=old test CA`") && err.contains("expired on 2002-01-01T00:00:00Z"), "{err}");
+        });
+        // Within its dates the same CA is not left out.
+        let der = parse_pem_certificates(&ca.cert_pem).unwrap().remove(0);
+        let in_2001 = UnixTime::since_unix_epoch(std::time::Duration::from_secs(991_353_600));
+        assert!(OutOfPeriod::check(&der, "`ca.pem`", in_2001).is_none());
+        let stale = OutOfPeriod::check(&der, "`ca.pem`", UnixTime::now()).unwrap();
+        assert!(stale.why.contains("from `ca.pem` expired on 2002-01-01T00:00:00Z (notAfter)"), "{}", stale.why);
+        // Nothing else to trust: the configuration itself names it.
+        let err = sources(&ca.cert_pem).client_config().unwrap_err();
+        assert!(matches!(err, TrustError::OutOfPeriod { .. }), "{err:?}");
+        assert!(err.to_string().contains("CN=old test CA") && err.to_string().contains("2002-01-01"), "{err}");
+        assert!(err.hint().unwrap().contains("--certificate-authority"));
+    }
+
+    #[test]
+    fn a_ca_not_yet_valid_is_not_trusted() {
+        let (ca, leaf) = ca_and_leaf_with(&["localhost"], |params| {
+            params.not_before = rcgen::date_time_ymd(2090, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2091, 1, 1);
+        });
+        runtime().block_on(async {
+            let addr = tls_server(&leaf).await;
+            let err = handshake(sources_with_system_root(&ca.cert_pem).client_config().unwrap(), addr, "localhost")
+                .await
+                .unwrap_err();
+            assert!(err.contains("is not valid before 2090-01-01T00:00:00Z"), "{err}");
+        });
+    }
+
+    #[test]
+    fn an_expired_self_signed_server_certificate_is_named() {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "old self-signed");
+        params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        let cert = params.self_signed(&key).unwrap();
+        let served = TestCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() };
+        runtime().block_on(async {
+            let addr = tls_server(&served).await;
+            let err = handshake(sources_with_system_root(&served.cert_pem).client_config().unwrap(), addr, "localhost")
+                .await
+                .unwrap_err();
+            assert!(err.contains("`CN=old self-signed`") && err.contains("expired on 2002-01-01"), "{err}");
+        });
+    }
+
+    #[test]
+    fn a_self_signed_leaf_is_its_own_trust_anchor() {
+        // The OpenUnison chart's default `unison-ca` (CA:FALSE).
+        let cert = self_signed_leaf(&["localhost", "127.0.0.1"]);
+        runtime().block_on(async {
+            let addr = tls_server(&cert).await;
+            handshake(sources(&cert.cert_pem).client_config().unwrap(), addr, "localhost").await.unwrap();
+            handshake(sources(&cert.cert_pem).client_config().unwrap(), addr, "127.0.0.1").await.unwrap();
+            let other = self_signed_leaf(&["localhost"]);
+            handshake(sources(&other.cert_pem).client_config().unwrap(), addr, "localhost").await.unwrap_err();
+        });
+    }
+
+    #[test]
+    fn certificates_webpki_cannot_read_are_still_decoded() {
+        // Over 64 KiB (webpki's limit; Go's x509 has none), as an odd extension would make it.
+        let (ca, _) = ca_and_leaf_with(&["localhost"], |params| {
+            params.custom_extensions =
+                vec![rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], vec![0x04; 70_000])];
+        });
+        assert!(matches!(parse_pem_certificates(&ca.cert_pem), Err(PemProblem::BadCertificate { index: 1 })));
+        assert_eq!(decode_pem_certificates(&ca.cert_pem).unwrap().len(), 1);
+        assert!(matches!(decode_pem_certificates("hello"), Err(PemProblem::Empty)));
+        let lines: Vec<&str> = ca.cert_pem.lines().collect();
+        let mut cut = lines.clone();
+        cut.remove(3);
+        assert!(decode_pem_certificates(&cut.join("\n")).is_err(), "a line missing breaks the DER framing");
+    }
+
+    #[test]
+    fn the_supplied_ca_is_given_back_as_certificates_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, leaf) = ca_and_leaf(&["localhost"]);
+        let file = dir.path().join("ca-and-key.pem");
+        std::fs::write(&file, format!("{}{}", ca.cert_pem, leaf.key_pem).replace('\n', "\r\n")).unwrap();
+        let trust = TrustConfig { ca_file: Some(file), ca_pem: None };
+        let pem = supplied_ca_pem(&trust).unwrap().unwrap();
+        assert_eq!(pem, ca.cert_pem.replace("\r\n", "\n"));
+        assert!(!pem.contains("PRIVATE KEY"));
+        assert_eq!(supplied_ca_pem(&TrustConfig::default()).unwrap(), None);
     }
 
     #[test]

@@ -128,9 +128,10 @@ impl SessionLocation {
         SessionLocation { dir, stem, isolated: true }
     }
 
-    /// `ou.example.com:8443` → `ou.example.com_8443`.
+    /// `ou.example.com:8443` → `ou.example.com_8443`; lower case, so that every
+    /// spelling of a host shares one session (and one file on any file system).
     pub fn stem_for(host: &Host) -> String {
-        host.as_str().replace(':', "_")
+        host.key().replace(':', "_")
     }
 
     /// `X` of `X.json`: what `--session` names for a shared session.

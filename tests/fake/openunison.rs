@@ -67,6 +67,22 @@ pub struct FakeConfig {
     pub include_ou_ca: bool,
     /// Include `Kubernetes API Server CA Certificate` in the bootstrap JSON.
     pub include_api_ca: bool,
+    /// The name in `network.openunison_host`, the only issuer host
+    /// `/k8slogin/token/user` accepts and the k8sIdp issuer's host. The fake's
+    /// port is appended (tests cannot listen on 443; real OpenUnison names no
+    /// port). `None`: `127.0.0.1`, the host the tests use.
+    pub ou_host_name: Option<String>,
+    /// Serve OpenUnison with the chart's default `unison-ca`: a self-signed
+    /// `CA:FALSE` certificate, returned as the OpenUnison CA.
+    pub self_signed_leaf: bool,
+    /// Impersonation: the API server presents OpenUnison's own certificate,
+    /// which the bootstrap then gives as the API server CA too.
+    pub impersonation: bool,
+    /// The API server's CA (its own, not OpenUnison's) carries a 70 kB
+    /// extension: Go's x509 takes it, webpki refuses certificates over 64 KiB.
+    pub oversized_api_ca: bool,
+    /// The CA behind OpenUnison's leaf was valid in 2001 only (the leaf itself is current).
+    pub expired_ca: bool,
 }
 
 impl Default for FakeConfig {
@@ -83,6 +99,11 @@ impl Default for FakeConfig {
             self_signed: false,
             include_ou_ca: true,
             include_api_ca: true,
+            ou_host_name: None,
+            self_signed_leaf: false,
+            impersonation: false,
+            oversized_api_ca: false,
+            expired_ca: false,
         }
     }
 }
@@ -118,6 +139,8 @@ pub enum Fault {
     BootstrapStatus(u16),
     /// Never answer.
     BootstrapStall,
+    /// This text as the API server URL (`kubectl Windows Command`).
+    BootstrapServerUrl(String),
 
     // `cli-local` token endpoint (code exchange) and the id_token it returns
     /// This status, `Content-Type: application/json`, empty body.
@@ -165,6 +188,9 @@ pub enum Fault {
     RefreshNoIdToken,
     /// Never answer.
     RefreshStall,
+    /// Answer the next refresh 401 with an empty body without spending its
+    /// token (a failed session-store write), then clear this fault.
+    RefreshTransient401,
 }
 
 /// What the fake has counted since it started.
@@ -190,6 +216,8 @@ pub struct Counters {
     pub refreshes_grace: u64,
     /// Refreshes refused (401 and injected faults).
     pub refreshes_failed: u64,
+    /// `Host` headers of the requests the plugin sends (code exchange and bootstrap).
+    pub host_headers: Vec<String>,
 }
 
 /// One call of the k8sIdp token endpoint, for per-expiry accounting.
@@ -255,6 +283,8 @@ struct State {
 
 struct Shared {
     host: String,
+    /// `network.openunison_host`.
+    ou_host: String,
     redirect_uri: String,
     redirect_port: u16,
     cluster_name: String,
@@ -289,40 +319,55 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl FakeOpenUnison {
     pub fn start(config: FakeConfig) -> FakeOpenUnison {
-        let ca = TestCa::generate("fake-openunison-test-ca");
+        let ca = if config.expired_ca {
+            TestCa::generate_expired("fake-openunison-test-ca")
+        } else {
+            TestCa::generate("fake-openunison-test-ca")
+        };
+        let oversized_api_ca = config.oversized_api_ca.then(|| TestCa::generate_oversized("fake-kubernetes-test-ca"));
+        let api_ca = oversized_api_ca.as_ref().unwrap_or(&ca);
         let ou_identity: ServerIdentity = if config.self_signed {
             pki::self_signed_ca_identity("fake-openunison")
+        } else if config.self_signed_leaf {
+            pki::self_signed_leaf_identity("unison-ca")
         } else {
             ca.issue_leaf("fake-openunison")
         };
         let listener = TlsServer::bind_loopback();
         let host = format!("127.0.0.1:{}", listener.local_addr().expect("listener address").port());
+        let ou_host = match &config.ou_host_name {
+            Some(name) => format!("{name}:{}", listener.local_addr().expect("listener address").port()),
+            None => host.clone(),
+        };
 
         let (api, api_server_url) = match &config.api_server_url {
             Some(url) => (None, url.clone()),
             None => {
-                let api =
-                    FakeKubeApi::start(ca.issue_leaf("fake-kubernetes-api"), format!("https://{host}/auth/idp/k8sIdp"));
+                let identity =
+                    if config.impersonation { ou_identity.clone() } else { api_ca.issue_leaf("fake-kubernetes-api") };
+                let api = FakeKubeApi::start(identity, format!("https://{ou_host}/auth/idp/k8sIdp"));
                 let url = api.url();
                 (Some(api), url)
             }
         };
+        let api_ca_pem = if config.impersonation { ou_identity.trust_pem.clone() } else { api_ca.pem.clone() };
 
         let files = tempfile::Builder::new().prefix("fake-openunison-").tempdir().expect("temporary directory");
         let ca_file = files.path().join("openunison-ca.pem");
         std::fs::write(&ca_file, &ou_identity.trust_pem).expect("write the CA file");
         let api_ca_file = files.path().join("kubernetes-ca.pem");
-        std::fs::write(&api_ca_file, &ca.pem).expect("write the API CA file");
+        std::fs::write(&api_ca_file, &api_ca_pem).expect("write the API CA file");
 
         let shared = Arc::new(Shared {
             redirect_uri: format!("http://127.0.0.1:{}/redirect", config.redirect_port),
             redirect_port: config.redirect_port,
             host,
+            ou_host,
             cluster_name: config.cluster_name.clone(),
             display_name: config.display_name.clone(),
             api_server_url,
             ou_ca_pem: config.include_ou_ca.then(|| ou_identity.trust_pem.clone()),
-            api_ca_pem: config.include_api_ca.then(|| ca.pem.clone()),
+            api_ca_pem: config.include_api_ca.then_some(api_ca_pem),
             signer: Signer::published(),
             live: Mutex::new(Live {
                 token_lifetime_secs: config.token_lifetime_secs,
@@ -356,12 +401,18 @@ impl FakeOpenUnison {
         format!("https://{}", self.shared.host)
     }
 
-    /// `https://HOST/auth/idp/k8s-login-cli`
+    /// `https://HOST/auth/idp/k8s-login-cli`, for requests that reach the
+    /// fake as `host()` (the issuer follows the request's `Host` header).
     pub fn cli_issuer(&self) -> String {
-        self.shared.cli_issuer()
+        format!("https://{}/auth/idp/k8s-login-cli", self.shared.host)
     }
 
-    /// `https://HOST/auth/idp/k8sIdp`
+    /// `network.openunison_host` (`host()` unless configured).
+    pub fn ou_host(&self) -> String {
+        self.shared.ou_host.clone()
+    }
+
+    /// `https://OU_HOST/auth/idp/k8sIdp`
     pub fn k8s_issuer(&self) -> String {
         self.shared.k8s_issuer()
     }
@@ -464,6 +515,11 @@ impl FakeOpenUnison {
         self.counters().code_exchanges
     }
 
+    /// The `Host` headers the plugin sent to the code exchange and the bootstrap, in order.
+    pub fn host_headers(&self) -> Vec<String> {
+        self.counters().host_headers
+    }
+
     pub fn cli_login_hits(&self) -> u64 {
         self.counters().cli_login_hits
     }
@@ -518,12 +574,24 @@ impl FakeOpenUnison {
 }
 
 impl Shared {
-    fn cli_issuer(&self) -> String {
-        format!("https://{}/auth/idp/k8s-login-cli", self.host)
+    /// The only `cli-local` issuer `/k8slogin/token/user` accepts.
+    fn configured_cli_issuer(&self) -> String {
+        format!("https://{}/auth/idp/k8s-login-cli", self.ou_host)
+    }
+
+    /// The `cli-local` issuer as OpenUnison builds it for a request: from its
+    /// `Host` header, with `X-Forwarded-Port` in place of the port when given.
+    fn request_cli_issuer(&self, request: &Request) -> String {
+        format!("https://{}/auth/idp/k8s-login-cli", request_host(request).unwrap_or_else(|| self.host.clone()))
     }
 
     fn k8s_issuer(&self) -> String {
-        format!("https://{}/auth/idp/k8sIdp", self.host)
+        format!("https://{}/auth/idp/k8sIdp", self.ou_host)
+    }
+
+    fn note_host_header(&self, request: &Request) {
+        let host = request.header("host").unwrap_or("(none)").to_string();
+        lock(&self.state).counters.host_headers.push(host);
     }
 
     fn live(&self) -> Live {
@@ -575,7 +643,9 @@ impl Shared {
         }
         match path.as_str() {
             "/cli-login" if get => self.cli_login(&request),
-            "/auth/idp/k8s-login-cli/.well-known/openid-configuration" if get => self.discovery(&self.cli_issuer()),
+            "/auth/idp/k8s-login-cli/.well-known/openid-configuration" if get => {
+                self.discovery(&self.request_cli_issuer(&request))
+            }
             "/auth/idp/k8sIdp/.well-known/openid-configuration" if get => self.discovery(&self.k8s_issuer()),
             "/auth/idp/k8s-login-cli/certs" | "/auth/idp/k8sIdp/certs" if get => self.certs(),
             "/auth/idp/k8s-login-cli/auth" if get => self.authorize(&request),
@@ -701,7 +771,7 @@ impl Shared {
         if self.has_fault(&Fault::AuthorizeWrongState) {
             state_param = random_hex::<16>();
         }
-        let code = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+        let code = authorization_code();
         state.codes.insert(
             code.clone(),
             CodeGrant { client_id: CLI_CLIENT_ID.into(), nonce, challenge, issued_ms: now_ms(), used: false },
@@ -717,6 +787,7 @@ impl Shared {
 
     /// `POST /auth/idp/k8s-login-cli/token`.
     async fn code_exchange(&self, request: &Request) -> Response {
+        self.note_host_header(request);
         if self.has_fault(&Fault::CodeExchangeStall) {
             tokio::time::sleep(STALL).await;
         }
@@ -782,11 +853,11 @@ impl Shared {
         }
 
         let now = now_secs();
-        let mut claims =
-            self.user_claims(&self.cli_issuer(), CLI_CLIENT_ID, now, CLI_TOKEN_LIFETIME_SECS, Some(&nonce));
+        let issuer = self.request_cli_issuer(request);
+        let mut claims = self.user_claims(&issuer, CLI_CLIENT_ID, now, CLI_TOKEN_LIFETIME_SECS, Some(&nonce));
         let access_token = self.signer.sign(&claims);
         if self.has_fault(&Fault::CliTokenWrongIss) {
-            claims["iss"] = json!(format!("https://{}/auth/idp/someone-else", self.host));
+            claims["iss"] = json!(issuer.replace("/k8s-login-cli", "/someone-else"));
         }
         if self.has_fault(&Fault::CliTokenWrongAud) {
             claims["aud"] = json!("someone-else");
@@ -826,6 +897,7 @@ impl Shared {
 
     /// `GET /k8slogin/token/user`: a new k8sIdp session per call.
     async fn bootstrap(&self, request: &Request) -> Response {
+        self.note_host_header(request);
         if self.has_fault(&Fault::BootstrapStall) {
             tokio::time::sleep(STALL).await;
         }
@@ -834,7 +906,8 @@ impl Shared {
             None => request.query_param("access_token").unwrap_or_default(),
         };
         let verdict = self.signer.verify(&token).and_then(|claims| {
-            jwt::check_claims(&claims, &self.cli_issuer(), CLI_CLIENT_ID, now_secs())?;
+            // `iss` must name the configured host exactly, whatever `Host` the request had.
+            jwt::check_claims(&claims, &self.configured_cli_issuer(), CLI_CLIENT_ID, now_secs())?;
             if claims["sub"] != self.display_name.as_str() {
                 return Err("unknown user".into());
             }
@@ -844,7 +917,15 @@ impl Shared {
             let mut state = lock(&self.state);
             state.counters.bootstrap_failures += 1;
             self.event(&mut state, format!("/k8slogin/token/user refused: {why}"));
-            return server::response(401, &[("www-authenticate", r#"Bearer realm="kubernetes",scope="auth""#)], "");
+            // The servlet container's error page, as OpenUnison's 401 has one.
+            return server::response(
+                401,
+                &[
+                    ("www-authenticate", r#"Bearer realm="kubernetes",scope="auth""#),
+                    ("content-type", "text/html;charset=UTF-8"),
+                ],
+                "<html><head><title>Error</title></head><body>Unauthorized</body></html>",
+            );
         }
         if let Some(status) = self.fault_matching(|fault| match fault {
             Fault::BootstrapStatus(status) => Some(*status),
@@ -900,6 +981,12 @@ impl Shared {
         let mut server_url = self.api_server_url.clone();
         if self.has_fault(&Fault::BootstrapHttpServerUrl) {
             server_url = server_url.replacen("https://", "http://", 1);
+        }
+        if let Some(url) = self.fault_matching(|fault| match fault {
+            Fault::BootstrapServerUrl(url) => Some(url.clone()),
+            _ => None,
+        }) {
+            server_url = url;
         }
         let bad_pem = self.has_fault(&Fault::BootstrapBadCaPem);
         let pem = |pem: &String| {
@@ -1000,6 +1087,13 @@ impl Shared {
             _ => None,
         }) {
             return Err((status, "injected fault".into()));
+        }
+        {
+            let mut live = lock(&self.live);
+            if live.faults.contains(&Fault::RefreshTransient401) {
+                live.faults.retain(|fault| *fault != Fault::RefreshTransient401);
+                return Err((401, "transient failure (session store write failed); token not spent".into()));
+            }
         }
         request.form_param("grant_type").ok_or((400, "grant_type missing".to_string()))?;
         let client_id = client_id(request).ok_or((500, "no client_id".to_string()))?;
@@ -1110,6 +1204,29 @@ fn session_id_of(refresh_token: &str) -> Option<[u8; 16]> {
     bytes.get(..16)?.try_into().ok()
 }
 
+/// A code like OpenUnison's: standard Base64 (its deflated, encrypted
+/// last-mile token), here made to contain `+`, `/` and `=` every time, so that
+/// every login shows the plugin round-trips them through the URL-encoded
+/// redirect and the form-encoded exchange.
+fn authorization_code() -> String {
+    let mut bytes = vec![0xfb, 0xef, 0xff];
+    bytes.extend_from_slice(&random_bytes::<29>());
+    STANDARD.encode(bytes)
+}
+
+/// The `Host` header of `request`, the port replaced by `X-Forwarded-Port`
+/// when that is given (and dropped when it is 443), as OpenUnison's
+/// `ProxyTools` builds its URLs.
+fn request_host(request: &Request) -> Option<String> {
+    let host = request.header("host")?.to_string();
+    let Some(port) = request.header("x-forwarded-port") else { return Some(host) };
+    let name = match host.rsplit_once(':') {
+        Some((name, digits)) if digits.bytes().all(|byte| byte.is_ascii_digit()) => name.to_string(),
+        _ => host,
+    };
+    Some(if port == "443" { name } else { format!("{name}:{port}") })
+}
+
 fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
@@ -1127,6 +1244,14 @@ fn login_complete_page() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_standard_base64_with_every_special_character() {
+        let code = authorization_code();
+        assert!(code.starts_with("++//") && code.ends_with('=') && !code.ends_with("=="), "{code}");
+        assert_eq!(STANDARD.decode(&code).unwrap().len(), 32);
+        assert_eq!(encode(&code)[..12].to_string(), "%2B%2B%2F%2F");
+    }
 
     #[test]
     fn refresh_tokens_carry_their_session_and_padding() {

@@ -1,6 +1,7 @@
 //! Test certificates, generated fresh for every fake: a CA with one leaf per
 //! server (SANs `127.0.0.1` and `localhost`), or a self-signed `CA:TRUE`
-//! certificate that is the server's own, as small OpenUnison installs use.
+//! certificate that is the server's own, as small OpenUnison installs use, or
+//! the chart's default self-signed `CA:FALSE` certificate.
 
 use std::sync::Arc;
 
@@ -44,6 +45,35 @@ impl TestCa {
         TestCa { pem: cert.pem(), der: cert.der().clone(), issuer: Issuer::new(params, key) }
     }
 
+    /// A CA that was valid in 2001 only.
+    pub fn generate_expired(common_name: &str) -> TestCa {
+        let key = KeyPair::generate().expect("key generation");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no SANs");
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        let cert = params.self_signed(&key).expect("self-signed CA");
+        TestCa { pem: cert.pem(), der: cert.der().clone(), issuer: Issuer::new(params, key) }
+    }
+
+    /// A CA whose certificate carries a 70 kB non-critical extension: Go's
+    /// x509 takes it, webpki refuses any certificate over 64 KiB.
+    pub fn generate_oversized(common_name: &str) -> TestCa {
+        let key = KeyPair::generate().expect("key generation");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no SANs");
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.custom_extensions =
+            vec![rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], vec![0x04; 70_000])];
+        let cert = params.self_signed(&key).expect("self-signed CA");
+        TestCa { pem: cert.pem(), der: cert.der().clone(), issuer: Issuer::new(params, key) }
+    }
+
     /// A leaf for 127.0.0.1 and localhost, signed by this CA.
     pub fn issue_leaf(&self, common_name: &str) -> ServerIdentity {
         let key = KeyPair::generate().expect("key generation");
@@ -63,6 +93,17 @@ pub fn self_signed_ca_identity(common_name: &str) -> ServerIdentity {
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages =
         vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    let cert = params.self_signed(&key).expect("self-signed certificate");
+    ServerIdentity { cert_der: cert.der().clone(), key_pkcs8: key.serialize_der(), trust_pem: cert.pem() }
+}
+
+/// The OpenUnison chart's default `unison-ca`: one self-signed certificate
+/// with `CA:FALSE` that is both the server's certificate and the trust anchor.
+pub fn self_signed_leaf_identity(common_name: &str) -> ServerIdentity {
+    let key = KeyPair::generate().expect("key generation");
+    let mut params = loopback_params(common_name);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     let cert = params.self_signed(&key).expect("self-signed certificate");
     ServerIdentity { cert_der: cert.der().clone(), key_pkcs8: key.serialize_der(), trust_pem: cert.pem() }
 }

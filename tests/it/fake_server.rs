@@ -64,6 +64,9 @@ fn code_exchange(fake: &FakeOpenUnison, client: &TestClient, verifier_override: 
     assert!(location.starts_with(&format!("{}?", fake.redirect_uri())), "{location}");
     assert_eq!(param(&location, "state").as_deref(), Some("state-1"));
     let code = param(&location, "code").expect("a code");
+    // OpenUnison's codes are standard Base64, URL-encoded in the redirect.
+    assert!(code.contains('+') && code.contains('/') && code.ends_with('='), "{code}");
+    assert!(["%2B", "%2F", "%3D"].iter().all(|escaped| location.contains(escaped)), "{location}");
     let verifier = verifier_override.unwrap_or(&pkce.verifier);
     client
         .post_form(
@@ -558,4 +561,55 @@ fn kubectls_legacy_oidc_provider_refreshes_against_the_fake_once_per_token() {
     // (golang oauth2 tries Basic, then the form; kubectl asks for /version first: several refusals.)
     assert!(fake.failed_refreshes() >= 1);
     assert_eq!(fake.successful_refreshes(), 1);
+}
+
+#[test]
+fn cli_local_issuers_follow_the_host_header_and_the_bootstrap_wants_the_configured_host() {
+    let fake = FakeOpenUnison::start(FakeConfig {
+        ou_host_name: Some("ou.example".into()),
+        ..FakeConfig::with_redirect_port(free_port())
+    });
+    let client = client_for(&fake);
+    let id_token = cli_id_token(&fake, &client);
+    assert_eq!(jwt::claims_unverified(&id_token).unwrap()["iss"], fake.cli_issuer(), "from the request's Host");
+    let url = format!("{}/k8slogin/token/user", fake.base_url());
+    let refused = client.get(&url, &[("authorization", &format!("Bearer {id_token}"))]).unwrap();
+    assert_eq!(refused.status, 401);
+    assert!(refused.header("www-authenticate").unwrap().starts_with("Bearer "));
+    assert!(!refused.body.is_empty(), "the servlet container's error page");
+    assert_eq!(fake.sessions_minted(), 0);
+    // Asked under the configured name (here through `Host` and `X-Forwarded-Port`), it is taken.
+    let port = fake.port().to_string();
+    let headers = [("host", "ou.example"), ("x-forwarded-port", port.as_str())];
+    let pkce = new_pkce();
+    let location = client.get(&authorize_url(&fake, &fake.redirect_uri(), &pkce, "s", "n"), &[]).unwrap();
+    let code = param(location.header("location").unwrap(), "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", "cli-local"),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    let exchanged = client.post_form(&format!("{}/token", fake.cli_issuer()), &form, &headers).unwrap();
+    let id_token = exchanged.json()["id_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        jwt::claims_unverified(&id_token).unwrap()["iss"],
+        format!("https://{}/auth/idp/k8s-login-cli", fake.ou_host())
+    );
+    let taken = client.get(&url, &[("authorization", &format!("Bearer {id_token}"))]).unwrap();
+    assert_eq!(taken.status, 200, "{}", taken.text());
+    assert_eq!(fake.host_headers().last().map(String::as_str), Some(fake.host().as_str()));
+}
+
+#[test]
+fn a_transient_refresh_401_leaves_the_token_unspent_once() {
+    let fake = start();
+    let client = client_for(&fake);
+    let token = bootstrap(&fake, &client).json()["token"]["refresh_token"].as_str().unwrap().to_string();
+    fake.set_fault(Fault::RefreshTransient401);
+    assert_empty_json_error(&refresh(&fake, &client, &token), 401);
+    let rotated = refresh(&fake, &client, &token);
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    assert_empty_json_error(&refresh(&fake, &client, &token), 401);
+    assert_eq!((fake.successful_refreshes(), fake.failed_refreshes()), (1, 2));
 }

@@ -519,7 +519,8 @@ fn an_idle_isolated_kubeconfig_is_removed_by_a_later_run_once_its_session_is_gon
     assert!(alive.exists(), "a live session is kept");
     assert!(recent.exists(), "a recently used one is not even probed");
     assert_eq!(world.ou.successful_refreshes(), refreshes_before + 1, "one probe of the live session");
-    assert_eq!(world.ou.failed_refreshes(), 1, "one probe of the dead one");
+    // One 401, asked once more before it counts (a refresh 401 may be transient).
+    assert_eq!(world.ou.failed_refreshes(), 2, "one probe of the dead one");
     let session = alive.parent().unwrap().join("session.json");
     assert_eq!(std::fs::metadata(&session).unwrap().modified().unwrap(), alive_used, "a probe is not a use");
     // The probed session still works for its shell.

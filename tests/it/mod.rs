@@ -2,6 +2,7 @@
 
 mod browser;
 mod crash;
+mod deployments;
 mod fake_server;
 mod harness;
 mod hostile;

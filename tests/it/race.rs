@@ -281,5 +281,6 @@ fn a_session_killed_on_the_server_while_ten_kubectl_processes_wait_needs_one_bro
     }
     assert_eq!(browser.opened(), 2, "the login, then one browser login for all ten: {:#?}", browser.urls());
     assert_eq!(fake.sessions_minted(), minted_before + 1, "events: {:#?}", fake.events());
-    assert_eq!(fake.failed_refreshes(), 1, "only the first process found the session gone: {:#?}", fake.events());
+    // One 401, asked once more before it counts (a refresh 401 may be transient).
+    assert_eq!(fake.failed_refreshes(), 2, "only the first process found the session gone: {:#?}", fake.events());
 }

@@ -396,7 +396,8 @@ fn a_session_killed_on_the_server_is_brought_back_by_one_browser_login_for_all_w
     let tokens: Vec<String> = outputs.iter().map(token_of).collect();
     assert_eq!(browser.opened(), 1, "one browser login for everyone");
     assert_eq!(world.ou.sessions_minted(), minted_before + 1);
-    assert_eq!(world.ou.failed_refreshes(), 1, "only the first process found the session gone");
+    // One 401, asked once more before it counts (a refresh 401 may be transient).
+    assert_eq!(world.ou.failed_refreshes(), 2, "only the first process found the session gone");
     let stored = world.stored();
     assert!(tokens.iter().all(|token| token == stored["id_token"].as_str().unwrap()));
     assert_ne!(stored["refresh_token"], refresh_token.as_str(), "the session was replaced in place");
