@@ -282,7 +282,7 @@ mod tests {
         );
         *port.lock().unwrap() = server.addr.port();
         let host = Host::parse(&format!("127.0.0.1:{}", server.addr.port())).unwrap();
-        let err = run(fetch_jwks(&Http::new(&trust(&cert)).unwrap(), &host)).unwrap_err();
+        let err = run(fetch_discovery(&Http::new(&trust(&cert)).unwrap(), &host)).unwrap_err();
         assert!(matches!(&err, OpenUnisonError::BadAnswer { why, .. } if why.contains("jwks_uri")), "{err:?}");
         assert_eq!(server.requests().len(), 1, "the keys were not fetched");
     }
