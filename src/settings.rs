@@ -127,9 +127,6 @@ impl LoginSettings {
     pub fn resolve(args: &LoginArgs) -> Result<LoginSettings, Error> {
         let paths = Paths::from_env()?;
         let host = args.host.as_deref().map(Host::parse).transpose()?;
-        if args.timeout.is_zero() {
-            return Err(Error::usage("`--timeout` must be longer than zero", None));
-        }
         Ok(LoginSettings {
             host,
             context: args.context.clone(),

@@ -19,6 +19,11 @@ pub const SESSION_FORMAT_VERSION: u32 = 1;
 /// The browser-login timeout assumed when a session cannot be read to learn its own.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The longest browser-login timeout a session file is believed (what
+/// `--timeout` allows): a damaged or hostile file must not make the lock
+/// wait's deadline arithmetic overflow.
+pub const MAX_LOGIN_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// How much longer than a browser login a waiter for the session lock waits, so
 /// that it outlasts a login in progress (which gives up at its own timeout).
 pub const LOCK_WAIT_BEYOND_LOGIN: Duration = Duration::from_secs(30);
@@ -78,7 +83,7 @@ pub struct Session {
 impl Session {
     /// The browser-login timeout this session was created with.
     pub fn login_timeout(&self) -> Duration {
-        Duration::from_secs(self.login_timeout_secs)
+        Duration::from_secs(self.login_timeout_secs).min(MAX_LOGIN_TIMEOUT)
     }
 }
 
@@ -429,6 +434,15 @@ pub(crate) mod tests {
                 "id_token": token, "refresh_token": token});
             let _ = parse(Path::new("/s/session.json"), text.to_string().as_bytes());
         }
+    }
+
+    #[test]
+    fn an_absurd_login_timeout_in_the_file_is_capped() {
+        let mut session = sample("id", "rt");
+        session.login_timeout_secs = u64::MAX;
+        assert_eq!(session.login_timeout(), MAX_LOGIN_TIMEOUT);
+        // What the lock wait adds to it must not overflow.
+        let _ = session.login_timeout() + LOCK_WAIT_BEYOND_LOGIN;
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod login;
 mod manage;
 mod packaging;
 mod race;
+mod resilience;
 mod sandbox;
 mod security;
 mod token;
