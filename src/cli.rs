@@ -96,7 +96,7 @@ pub struct LoginArgs {
     pub browser_command: Option<String>,
 
     /// Loopback port for the browser redirect (OpenUnison registers 8400).
-    #[arg(long, value_name = "N", default_value_t = 8400)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
     pub port: u16,
 
     /// How long to wait for the browser login.
@@ -192,6 +192,9 @@ pub struct CompleteArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub words: Vec<String>,
 }
+
+/// The loopback port OpenUnison's chart registers in its redirect URI.
+pub const DEFAULT_PORT: u16 = 8400;
 
 /// The range `--timeout` accepts. Past a day nobody is waiting for a browser,
 /// and an unbounded value would overflow the deadline arithmetic downstream.

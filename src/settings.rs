@@ -25,6 +25,9 @@ pub mod env {
     pub const KUBERNETES_EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
 }
 
+/// The loopback port OpenUnison's chart registers (`--port`'s default).
+pub const DEFAULT_LOGIN_PORT: u16 = crate::cli::DEFAULT_PORT;
+
 /// Where files live.
 #[derive(Debug, Clone)]
 pub struct Paths {

@@ -300,11 +300,13 @@ fn login_again(
     let host = session.host.to_string();
     let isolated = location.is_isolated();
     if let Some(left) = cooldown::remaining(location, SystemTime::now()) {
-        return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated }.into());
+        let remembered = super::LoginFlags::of(session);
+        return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated, remembered }.into());
     }
     let environment = request.browser_environment.clone().unwrap_or_else(BrowserEnvironment::detect);
     if let Some(reason) = environment.refusal(&session.browser) {
-        return Err(SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated }.into());
+        let remembered = super::LoginFlags::of(session);
+        return Err(SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated, remembered }.into());
     }
     lock.set_holder(files::HOLDER_LOGIN);
     crate::output::info(format!(

@@ -3,7 +3,12 @@
 //! saved still answering its caller, Ctrl-C (and SIGTERM, SIGHUP) held while
 //! a refresh is on the server, and clock skew between us and OpenUnison.
 
-use crate::common::TestEnv;
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::{Value, json};
+
+use crate::common::{TestEnv, free_port};
+use crate::fake::{FakeConfig, FakeOpenUnison};
 
 #[test]
 fn a_huge_timeout_is_a_usage_error_not_a_panic() {
@@ -14,4 +19,92 @@ fn a_huge_timeout_is_a_usage_error_not_a_panic() {
         output.assert_stderr_contains("--timeout");
         assert!(output.stderr.contains("out of range") || output.stderr.contains("not a duration"), "{output}");
     }
+}
+
+/// A session file for `ou` in the documented format, 0600 in a 0700 directory.
+fn write_session(env: &TestEnv, ou: &FakeOpenUnison, fields: Value) -> String {
+    let stem = ou.host().replace(':', "_");
+    let mut session = json!({
+        "version": 1,
+        "host": ou.host(),
+        "token_endpoint": format!("{}/token", ou.k8s_issuer()),
+        "trust": {"ca_file": ou.ca_file(), "ca_pem": ou.ca_pem()},
+        "browser": "system",
+        "login_timeout_secs": 30,
+        "login_port": ou.redirect_port(),
+        "id_token": "not-a-jwt",
+        "refresh_token": "not-a-refresh-token",
+        "cluster": ou.cluster_name(),
+        "user": ou.display_name(),
+    });
+    for (key, value) in fields.as_object().expect("an object") {
+        session[key] = value.clone();
+    }
+    let dir = env.session_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let path = dir.join(format!("{stem}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(&session).unwrap()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    stem
+}
+
+/// The commands between backticks on the `hint:` line of `stderr`.
+fn hint_commands(stderr: &str) -> Vec<String> {
+    let hint = stderr.lines().find(|line| line.starts_with("hint: ")).unwrap_or_else(|| panic!("no hint:\n{stderr}"));
+    hint.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+/// Runs `command` in `sh` with a stand-in `kubectl` first on PATH that prints
+/// its arguments one per line: what a user pasting the hint would run.
+fn run_in_shell(env: &TestEnv, command: &str) -> Vec<String> {
+    let bin = env.root().join("stand-in-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let kubectl = bin.join("kubectl");
+    std::fs::write(&kubectl, "#!/bin/sh\nprintf '%s\\n' \"$@\"\n").unwrap();
+    std::fs::set_permissions(&kubectl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = env.command("/bin/sh", ["-c", command]).env("PATH", format!("{}:/usr/bin:/bin", bin.display())).run();
+    output.assert_success();
+    output.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn a_login_hint_pasted_into_a_shell_runs_exactly_what_it_says() {
+    let ou = FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()));
+    let env = TestEnv::new();
+    // A remembered CA path with a space and a `'`, and a browser command of two words.
+    let odd_dir = env.root().join("it's a dir");
+    std::fs::create_dir_all(&odd_dir).unwrap();
+    let ca = odd_dir.join("ca.pem");
+    std::fs::copy(ou.ca_file(), &ca).unwrap();
+    let stem = write_session(
+        &env,
+        &ou,
+        json!({"trust": {"ca_file": ca}, "browser": {"command": "my-browser --new-window"}, "login_port": 8401}),
+    );
+    // The refresh token is unknown to the fake: a 401, the session is gone.
+    let output = env.oulogin(["token", "--session", &stem]).env("OULOGIN_NO_BROWSER", "1").run();
+    output.assert_code(1);
+    let commands = hint_commands(&output.stderr);
+    assert_eq!(commands.len(), 1, "{output}");
+    let expected = [
+        "oulogin",
+        "--host",
+        &ou.host(),
+        "--force",
+        "--certificate-authority",
+        &ca.display().to_string(),
+        "--port",
+        "8401",
+        "--browser-command",
+        "my-browser --new-window",
+    ];
+    assert_eq!(run_in_shell(&env, &commands[0]), expected, "{output}");
+
+    // A host from a damaged kubeconfig, echoed by the missing-session hint.
+    let host = "ou.example.com;echo${IFS}injected";
+    let output = env.oulogin(["token", "--session", "nothing-here", "--host", host]).run();
+    output.assert_code(1);
+    let commands = hint_commands(&output.stderr);
+    assert_eq!(run_in_shell(&env, &commands[0]), ["oulogin", "--host", host], "{output}");
 }
