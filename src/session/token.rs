@@ -283,7 +283,17 @@ fn renew(
     if let Some(user) = renewal.user {
         session.user = user;
     }
-    store::save(location, session).map_err(|err| Renewed::Failed(err.into()))?;
+    if let Err(err) = store::save(location, session) {
+        // The server has already rotated the refresh token: the one on disk is
+        // spent. Failing now would throw away a good id_token as well, so this
+        // call still gets it; only the session is lost.
+        crate::output::warn(format!(
+            "the new tokens for `{}` could not be saved, so the session is not kept: this call gets the new \
+             token, and the next one will need a login\n{}",
+            session.host,
+            Error::from(err).render()
+        ));
+    }
     Ok(lifetime)
 }
 
@@ -368,11 +378,16 @@ mod tests {
         login_fails: bool,
         refresh_delay: Duration,
         refreshed_with: Mutex<Vec<String>>,
+        /// Runs while the refresh is on the server.
+        during_refresh: Option<Box<dyn Fn() + Send + Sync>>,
     }
 
     impl Renewer for FakeOpenUnison {
         fn refresh(&self, session: &Session) -> Result<Renewal, RefreshFailure> {
             std::thread::sleep(self.refresh_delay);
+            if let Some(action) = &self.during_refresh {
+                action();
+            }
             let count = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
             self.refreshed_with.lock().unwrap().push(session.refresh_token.expose().to_string());
             match self.refresh_fails {
@@ -544,6 +559,28 @@ mod tests {
         let fake = FakeOpenUnison { refresh_fails: Some(false), ..Default::default() };
         assert!(issue(&setup.request, &fake).is_err());
         assert_eq!(stored(&setup.request).refresh_token.expose(), "rt-0");
+    }
+
+    #[test]
+    fn a_refresh_that_cannot_be_saved_still_hands_out_the_new_token() {
+        let old = jwt("old", 60, 55);
+        let setup = setup(&old, BrowserChoice::System);
+        // While the refresh is on the server, the session file's place is
+        // taken by a directory: the rename that saves it fails, even for root.
+        let path = setup.request.location.json_path();
+        let fake = FakeOpenUnison {
+            during_refresh: Some(Box::new(move || {
+                std::fs::remove_file(&path).unwrap();
+                std::fs::create_dir(&path).unwrap();
+                std::fs::write(path.join("keep"), b"").unwrap();
+            })),
+            ..Default::default()
+        };
+        let credential = issue(&setup.request, &fake).unwrap();
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
+        let token = token_of(&credential);
+        assert_ne!(token, old);
+        assert!(lifetime_of(&Secret::new(token)).is_some_and(|lifetime| expiry::is_fresh(lifetime, SystemTime::now())));
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{Value, json};
 
-use crate::common::{TestEnv, free_port};
+use super::token::{just_expired_token, mint_session};
+use crate::common::{TestEnv, free_port, plugin_path};
 use crate::fake::{FakeConfig, FakeOpenUnison};
 
 #[test]
@@ -107,4 +108,58 @@ fn a_login_hint_pasted_into_a_shell_runs_exactly_what_it_says() {
     output.assert_code(1);
     let commands = hint_commands(&output.stderr);
     assert_eq!(run_in_shell(&env, &commands[0]), ["oulogin", "--host", host], "{output}");
+}
+
+/// A live session at the fake whose id_token has just expired; its stem.
+fn stale_session(env: &TestEnv, ou: &FakeOpenUnison) -> String {
+    let (_, refresh_token) = mint_session(ou);
+    write_session(env, ou, json!({"id_token": just_expired_token(ou), "refresh_token": refresh_token}))
+}
+
+fn exec_info() -> String {
+    json!({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1", "spec": {"interactive": false}})
+        .to_string()
+}
+
+fn credential_token(stdout: &str) -> String {
+    let credential: Value = serde_json::from_str(stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"));
+    assert_eq!(credential["kind"], "ExecCredential", "{stdout}");
+    credential["status"]["token"].as_str().expect("a token").to_string()
+}
+
+#[test]
+fn a_refresh_that_cannot_be_saved_still_answers_this_call_and_says_the_session_is_lost() {
+    let ou = FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()));
+    let env = TestEnv::new();
+    let stem = stale_session(&env, &ou);
+    let session_file = env.session_dir().join(format!("{stem}.json"));
+    let before = std::fs::read(&session_file).unwrap();
+    // A disk that takes no more bytes, which root cannot bypass (a read-only
+    // bind mount or `chattr +i` need privileges or filesystems a CI box may
+    // lack; `chmod` does not stop root): a file size limit of 0 makes every
+    // write to a file fail with EFBIG, while pipes (stdout, stderr) and the
+    // network are untouched. SIGXFSZ is ignored so that the write fails
+    // instead of killing the process.
+    let script = r#"trap '' XFSZ; ulimit -f 0 && exec "$0" "$@""#;
+    let output = env
+        .command("/bin/sh", ["-c", script, &plugin_path().display().to_string(), "token", "--session", &stem])
+        .env("KUBERNETES_EXEC_INFO", exec_info())
+        .env("OULOGIN_NO_BROWSER", "1")
+        .run();
+    output.assert_success();
+    let token = credential_token(&output.stdout);
+    assert!(ou.issued_tokens().contains(&token), "not the refreshed id_token:\n{output}");
+    assert_eq!(ou.successful_refreshes(), 1, "{output}");
+    output.assert_stderr_contains("could not be saved");
+    output.assert_stderr_contains("the next one will need a login");
+    assert_eq!(std::fs::read(&session_file).unwrap(), before, "the session file is untouched");
+    // The new token works at the API server.
+    let api = crate::fake::TestClient::new(&[&std::fs::read_to_string(ou.api_ca_file()).unwrap()]);
+    let answer = api.get(&format!("{}/version", ou.api_server_url()), &[("authorization", &format!("Bearer {token}"))]);
+    assert_eq!(answer.unwrap().status, 200);
+
+    // As said: the next call finds the spent refresh token and needs a login.
+    let next = env.oulogin(["token", "--session", &stem]).env("OULOGIN_NO_BROWSER", "1").run();
+    next.assert_code(1);
+    next.assert_stderr_contains("has ended");
 }
