@@ -14,6 +14,7 @@ mod handouts;
 pub mod logouts;
 mod probe;
 mod renewer;
+mod signals;
 mod store;
 mod token;
 
@@ -63,6 +64,11 @@ pub enum SessionError {
 
     #[error("OpenUnison at `{host}` returned an id_token without a readable expiry (`exp`)")]
     NoExpiry { host: String },
+
+    /// SIGINT, SIGTERM or SIGHUP arrived while a refresh was held from it;
+    /// acted on once the rotated tokens were saved.
+    #[error("stopped by {} (after saving any refreshed tokens)", signals::name(*signal))]
+    Interrupted { signal: i32 },
 
     #[error("cannot write the ExecCredential to stdout")]
     Output {
@@ -158,7 +164,7 @@ impl Hint for SessionError {
             | SessionError::CoolingDown { host, isolated, remembered, .. } => {
                 Some(login_again_hint(Some(host), *isolated, remembered))
             }
-            SessionError::NoExpiry { .. } | SessionError::Output { .. } => None,
+            SessionError::NoExpiry { .. } | SessionError::Output { .. } | SessionError::Interrupted { .. } => None,
             SessionError::File(err) => err.hint(),
         }
     }

@@ -7,7 +7,8 @@ use crate::files;
 
 use super::SessionError;
 use super::store::{self, SessionLocation};
-use super::token::{RefreshFailure, Renewer};
+use super::signals::HeldSignals;
+use super::token::{RefreshFailure, Renewer, stop_if_signalled};
 
 /// Refreshes the session under its lock and stores the rotated tokens: `true`
 /// when OpenUnison accepted the refresh, `false` when the session is gone (or
@@ -29,14 +30,17 @@ pub(crate) fn check_alive_with(location: &SessionLocation, renewer: &dyn Renewer
         Err(err) => return Err(err.into()),
     };
     lock.set_holder(files::HOLDER_REFRESH);
-    match renewer.refresh(&session) {
+    // As for `token`: no Ctrl-C between the server spending the refresh token and our saving its successor.
+    let mut held = HeldSignals::hold();
+    let alive = match renewer.refresh(&session) {
         Ok(renewal) => {
             session.id_token = renewal.id_token;
             session.refresh_token = renewal.refresh_token;
-            store::save(location, &session)?;
-            Ok(true)
+            store::save(location, &session).map(|()| true).map_err(Error::from)
         }
         Err(RefreshFailure::SessionGone { .. }) => Ok(false),
         Err(RefreshFailure::Other(err)) => Err(err),
-    }
+    };
+    stop_if_signalled(&mut held)?;
+    alive
 }

@@ -18,6 +18,7 @@ use super::SessionError;
 use super::cooldown;
 use super::expiry::{self, Lifetime};
 use super::handouts::{Handout, Handouts, fingerprint};
+use super::signals::HeldSignals;
 use super::store::{self, Secret, Session, SessionLocation};
 
 /// The ExecCredential versions client-go may ask for.
@@ -266,11 +267,21 @@ fn renew(
 ) -> Result<Lifetime, Renewed> {
     let location = &request.location;
     lock.set_holder(files::HOLDER_REFRESH);
+    // From sending the refresh until its tokens are saved, Ctrl-C must not
+    // strike: the server spends the old refresh token as it answers.
+    let mut held = HeldSignals::hold();
     let renewal = match renewer.refresh(session) {
         Ok(renewal) => renewal,
-        Err(RefreshFailure::Other(err)) => return Err(Renewed::Unreachable(err)),
-        Err(RefreshFailure::SessionGone { url }) => {
-            login_again(request, session, &url, lock, renewer).map_err(Renewed::Failed)?
+        Err(failure) => {
+            // Nothing to save: a signal that came meanwhile ends us now, and
+            // a browser login keeps its own Ctrl-C.
+            stop_if_signalled(&mut held).map_err(Renewed::Failed)?;
+            match failure {
+                RefreshFailure::Other(err) => return Err(Renewed::Unreachable(err)),
+                RefreshFailure::SessionGone { url } => {
+                    login_again(request, session, &url, lock, renewer).map_err(Renewed::Failed)?
+                }
+            }
         }
     };
     let lifetime = lifetime_of(&renewal.id_token)
@@ -294,7 +305,17 @@ fn renew(
             Error::from(err).render()
         ));
     }
+    stop_if_signalled(&mut held).map_err(Renewed::Failed)?;
     Ok(lifetime)
+}
+
+/// Ends a hold of SIGINT, SIGTERM and SIGHUP; one that arrived during it
+/// becomes the error that exits with 128 + its number.
+pub(crate) fn stop_if_signalled(held: &mut HeldSignals) -> Result<(), Error> {
+    match held.release() {
+        Some(signal) => Err(SessionError::Interrupted { signal }.into()),
+        None => Ok(()),
+    }
 }
 
 /// The session is gone: one browser login, unless a recent one failed or no

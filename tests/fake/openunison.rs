@@ -177,6 +177,9 @@ pub struct Counters {
     pub sessions_minted: u64,
     /// Refused `/k8slogin/token/user` requests.
     pub bootstrap_failures: u64,
+    /// Requests that reached the k8sIdp token endpoint (counted on arrival,
+    /// before any `refresh_delay`).
+    pub refresh_requests: u64,
     /// Refreshes that rotated the refresh token.
     pub refreshes_ok: u64,
     /// Replays answered with the current tokens within the grace period.
@@ -936,6 +939,7 @@ impl Shared {
 
     /// `POST /auth/idp/k8sIdp/token`: refresh with one-time refresh tokens.
     async fn refresh(&self, request: &Request) -> Response {
+        lock(&self.state).counters.refresh_requests += 1;
         let live = self.live();
         if self.has_fault(&Fault::RefreshStall) {
             tokio::time::sleep(STALL).await;

@@ -4,6 +4,7 @@
 //! a refresh is on the server, and clock skew between us and OpenUnison.
 
 use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -162,4 +163,43 @@ fn a_refresh_that_cannot_be_saved_still_answers_this_call_and_says_the_session_i
     let next = env.oulogin(["token", "--session", &stem]).env("OULOGIN_NO_BROWSER", "1").run();
     next.assert_code(1);
     next.assert_stderr_contains("has ended");
+}
+
+/// The refresh token a session file holds now.
+fn stored_refresh_token(env: &TestEnv, stem: &str) -> String {
+    let text = std::fs::read_to_string(env.session_dir().join(format!("{stem}.json"))).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["refresh_token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_survives() {
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+        let ou = FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()));
+        let env = TestEnv::new();
+        let stem = stale_session(&env, &ou);
+        let spent = stored_refresh_token(&env, &stem);
+        // The refresh stays on the server long enough to be interrupted.
+        ou.set_refresh_delay(Duration::from_millis(1500));
+        let token = || env.oulogin(["token", "--session", &stem]).env("KUBERNETES_EXEC_INFO", exec_info());
+        let mut running = token().env("OULOGIN_NO_BROWSER", "1").spawn();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ou.counters().refresh_requests == 0 && running.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(ou.counters().refresh_requests, 1, "the refresh never reached the server");
+        running.signal(signal);
+        let output = running.wait(Duration::from_secs(30));
+        output.assert_code(code);
+        assert!(output.stdout.is_empty(), "{output}");
+        assert_eq!(ou.successful_refreshes(), 1, "{output}");
+        assert_ne!(stored_refresh_token(&env, &stem), spent, "the rotated tokens were saved before exiting:\n{output}");
+
+        // The next call uses the saved token: no refresh, no login.
+        ou.set_refresh_delay(Duration::ZERO);
+        let next = token().env("OULOGIN_NO_BROWSER", "1").run();
+        next.assert_success();
+        assert!(ou.issued_tokens().contains(&credential_token(&next.stdout)), "{next}");
+        assert_eq!(ou.counters().refresh_requests, 1, "{next}");
+        assert_eq!(ou.sessions_minted(), 1, "no new login: {next}");
+    }
 }
