@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::client::{HttpError, Response};
+use super::clock::Receipt;
 use super::tls::{normalise_line_ends, parse_pem_certificates};
 use crate::error::Hint;
 
@@ -33,6 +34,8 @@ pub struct Bootstrap {
     pub id_token: String,
     /// The new session's refresh token.
     pub refresh_token: String,
+    /// When the answer came, and the server's clock then.
+    pub receipt: Receipt,
 }
 
 impl std::fmt::Debug for Bootstrap {
@@ -81,7 +84,7 @@ impl Bootstrap {
     pub fn from_response(response: Response) -> Result<Bootstrap, BootstrapError> {
         let response = response.success()?;
         let object = response.json_object()?;
-        Bootstrap::from_object(&response.url, &object)
+        Bootstrap::from_object(&response.url, &object, response.receipt)
     }
 
     /// Parses the JSON text served at `url`.
@@ -92,11 +95,12 @@ impl Bootstrap {
             status: reqwest::StatusCode::OK,
             content_type: Some("application/json".to_string()),
             body: body.to_vec(),
+            receipt: Receipt::now(),
         };
-        Bootstrap::from_object(url, &response.json_object()?)
+        Bootstrap::from_object(url, &response.json_object()?, response.receipt)
     }
 
-    fn from_object(url: &str, object: &Map<String, Value>) -> Result<Bootstrap, BootstrapError> {
+    fn from_object(url: &str, object: &Map<String, Value>, receipt: Receipt) -> Result<Bootstrap, BootstrapError> {
         let missing = |what: &str| BootstrapError::Missing { url: url.to_string(), what: what.to_string() };
         let invalid = |what: &str, why: &str| BootstrapError::Invalid {
             url: url.to_string(),
@@ -163,6 +167,7 @@ impl Bootstrap {
             k8s_ca_pem: pem(K8S_CA_KEY)?,
             id_token,
             refresh_token,
+            receipt,
         })
     }
 }
@@ -286,6 +291,7 @@ mod tests {
             status: reqwest::StatusCode::OK,
             content_type: Some("text/html;charset=UTF-8".to_string()),
             body: b"<!DOCTYPE html><html><body>Login</body></html>".to_vec(),
+            receipt: Receipt::now(),
         };
         let err = Bootstrap::from_response(response).unwrap_err();
         let message = err.to_string();
@@ -301,6 +307,7 @@ mod tests {
             status: reqwest::StatusCode::UNAUTHORIZED,
             content_type: None,
             body: Vec::new(),
+            receipt: Receipt::now(),
         };
         let err = Bootstrap::from_response(response).unwrap_err();
         assert!(err.to_string().contains("401") && err.to_string().contains(URL), "{err}");

@@ -6,8 +6,8 @@ use crate::error::Error;
 use crate::files;
 
 use super::SessionError;
-use super::store::{self, SessionLocation};
 use super::signals::HeldSignals;
+use super::store::{self, SessionLocation};
 use super::token::{RefreshFailure, Renewer, stop_if_signalled};
 
 /// Refreshes the session under its lock and stores the rotated tokens: `true`
@@ -36,6 +36,7 @@ pub(crate) fn check_alive_with(location: &SessionLocation, renewer: &dyn Renewer
         Ok(renewal) => {
             session.id_token = renewal.id_token;
             session.refresh_token = renewal.refresh_token;
+            session.id_token_received = Some(renewal.receipt);
             store::save(location, &session).map(|()| true).map_err(Error::from)
         }
         Err(RefreshFailure::SessionGone { .. }) => Ok(false),

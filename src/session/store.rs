@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::error::FileError;
 use crate::files::{self, Lock};
+use crate::openunison::clock::Receipt;
 use crate::openunison::{Host, TrustConfig};
 use crate::settings::BrowserChoice;
 
@@ -69,6 +70,10 @@ pub struct Session {
     pub login_port: u16,
     pub id_token: Secret,
     pub refresh_token: Secret,
+    /// When `id_token` arrived by our clock, and the server's clock then; its
+    /// freshness is judged from these (absent in files older versions wrote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_received: Option<Receipt>,
     /// The cluster name from the bootstrap JSON (for messages).
     #[serde(default)]
     pub cluster: String,
@@ -320,6 +325,7 @@ pub(crate) mod tests {
             login_port: 8400,
             id_token: Secret::new(id_token),
             refresh_token: Secret::new(refresh_token),
+            id_token_received: None,
             cluster: "kubernetes".to_string(),
             user: "jdoe".to_string(),
             extra: Default::default(),

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use crate::cli::TokenArgs;
 use crate::error::Error;
 use crate::files::{self, Lock};
+use crate::openunison::clock::Receipt;
 use crate::settings::{self, BrowserChoice, Paths};
 
 use super::SessionError;
@@ -146,6 +147,8 @@ impl TokenRequest {
 pub struct Renewal {
     pub id_token: Secret,
     pub refresh_token: Secret,
+    /// When the tokens arrived, and the server's clock then.
+    pub receipt: Receipt,
     /// From a browser login: the OpenUnison CA of the bootstrap JSON.
     pub ou_ca_pem: Option<String>,
     /// From a browser login: the user's display name.
@@ -198,7 +201,8 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     let mut handouts = Handouts::load(&handouts_path);
     handouts.prune(unix_micros(now));
 
-    let cached = lifetime_of(&session.id_token).filter(|lifetime| expiry::is_fresh(*lifetime, now));
+    let cached =
+        lifetime_of(&session.id_token, session.id_token_received).filter(|lifetime| expiry::is_fresh(*lifetime, now));
     let cached_fingerprint = fingerprint(session.id_token.expose());
     // The lifetime of the token handed out, and its fingerprint: the cached
     // token's unless a renewal replaced it.
@@ -284,10 +288,11 @@ fn renew(
             }
         }
     };
-    let lifetime = lifetime_of(&renewal.id_token)
+    let lifetime = lifetime_of(&renewal.id_token, Some(renewal.receipt))
         .ok_or_else(|| Renewed::Failed(SessionError::NoExpiry { host: session.host.to_string() }.into()))?;
     session.id_token = renewal.id_token;
     session.refresh_token = renewal.refresh_token;
+    session.id_token_received = Some(renewal.receipt);
     if let Some(pem) = renewal.ou_ca_pem {
         session.trust.ca_pem = Some(pem);
     }
@@ -337,7 +342,9 @@ fn login_again(
     let environment = request.browser_environment.clone().unwrap_or_else(BrowserEnvironment::detect);
     if let Some(reason) = environment.refusal(&session.browser) {
         let remembered = super::LoginFlags::of(session);
-        return Err(SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated, remembered }.into());
+        return Err(
+            SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated, remembered }.into()
+        );
     }
     lock.set_holder(files::HOLDER_LOGIN);
     crate::output::info(format!(
@@ -359,10 +366,11 @@ fn login_again(
     }
 }
 
-/// `exp`/`iat` of an id_token; `None` when it is no readable JWT (then it counts as stale).
-fn lifetime_of(token: &Secret) -> Option<Lifetime> {
+/// `exp`/`iat` of an id_token received as `received` says; `None` when it is
+/// no readable JWT (then it counts as stale).
+fn lifetime_of(token: &Secret, received: Option<Receipt>) -> Option<Lifetime> {
     let times = crate::openunison::jwt::read_times(token.expose()).ok()?;
-    Some(Lifetime { exp: times.exp, iat: times.iat })
+    Some(Lifetime { exp: times.exp, iat: times.iat, received })
 }
 
 fn unix_micros(time: SystemTime) -> i64 {
@@ -417,6 +425,7 @@ mod tests {
                 None => Ok(Renewal {
                     id_token: Secret::new(jwt(&format!("refreshed-{count}"), 60, 0)),
                     refresh_token: Secret::new(format!("rt-{count}")),
+                    receipt: Receipt::now(),
                     ou_ca_pem: None,
                     user: None,
                 }),
@@ -431,6 +440,7 @@ mod tests {
             Ok(Renewal {
                 id_token: Secret::new(jwt(&format!("login-{count}"), 60, 0)),
                 refresh_token: Secret::new(format!("login-rt-{count}")),
+                receipt: Receipt::now(),
                 ou_ca_pem: Some("PEM".to_string()),
                 user: Some("Jane Doe".to_string()),
             })
@@ -503,7 +513,7 @@ mod tests {
         let credential = issue(&setup.request, &fake).unwrap();
         assert_eq!(token_of(&credential), cached);
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 0);
-        let lifetime = lifetime_of(&Secret::new(cached)).unwrap();
+        let lifetime = lifetime_of(&Secret::new(cached), None).unwrap();
         assert!(credential.contains(&expiry::rfc3339(lifetime.exp - 10)), "{credential}");
     }
 
@@ -601,7 +611,10 @@ mod tests {
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
         let token = token_of(&credential);
         assert_ne!(token, old);
-        assert!(lifetime_of(&Secret::new(token)).is_some_and(|lifetime| expiry::is_fresh(lifetime, SystemTime::now())));
+        assert!(
+            lifetime_of(&Secret::new(token), None)
+                .is_some_and(|lifetime| expiry::is_fresh(lifetime, SystemTime::now()))
+        );
     }
 
     #[test]
