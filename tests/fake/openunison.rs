@@ -67,6 +67,10 @@ pub struct FakeConfig {
     pub include_ou_ca: bool,
     /// Include `Kubernetes API Server CA Certificate` in the bootstrap JSON.
     pub include_api_ca: bool,
+    /// How far the fake's clock is ahead of the machine's (negative: behind),
+    /// in seconds: its tokens' `iat`/`exp`/`nbf`, its `Date` header and the
+    /// fake API server's expiry checks all follow it.
+    pub clock_offset_secs: i64,
 }
 
 impl Default for FakeConfig {
@@ -83,6 +87,7 @@ impl Default for FakeConfig {
             self_signed: false,
             include_ou_ca: true,
             include_api_ca: true,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -259,6 +264,7 @@ struct Shared {
     ou_ca_pem: Option<String>,
     api_ca_pem: Option<String>,
     signer: Signer,
+    clock_offset_secs: i64,
     live: Mutex<Live>,
     state: Mutex<State>,
 }
@@ -297,8 +303,11 @@ impl FakeOpenUnison {
         let (api, api_server_url) = match &config.api_server_url {
             Some(url) => (None, url.clone()),
             None => {
-                let api =
-                    FakeKubeApi::start(ca.issue_leaf("fake-kubernetes-api"), format!("https://{host}/auth/idp/k8sIdp"));
+                let api = FakeKubeApi::start_with_clock(
+                    ca.issue_leaf("fake-kubernetes-api"),
+                    format!("https://{host}/auth/idp/k8sIdp"),
+                    config.clock_offset_secs,
+                );
                 let url = api.url();
                 (Some(api), url)
             }
@@ -320,6 +329,7 @@ impl FakeOpenUnison {
             ou_ca_pem: config.include_ou_ca.then(|| ou_identity.trust_pem.clone()),
             api_ca_pem: config.include_api_ca.then(|| ca.pem.clone()),
             signer: Signer::published(),
+            clock_offset_secs: config.clock_offset_secs,
             live: Mutex::new(Live {
                 token_lifetime_secs: config.token_lifetime_secs,
                 grace_period_ms: config.grace_period_ms,
@@ -509,7 +519,7 @@ impl FakeOpenUnison {
 
     /// Claims of a k8sIdp token for the configured user, valid for `lifetime_secs` from now.
     pub fn k8s_claims(&self, lifetime_secs: i64) -> Value {
-        self.shared.user_claims(&self.shared.k8s_issuer(), K8S_CLIENT_ID, now_secs(), lifetime_secs, None)
+        self.shared.user_claims(&self.shared.k8s_issuer(), K8S_CLIENT_ID, self.shared.now_secs(), lifetime_secs, None)
     }
 }
 
@@ -524,6 +534,11 @@ impl Shared {
 
     fn live(&self) -> Live {
         lock(&self.live).clone()
+    }
+
+    /// The fake's own clock, Unix seconds.
+    fn now_secs(&self) -> i64 {
+        now_secs() + self.clock_offset_secs
     }
 
     fn has_fault(&self, fault: &Fault) -> bool {
@@ -559,10 +574,20 @@ impl Shared {
     }
 
     fn k8s_token(&self, lifetime_secs: i64) -> String {
-        self.signer.sign(&self.user_claims(&self.k8s_issuer(), K8S_CLIENT_ID, now_secs(), lifetime_secs, None))
+        self.signer.sign(&self.user_claims(&self.k8s_issuer(), K8S_CLIENT_ID, self.now_secs(), lifetime_secs, None))
     }
 
     async fn handle(self: Arc<Self>, request: Request) -> Response {
+        let mut response = self.clone().route(request).await;
+        // As every servlet container does, by the server's own clock.
+        let offset = Duration::from_secs(self.clock_offset_secs.unsigned_abs());
+        let clock = if self.clock_offset_secs >= 0 { SystemTime::now() + offset } else { SystemTime::now() - offset };
+        let date = httpdate::fmt_http_date(clock);
+        response.headers_mut().insert("date", date.parse().expect("a header value"));
+        response
+    }
+
+    async fn route(self: Arc<Self>, request: Request) -> Response {
         let path = request.uri.path().to_string();
         let get = request.method == Method::GET;
         let post = request.method == Method::POST;
@@ -766,7 +791,7 @@ impl Shared {
             }
         }
 
-        let now = now_secs();
+        let now = self.now_secs();
         let mut claims =
             self.user_claims(&self.cli_issuer(), CLI_CLIENT_ID, now, CLI_TOKEN_LIFETIME_SECS, Some(&nonce));
         let access_token = self.signer.sign(&claims);
@@ -819,7 +844,7 @@ impl Shared {
             None => request.query_param("access_token").unwrap_or_default(),
         };
         let verdict = self.signer.verify(&token).and_then(|claims| {
-            jwt::check_claims(&claims, &self.cli_issuer(), CLI_CLIENT_ID, now_secs())?;
+            jwt::check_claims(&claims, &self.cli_issuer(), CLI_CLIENT_ID, self.now_secs())?;
             if claims["sub"] != self.display_name.as_str() {
                 return Err("unknown user".into());
             }

@@ -4,13 +4,14 @@
 //! a refresh is on the server, and clock skew between us and OpenUnison.
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
 use super::token::{just_expired_token, mint_session};
-use crate::common::{TestEnv, free_port, plugin_path};
-use crate::fake::{FakeConfig, FakeOpenUnison};
+use crate::common::{TestEnv, free_port, login_args, plugin_path};
+use crate::fake::openunison::RefreshOutcome;
+use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, now_secs};
 
 #[test]
 fn a_huge_timeout_is_a_usage_error_not_a_panic() {
@@ -202,4 +203,65 @@ fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_s
         assert_eq!(ou.counters().refresh_requests, 1, "{next}");
         assert_eq!(ou.sessions_minted(), 1, "no new login: {next}");
     }
+}
+
+/// Token lifetime for the skew tests: short, so that a test crosses expiries
+/// in seconds (margin 2 s; a token is handed out for 3 to 4 s of its 6).
+const SKEW_TOKEN_LIFETIME_SECS: u64 = 6;
+
+/// A login and back-to-back real kubectl requests against a fake OpenUnison
+/// (and API server) whose clock is `offset_secs` off ours, across two expiries.
+fn works_across_expiries_with_the_server_clock_off_by(offset_secs: i64) {
+    let ou = FakeOpenUnison::start(FakeConfig {
+        token_lifetime_secs: SKEW_TOKEN_LIFETIME_SECS,
+        clock_offset_secs: offset_secs,
+        ..FakeConfig::with_redirect_port(free_port())
+    });
+    // The fake really is that far off, in its `Date` header too.
+    let client = crate::fake::TestClient::new(&[&ou.ca_pem()]);
+    let answer = client.get(&format!("{}/.well-known/openid-configuration", ou.k8s_issuer()), &[]).unwrap();
+    let date = httpdate::parse_http_date(answer.header("date").expect("a Date header")).unwrap();
+    let shown = date.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((shown - now_secs() - offset_secs).abs() <= 2, "Date {shown} for an offset of {offset_secs} s");
+
+    let browser = FakeBrowser::for_fake(&ou, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&ou, &browser)).run().assert_success();
+
+    let started = Instant::now();
+    let mut runs = 0;
+    // Two refreshes are two expiries crossed; one request more uses the last token.
+    while ou.successful_refreshes() < 2 || runs == 0 {
+        assert!(runs < 400 && started.elapsed() < Duration::from_secs(60), "too slow: {runs} runs");
+        env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).run().assert_success();
+        runs += 1;
+    }
+    env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).run().assert_success();
+    let context = format!("{runs} kubectl runs in {:?}; events: {:#?}", started.elapsed(), ou.events());
+    assert_eq!(ou.api().unauthorized_requests(), 0, "no 401 at the API server: {context}");
+    assert_eq!(ou.failed_refreshes(), 0, "{context}");
+    assert_eq!((ou.sessions_minted(), browser.opened()), (1, 1), "one login only: {context}");
+    // One refresh per token lifetime: never a second one while a token is
+    // still handed out (at least 3 s of its 6, less a second for the
+    // resolution of `Date`).
+    let rotations: Vec<SystemTime> = ou
+        .refresh_events()
+        .iter()
+        .filter(|event| event.outcome == RefreshOutcome::Rotated)
+        .map(|event| event.at)
+        .collect();
+    for pair in rotations.windows(2) {
+        let gap = pair[1].duration_since(pair[0]).unwrap_or_default();
+        assert!(gap >= Duration::from_secs(2), "two refreshes {gap:?} apart: {context}");
+    }
+}
+
+#[test]
+fn the_server_clock_ten_minutes_ahead_still_logs_in_refreshes_once_per_lifetime_and_gets_no_401() {
+    works_across_expiries_with_the_server_clock_off_by(600);
+}
+
+#[test]
+fn the_server_clock_ten_minutes_behind_still_logs_in_refreshes_once_per_lifetime_and_gets_no_401() {
+    works_across_expiries_with_the_server_clock_off_by(-600);
 }
