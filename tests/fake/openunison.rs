@@ -214,6 +214,8 @@ struct Live {
     grace_period_ms: u64,
     inactivity_timeout_secs: u64,
     refresh_delay: Duration,
+    /// Refreshes that arrive wait (unanswered) while this is set.
+    refreshes_held: bool,
     faults: Vec<Fault>,
 }
 
@@ -335,6 +337,7 @@ impl FakeOpenUnison {
                 grace_period_ms: config.grace_period_ms,
                 inactivity_timeout_secs: config.inactivity_timeout_secs,
                 refresh_delay: config.refresh_delay,
+                refreshes_held: false,
                 faults: Vec::new(),
             }),
             state: Mutex::new(State::default()),
@@ -424,6 +427,13 @@ impl FakeOpenUnison {
 
     pub fn set_refresh_delay(&self, delay: Duration) {
         lock(&self.shared.live).refresh_delay = delay;
+    }
+
+    /// While `true`, refresh requests that arrive are counted and then left
+    /// waiting for an answer (up to a minute), so a test can act while one is
+    /// surely on the server.
+    pub fn hold_refreshes(&self, hold: bool) {
+        lock(&self.shared.live).refreshes_held = hold;
     }
 
     pub fn set_inactivity_timeout_secs(&self, secs: u64) {
@@ -971,6 +981,12 @@ impl Shared {
         }
         if !live.refresh_delay.is_zero() {
             tokio::time::sleep(live.refresh_delay).await;
+        }
+        for _ in 0..6000 {
+            if !lock(&self.live).refreshes_held {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let mut state = lock(&self.state);
         let outcome = self.refresh_locked(&mut state, request, &live);

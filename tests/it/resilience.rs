@@ -179,8 +179,8 @@ fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_s
         let env = TestEnv::new();
         let stem = stale_session(&env, &ou);
         let spent = stored_refresh_token(&env, &stem);
-        // The refresh stays on the server long enough to be interrupted.
-        ou.set_refresh_delay(Duration::from_millis(1500));
+        // The refresh stays on the server until the signal has been sent.
+        ou.hold_refreshes(true);
         let token = || env.oulogin(["token", "--session", &stem]).env("KUBERNETES_EXEC_INFO", exec_info());
         let mut running = token().env("OULOGIN_NO_BROWSER", "1").spawn();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -188,7 +188,9 @@ fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_s
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(ou.counters().refresh_requests, 1, "the refresh never reached the server");
+        // kill(2) returns once the signal is pending at the plugin; only then does the server answer.
         running.signal(signal);
+        ou.hold_refreshes(false);
         let output = running.wait(Duration::from_secs(30));
         output.assert_code(code);
         assert!(output.stdout.is_empty(), "{output}");
@@ -196,7 +198,6 @@ fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_s
         assert_ne!(stored_refresh_token(&env, &stem), spent, "the rotated tokens were saved before exiting:\n{output}");
 
         // The next call uses the saved token: no refresh, no login.
-        ou.set_refresh_delay(Duration::ZERO);
         let next = token().env("OULOGIN_NO_BROWSER", "1").run();
         next.assert_success();
         assert!(ou.issued_tokens().contains(&credential_token(&next.stdout)), "{next}");
@@ -206,8 +207,11 @@ fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_s
 }
 
 /// Token lifetime for the skew tests: short, so that a test crosses expiries
-/// in seconds (margin 2 s; a token is handed out for 3 to 4 s of its 6).
-const SKEW_TOKEN_LIFETIME_SECS: u64 = 6;
+/// in seconds, yet long enough that the estimate of the server's clock (off
+/// by up to a second plus the round trip, `Date` having whole seconds) and
+/// whole-second `iat` and `expirationTimestamp` leave a clear gap: margin 3 s,
+/// a token is handed out for at least 3 s of its 9 and usually 5 to 6.
+const SKEW_TOKEN_LIFETIME_SECS: u64 = 9;
 
 /// A login and back-to-back real kubectl requests against a fake OpenUnison
 /// (and API server) whose clock is `offset_secs` off ours, across two expiries.
@@ -242,8 +246,7 @@ fn works_across_expiries_with_the_server_clock_off_by(offset_secs: i64) {
     assert_eq!(ou.failed_refreshes(), 0, "{context}");
     assert_eq!((ou.sessions_minted(), browser.opened()), (1, 1), "one login only: {context}");
     // One refresh per token lifetime: never a second one while a token is
-    // still handed out (at least 3 s of its 6, less a second for the
-    // resolution of `Date`).
+    // still handed out (at least 3 s of its 9, less the round trip).
     let rotations: Vec<SystemTime> = ou
         .refresh_events()
         .iter()
