@@ -303,12 +303,12 @@ fn renew(
         // The server has already rotated the refresh token: the one on disk is
         // spent. Failing now would throw away a good id_token as well, so this
         // call still gets it; only the session is lost.
-        crate::output::warn(format!(
-            "the new tokens for `{}` could not be saved, so the session is not kept: this call gets the new \
-             token, and the next one will need a login\n{}",
-            session.host,
-            Error::from(err).render()
-        ));
+        let rendered = Error::from(err).render();
+        let why = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+        crate::output::warn(format!("the new tokens for `{}` could not be saved: {why}", session.host));
+        crate::output::warn(
+            "the session is not kept: this call gets the new token, and the next one will need a login",
+        );
     }
     stop_if_signalled(&mut held).map_err(Renewed::Failed)?;
     Ok(lifetime)
