@@ -119,6 +119,7 @@ pub fn new_session(settings: &LoginSettings, host: &Host, bootstrap: &Bootstrap)
         login_port: settings.port,
         id_token: Secret::new(bootstrap.id_token.clone()),
         refresh_token: Secret::new(bootstrap.refresh_token.clone()),
+        id_token_received: Some(bootstrap.receipt),
         cluster: bootstrap.cluster_name.clone(),
         user: bootstrap.display_name.clone(),
         extra: Default::default(),

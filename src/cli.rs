@@ -96,11 +96,11 @@ pub struct LoginArgs {
     pub browser_command: Option<String>,
 
     /// Loopback port for the browser redirect (OpenUnison registers 8400).
-    #[arg(long, value_name = "N", default_value_t = 8400)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
     pub port: u16,
 
     /// How long to wait for the browser login.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_timeout)]
     pub timeout: Duration,
 
     /// Log in even if the existing session still works.
@@ -193,8 +193,30 @@ pub struct CompleteArgs {
     pub words: Vec<String>,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|err| format!("`{text}` is not a duration ({err}); use e.g. `90s` or `5m`"))
+/// The loopback port OpenUnison's chart registers in its redirect URI.
+pub const DEFAULT_PORT: u16 = 8400;
+
+/// The range `--timeout` accepts. Past a day nobody is waiting for a browser,
+/// and an unbounded value would overflow the deadline arithmetic downstream.
+pub const TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(24 * 3600);
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    parse_bounded_duration(text, TIMEOUT_RANGE)
+}
+
+/// A human duration (`90s`, `5m`, `1h 30m`) within `range`; every duration
+/// flag goes through here, so no value clap accepts can overflow later.
+fn parse_bounded_duration(text: &str, range: std::ops::RangeInclusive<Duration>) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|err| format!("`{text}` is not a duration ({err}); use e.g. `90s` or `5m`"))?;
+    if !range.contains(&duration) {
+        return Err(format!(
+            "`{text}` is out of range: give between {} and {}",
+            humantime::format_duration(*range.start()),
+            humantime::format_duration(*range.end())
+        ));
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -220,5 +242,17 @@ mod tests {
         let cli = Cli::try_parse_from(["kubectl-oulogin", "--host", "h", "--timeout", "90s"]).unwrap();
         assert_eq!(cli.login.timeout, Duration::from_secs(90));
         assert!(Cli::try_parse_from(["kubectl-oulogin", "--timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn durations_outside_their_range_are_usage_errors() {
+        for text in ["18446744073709551615s", "25h", "0s", "500ms", "1000000000000y"] {
+            let err = Cli::try_parse_from(["kubectl-oulogin", "--host", "h", "--timeout", text]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{text}: {err}");
+        }
+        for (text, secs) in [("1s", 1), ("24h", 24 * 3600)] {
+            let cli = Cli::try_parse_from(["kubectl-oulogin", "--host", "h", "--timeout", text]).unwrap();
+            assert_eq!(cli.login.timeout, Duration::from_secs(secs));
+        }
     }
 }

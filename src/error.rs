@@ -69,6 +69,9 @@ impl Error {
         match self {
             Error::Usage { .. } => ExitStatus::Usage,
             Error::Login(crate::login::LoginError::Cancelled) => ExitStatus::Interrupted,
+            Error::Session(crate::session::SessionError::Interrupted { signal }) => {
+                ExitStatus::Signalled(u8::try_from(*signal).unwrap_or(0))
+            }
             Error::Exec(err) => err.exit_status(),
             _ => ExitStatus::Failure,
         }
@@ -136,6 +139,8 @@ pub enum ExitStatus {
     Interrupted,
     /// `exec` passes its child's status through.
     Child(u8),
+    /// `token` acted on a signal it held during a refresh: 128 + its number, as a shell reports it.
+    Signalled(u8),
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -146,6 +151,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Usage => ExitCode::from(2),
             ExitStatus::Interrupted => ExitCode::from(130),
             ExitStatus::Child(code) => ExitCode::from(code),
+            ExitStatus::Signalled(signal) => ExitCode::from(128u8.saturating_add(signal)),
         }
     }
 }
@@ -160,6 +166,8 @@ mod tests {
         assert_eq!(Error::from(crate::login::LoginError::Cancelled).exit_status(), ExitStatus::Interrupted);
         let file = FileError::new("read", "/x", std::io::Error::from(std::io::ErrorKind::NotFound));
         assert_eq!(Error::from(file).exit_status(), ExitStatus::Failure);
+        let hangup = Error::from(crate::session::SessionError::Interrupted { signal: libc::SIGHUP });
+        assert_eq!(hangup.exit_status(), ExitStatus::Signalled(1));
     }
 
     #[test]

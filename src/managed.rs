@@ -413,6 +413,7 @@ mod tests {
             k8s_ca_pem: None,
             id_token: String::new(),
             refresh_token: String::new(),
+            receipt: Default::default(),
         }
     }
 

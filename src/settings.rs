@@ -25,6 +25,9 @@ pub mod env {
     pub const KUBERNETES_EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
 }
 
+/// The loopback port OpenUnison's chart registers (`--port`'s default).
+pub const DEFAULT_LOGIN_PORT: u16 = crate::cli::DEFAULT_PORT;
+
 /// Where files live.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -127,9 +130,6 @@ impl LoginSettings {
     pub fn resolve(args: &LoginArgs) -> Result<LoginSettings, Error> {
         let paths = Paths::from_env()?;
         let host = args.host.as_deref().map(Host::parse).transpose()?;
-        if args.timeout.is_zero() {
-            return Err(Error::usage("`--timeout` must be longer than zero", None));
-        }
         Ok(LoginSettings {
             host,
             context: args.context.clone(),

@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::client::{HttpError, Response};
+use super::clock::Receipt;
 use super::tls::{decode_pem_certificates, normalise_line_ends, parse_pem_certificates};
 use crate::error::Hint;
 
@@ -36,6 +37,8 @@ pub struct Bootstrap {
     pub id_token: String,
     /// The new session's refresh token.
     pub refresh_token: String,
+    /// When the answer came, and the server's clock then.
+    pub receipt: Receipt,
 }
 
 impl std::fmt::Debug for Bootstrap {
@@ -94,7 +97,7 @@ impl Bootstrap {
     pub fn from_response(response: Response) -> Result<Bootstrap, BootstrapError> {
         let response = response.success()?;
         let object = response.json_object()?;
-        Bootstrap::from_object(&response.url, &object)
+        Bootstrap::from_object(&response.url, &object, response.receipt)
     }
 
     /// Parses the JSON text served at `url`.
@@ -105,11 +108,12 @@ impl Bootstrap {
             status: reqwest::StatusCode::OK,
             content_type: Some("application/json".to_string()),
             body: body.to_vec(),
+            receipt: Receipt::now(),
         };
-        Bootstrap::from_object(url, &response.json_object()?)
+        Bootstrap::from_object(url, &response.json_object()?, response.receipt)
     }
 
-    fn from_object(url: &str, object: &Map<String, Value>) -> Result<Bootstrap, BootstrapError> {
+    fn from_object(url: &str, object: &Map<String, Value>, receipt: Receipt) -> Result<Bootstrap, BootstrapError> {
         let missing = |what: &str| BootstrapError::Missing { url: url.to_string(), what: what.to_string() };
         let invalid = |what: &str, why: &str| BootstrapError::Invalid {
             url: url.to_string(),
@@ -175,6 +179,7 @@ impl Bootstrap {
             k8s_ca_pem: pem(K8S_CA_KEY, decode_pem_certificates)?,
             id_token,
             refresh_token,
+            receipt,
         })
     }
 }
@@ -301,6 +306,7 @@ mod tests {
             status: reqwest::StatusCode::OK,
             content_type: Some("text/html;charset=UTF-8".to_string()),
             body: b"<!DOCTYPE html><html><body>Login</body></html>".to_vec(),
+            receipt: Receipt::now(),
         };
         let err = Bootstrap::from_response(response).unwrap_err();
         let message = err.to_string();
@@ -316,6 +322,7 @@ mod tests {
             status: reqwest::StatusCode::UNAUTHORIZED,
             content_type: None,
             body: Vec::new(),
+            receipt: Receipt::now(),
         };
         let err = Bootstrap::from_response(response).unwrap_err();
         assert!(err.to_string().contains("401") && err.to_string().contains(URL), "{err}");

@@ -6,6 +6,7 @@
 
 use super::bootstrap::{Bootstrap, BootstrapError};
 use super::client::{Http, HttpError};
+use super::clock::Receipt;
 use super::jwt::{self, Jwks};
 use super::{Host, OpenUnisonError};
 
@@ -58,14 +59,15 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
-/// Exchanges the authorization code for the `cli-local` id_token.
+/// Exchanges the authorization code for the `cli-local` id_token, with when
+/// the answer came and the server's clock then.
 pub async fn exchange_code(
     http: &Http,
     host: &Host,
     code: &str,
     code_verifier: &str,
     redirect_uri: &str,
-) -> Result<String, OpenUnisonError> {
+) -> Result<(String, Receipt), OpenUnisonError> {
     let url = format!("{}/token", host.cli_issuer());
     let form = [
         ("grant_type", "authorization_code"),
@@ -78,9 +80,10 @@ pub async fn exchange_code(
     if matches!(response.status.as_u16(), 400 | 401 | 403) {
         return Err(OpenUnisonError::CodeRejected { url, status: response.status.as_u16() });
     }
+    let receipt = response.receipt;
     let answer = response.success()?.json_object()?;
     match answer.get("id_token").and_then(serde_json::Value::as_str) {
-        Some(id_token) if !id_token.is_empty() => Ok(id_token.to_string()),
+        Some(id_token) if !id_token.is_empty() => Ok((id_token.to_string(), receipt)),
         _ => Err(OpenUnisonError::BadAnswer { url, why: "it has no `id_token`".to_string() }),
     }
 }
@@ -155,9 +158,12 @@ pub async fn complete_login(
     redirect_uri: &str,
     nonce: &str,
 ) -> Result<Bootstrap, OpenUnisonError> {
-    let id_token = exchange_code(http, host, code, code_verifier, redirect_uri).await?;
+    let (id_token, receipt) = exchange_code(http, host, code, code_verifier, redirect_uri).await?;
     let jwks = fetch_jwks(http, discovery).await?;
-    jwt::verify(&id_token, &jwks, &host.cli_issuer(), CLI_CLIENT_ID, nonce)?;
+    // `exp` and `nbf` are OpenUnison's times: judge them by its clock, which
+    // may be minutes from ours.
+    let server_now = receipt.server_secs_at(std::time::SystemTime::now());
+    jwt::verify_at(&id_token, &jwks, &host.cli_issuer(), CLI_CLIENT_ID, nonce, server_now)?;
     Ok(fetch_bootstrap(http, host, &id_token).await?)
 }
 

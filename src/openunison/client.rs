@@ -11,6 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::TrustConfig;
+use super::clock::Receipt;
 use super::tls::{self, TrustError};
 use crate::error::Hint;
 
@@ -104,6 +105,8 @@ pub struct Response {
     pub status: reqwest::StatusCode,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// When it arrived, and the server's clock by its `Date` header.
+    pub receipt: Receipt,
 }
 
 impl std::fmt::Debug for Response {
@@ -199,7 +202,14 @@ impl Http {
     }
 
     async fn send(&self, url: &str, request: reqwest::RequestBuilder) -> Result<Response, HttpError> {
+        let sent = std::time::SystemTime::now();
         let mut response = request.send().await.map_err(|err| self.classify(url, err))?;
+        let received = std::time::SystemTime::now();
+        let receipt = Receipt::estimate(
+            sent,
+            received,
+            response.headers().get(reqwest::header::DATE).and_then(|value| value.to_str().ok()),
+        );
         let status = response.status();
         let content_type = response
             .headers()
@@ -216,7 +226,7 @@ impl Http {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { url: url.to_string(), status, content_type, body })
+        Ok(Response { url: url.to_string(), status, content_type, body, receipt })
     }
 
     /// Sorts a reqwest error into what the user can act on.
@@ -487,6 +497,7 @@ mod tests {
             status: reqwest::StatusCode::OK,
             content_type: content_type.map(str::to_string),
             body: body.as_bytes().to_vec(),
+            receipt: Receipt::now(),
         };
         let err = response(Some("text/html"), "<html>secret-token</html>").json_object().unwrap_err();
         assert!(err.to_string().contains("HTML page") && !err.to_string().contains("secret"), "{err}");

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Hint;
 
-/// Clock skew tolerated on `exp` and `nbf`.
+/// Clock skew tolerated on `exp` and `nbf`, beyond the estimate of the server's clock.
 pub const LEEWAY_SECS: i64 = 30;
 
 /// base64url, padding optional (some encoders add it).
@@ -149,16 +149,9 @@ fn seconds(value: &Value) -> Option<i64> {
     Some(whole.clamp(0, LATEST_SECONDS))
 }
 
-/// Verifies a `cli-local` id_token at the current time.
-pub fn verify(token: &str, jwks: &Jwks, issuer: &str, audience: &str, nonce: &str) -> Result<Claims, JwtError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    verify_at(token, jwks, issuer, audience, nonce, now)
-}
-
-/// [`verify`] at `now` (Unix seconds).
+/// Verifies a `cli-local` id_token at `now`: the server's clock as its
+/// answer showed it, in Unix seconds (see `clock`), so that a local clock
+/// minutes off does not fail a good login.
 pub fn verify_at(
     token: &str,
     jwks: &Jwks,

@@ -11,6 +11,7 @@ use crate::error::Hint;
 pub mod bootstrap;
 pub mod cli_login;
 pub mod client;
+pub mod clock;
 pub mod jwt;
 mod refresh;
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::client::{self, Http, HttpError};
+use super::clock::Receipt;
 use super::tls::TrustError;
 use super::{Host, TrustConfig};
 use crate::error::Hint;
@@ -19,6 +20,8 @@ pub const K8S_CLIENT_ID: &str = "kubernetes";
 pub struct Tokens {
     pub id_token: String,
     pub refresh_token: String,
+    /// When the answer came, and the server's clock then.
+    pub receipt: Receipt,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -136,6 +139,7 @@ pub const RETRY_AFTER_401: Duration = Duration::from_millis(750);
 async fn refresh_once(http: &Http, token_endpoint: &str, refresh_token: &str) -> Result<Tokens, RefreshError> {
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", K8S_CLIENT_ID)];
     let response = http.post_form(token_endpoint, &form).await?.success()?;
+    let receipt = response.receipt;
     let answer = response.json_object()?;
     let invalid = |why: &str| RefreshError::InvalidResponse { url: token_endpoint.to_string(), why: why.to_string() };
     let text = |key: &str| answer.get(key).and_then(serde_json::Value::as_str).filter(|text| !text.trim().is_empty());
@@ -144,7 +148,7 @@ async fn refresh_once(http: &Http, token_endpoint: &str, refresh_token: &str) ->
     // OpenUnison always rotates the refresh token; an answer without one would
     // leave us holding a spent token.
     let refresh_token = text("refresh_token").ok_or_else(|| invalid("it has no new `refresh_token`"))?;
-    Ok(Tokens { id_token: id_token.to_string(), refresh_token: refresh_token.to_string() })
+    Ok(Tokens { id_token: id_token.to_string(), refresh_token: refresh_token.to_string(), receipt })
 }
 
 /// A session file names its token endpoint; refresh tokens go nowhere but to
@@ -193,7 +197,7 @@ mod tests {
         );
         let (result, server) = refresh_at(Reply::json(200, body));
         let tokens = result.unwrap();
-        assert_eq!(tokens, Tokens { id_token: ID_TOKEN.to_string(), refresh_token: "new=".to_string() });
+        assert_eq!((tokens.id_token.as_str(), tokens.refresh_token.as_str()), (ID_TOKEN, "new="));
         assert!(!format!("{tokens:?}").contains("new="));
         let seen = server.requests();
         assert_eq!(seen.len(), 1);

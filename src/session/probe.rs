@@ -6,8 +6,9 @@ use crate::error::Error;
 use crate::files;
 
 use super::SessionError;
+use super::signals::HeldSignals;
 use super::store::{self, SessionLocation};
-use super::token::{RefreshFailure, Renewer};
+use super::token::{RefreshFailure, Renewer, stop_if_signalled};
 
 /// Refreshes the session under its lock and stores the rotated tokens: `true`
 /// when OpenUnison accepted the refresh, `false` when the session is gone (or
@@ -29,14 +30,18 @@ pub(crate) fn check_alive_with(location: &SessionLocation, renewer: &dyn Renewer
         Err(err) => return Err(err.into()),
     };
     lock.set_holder(files::HOLDER_REFRESH);
-    match renewer.refresh(&session) {
+    // As for `token`: no Ctrl-C between the server spending the refresh token and our saving its successor.
+    let mut held = HeldSignals::hold();
+    let alive = match renewer.refresh(&session) {
         Ok(renewal) => {
             session.id_token = renewal.id_token;
             session.refresh_token = renewal.refresh_token;
-            store::save(location, &session)?;
-            Ok(true)
+            session.id_token_received = Some(renewal.receipt);
+            store::save(location, &session).map(|()| true).map_err(Error::from)
         }
         Err(RefreshFailure::SessionGone { .. }) => Ok(false),
         Err(RefreshFailure::Other(err)) => Err(err),
-    }
+    };
+    stop_if_signalled(&mut held)?;
+    alive
 }

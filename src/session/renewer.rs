@@ -22,6 +22,7 @@ impl Renewer for OpenUnison {
             Ok(tokens) => Ok(Renewal {
                 id_token: Secret::new(tokens.id_token),
                 refresh_token: Secret::new(tokens.refresh_token),
+                receipt: tokens.receipt,
                 ou_ca_pem: None,
                 user: None,
             }),
@@ -43,6 +44,7 @@ impl Renewer for OpenUnison {
         Ok(Renewal {
             id_token: Secret::new(bootstrap.id_token),
             refresh_token: Secret::new(bootstrap.refresh_token),
+            receipt: bootstrap.receipt,
             ou_ca_pem: bootstrap.ou_ca_pem,
             user: Some(bootstrap.display_name),
         })

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::error::FileError;
 use crate::files::{self, Lock};
+use crate::openunison::clock::Receipt;
 use crate::openunison::{Host, TrustConfig};
 use crate::settings::BrowserChoice;
 
@@ -18,6 +19,11 @@ pub const SESSION_FORMAT_VERSION: u32 = 1;
 
 /// The browser-login timeout assumed when a session cannot be read to learn its own.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The longest browser-login timeout a session file is believed (what
+/// `--timeout` allows): a damaged or hostile file must not make the lock
+/// wait's deadline arithmetic overflow.
+pub const MAX_LOGIN_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// How much longer than a browser login a waiter for the session lock waits, so
 /// that it outlasts a login in progress (which gives up at its own timeout).
@@ -64,6 +70,10 @@ pub struct Session {
     pub login_port: u16,
     pub id_token: Secret,
     pub refresh_token: Secret,
+    /// When `id_token` arrived by our clock, and the server's clock then; its
+    /// freshness is judged from these (absent in files older versions wrote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_received: Option<Receipt>,
     /// The cluster name from the bootstrap JSON (for messages).
     #[serde(default)]
     pub cluster: String,
@@ -78,7 +88,7 @@ pub struct Session {
 impl Session {
     /// The browser-login timeout this session was created with.
     pub fn login_timeout(&self) -> Duration {
-        Duration::from_secs(self.login_timeout_secs)
+        Duration::from_secs(self.login_timeout_secs).min(MAX_LOGIN_TIMEOUT)
     }
 }
 
@@ -316,6 +326,7 @@ pub(crate) mod tests {
             login_port: 8400,
             id_token: Secret::new(id_token),
             refresh_token: Secret::new(refresh_token),
+            id_token_received: None,
             cluster: "kubernetes".to_string(),
             user: "jdoe".to_string(),
             extra: Default::default(),
@@ -430,6 +441,15 @@ pub(crate) mod tests {
                 "id_token": token, "refresh_token": token});
             let _ = parse(Path::new("/s/session.json"), text.to_string().as_bytes());
         }
+    }
+
+    #[test]
+    fn an_absurd_login_timeout_in_the_file_is_capped() {
+        let mut session = sample("id", "rt");
+        session.login_timeout_secs = u64::MAX;
+        assert_eq!(session.login_timeout(), MAX_LOGIN_TIMEOUT);
+        // What the lock wait adds to it must not overflow.
+        let _ = session.login_timeout() + LOCK_WAIT_BEYOND_LOGIN;
     }
 
     #[test]

@@ -12,12 +12,14 @@ use std::time::SystemTime;
 use crate::cli::TokenArgs;
 use crate::error::Error;
 use crate::files::{self, Lock};
+use crate::openunison::clock::Receipt;
 use crate::settings::{self, BrowserChoice, Paths};
 
 use super::SessionError;
 use super::cooldown;
 use super::expiry::{self, Lifetime};
 use super::handouts::{Handout, Handouts, fingerprint};
+use super::signals::HeldSignals;
 use super::store::{self, Secret, Session, SessionLocation};
 
 /// The ExecCredential versions client-go may ask for.
@@ -145,6 +147,8 @@ impl TokenRequest {
 pub struct Renewal {
     pub id_token: Secret,
     pub refresh_token: Secret,
+    /// When the tokens arrived, and the server's clock then.
+    pub receipt: Receipt,
     /// From a browser login: the OpenUnison CA of the bootstrap JSON.
     pub ou_ca_pem: Option<String>,
     /// From a browser login: the user's display name.
@@ -197,7 +201,8 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     let mut handouts = Handouts::load(&handouts_path);
     handouts.prune(unix_micros(now));
 
-    let cached = lifetime_of(&session.id_token).filter(|lifetime| expiry::is_fresh(*lifetime, now));
+    let cached =
+        lifetime_of(&session.id_token, session.id_token_received).filter(|lifetime| expiry::is_fresh(*lifetime, now));
     let cached_fingerprint = fingerprint(session.id_token.expose());
     // The lifetime of the token handed out, and its fingerprint: the cached
     // token's unless a renewal replaced it.
@@ -266,25 +271,56 @@ fn renew(
 ) -> Result<Lifetime, Renewed> {
     let location = &request.location;
     lock.set_holder(files::HOLDER_REFRESH);
+    // From sending the refresh until its tokens are saved, Ctrl-C must not
+    // strike: the server spends the old refresh token as it answers.
+    let mut held = HeldSignals::hold();
     let renewal = match renewer.refresh(session) {
         Ok(renewal) => renewal,
-        Err(RefreshFailure::Other(err)) => return Err(Renewed::Unreachable(err)),
-        Err(RefreshFailure::SessionGone { url }) => {
-            login_again(request, session, &url, lock, renewer).map_err(Renewed::Failed)?
+        Err(failure) => {
+            // Nothing to save: a signal that came meanwhile ends us now, and
+            // a browser login keeps its own Ctrl-C.
+            stop_if_signalled(&mut held).map_err(Renewed::Failed)?;
+            match failure {
+                RefreshFailure::Other(err) => return Err(Renewed::Unreachable(err)),
+                RefreshFailure::SessionGone { url } => {
+                    login_again(request, session, &url, lock, renewer).map_err(Renewed::Failed)?
+                }
+            }
         }
     };
-    let lifetime = lifetime_of(&renewal.id_token)
+    let lifetime = lifetime_of(&renewal.id_token, Some(renewal.receipt))
         .ok_or_else(|| Renewed::Failed(SessionError::NoExpiry { host: session.host.to_string() }.into()))?;
     session.id_token = renewal.id_token;
     session.refresh_token = renewal.refresh_token;
+    session.id_token_received = Some(renewal.receipt);
     if let Some(pem) = renewal.ou_ca_pem {
         session.trust.ca_pem = Some(pem);
     }
     if let Some(user) = renewal.user {
         session.user = user;
     }
-    store::save(location, session).map_err(|err| Renewed::Failed(err.into()))?;
+    if let Err(err) = store::save(location, session) {
+        // The server has already rotated the refresh token: the one on disk is
+        // spent. Failing now would throw away a good id_token as well, so this
+        // call still gets it; only the session is lost.
+        let rendered = Error::from(err).render();
+        let why = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+        crate::output::warn(format!("the new tokens for `{}` could not be saved: {why}", session.host));
+        crate::output::warn(
+            "the session is not kept: this call gets the new token, and the next one will need a login",
+        );
+    }
+    stop_if_signalled(&mut held).map_err(Renewed::Failed)?;
     Ok(lifetime)
+}
+
+/// Ends a hold of SIGINT, SIGTERM and SIGHUP; one that arrived during it
+/// becomes the error that exits with 128 + its number.
+pub(crate) fn stop_if_signalled(held: &mut HeldSignals) -> Result<(), Error> {
+    match held.release() {
+        Some(signal) => Err(SessionError::Interrupted { signal }.into()),
+        None => Ok(()),
+    }
 }
 
 /// The session is gone: one browser login, unless a recent one failed or no
@@ -300,11 +336,15 @@ fn login_again(
     let host = session.host.to_string();
     let isolated = location.is_isolated();
     if let Some(left) = cooldown::remaining(location, SystemTime::now()) {
-        return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated }.into());
+        let remembered = super::LoginFlags::of(session);
+        return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated, remembered }.into());
     }
     let environment = request.browser_environment.clone().unwrap_or_else(BrowserEnvironment::detect);
     if let Some(reason) = environment.refusal(&session.browser) {
-        return Err(SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated }.into());
+        let remembered = super::LoginFlags::of(session);
+        return Err(
+            SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated, remembered }.into()
+        );
     }
     lock.set_holder(files::HOLDER_LOGIN);
     crate::output::info(format!(
@@ -326,10 +366,11 @@ fn login_again(
     }
 }
 
-/// `exp`/`iat` of an id_token; `None` when it is no readable JWT (then it counts as stale).
-fn lifetime_of(token: &Secret) -> Option<Lifetime> {
+/// `exp`/`iat` of an id_token received as `received` says; `None` when it is
+/// no readable JWT (then it counts as stale).
+fn lifetime_of(token: &Secret, received: Option<Receipt>) -> Option<Lifetime> {
     let times = crate::openunison::jwt::read_times(token.expose()).ok()?;
-    Some(Lifetime { exp: times.exp, iat: times.iat })
+    Some(Lifetime { exp: times.exp, iat: times.iat, received })
 }
 
 fn unix_micros(time: SystemTime) -> i64 {
@@ -366,11 +407,16 @@ mod tests {
         login_fails: bool,
         refresh_delay: Duration,
         refreshed_with: Mutex<Vec<String>>,
+        /// Runs while the refresh is on the server.
+        during_refresh: Option<Box<dyn Fn() + Send + Sync>>,
     }
 
     impl Renewer for FakeOpenUnison {
         fn refresh(&self, session: &Session) -> Result<Renewal, RefreshFailure> {
             std::thread::sleep(self.refresh_delay);
+            if let Some(action) = &self.during_refresh {
+                action();
+            }
             let count = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
             self.refreshed_with.lock().unwrap().push(session.refresh_token.expose().to_string());
             match self.refresh_fails {
@@ -379,6 +425,7 @@ mod tests {
                 None => Ok(Renewal {
                     id_token: Secret::new(jwt(&format!("refreshed-{count}"), 60, 0)),
                     refresh_token: Secret::new(format!("rt-{count}")),
+                    receipt: Receipt::now(),
                     ou_ca_pem: None,
                     user: None,
                 }),
@@ -393,6 +440,7 @@ mod tests {
             Ok(Renewal {
                 id_token: Secret::new(jwt(&format!("login-{count}"), 60, 0)),
                 refresh_token: Secret::new(format!("login-rt-{count}")),
+                receipt: Receipt::now(),
                 ou_ca_pem: Some("PEM".to_string()),
                 user: Some("Jane Doe".to_string()),
             })
@@ -465,7 +513,7 @@ mod tests {
         let credential = issue(&setup.request, &fake).unwrap();
         assert_eq!(token_of(&credential), cached);
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 0);
-        let lifetime = lifetime_of(&Secret::new(cached)).unwrap();
+        let lifetime = lifetime_of(&Secret::new(cached), None).unwrap();
         assert!(credential.contains(&expiry::rfc3339(lifetime.exp - 10)), "{credential}");
     }
 
@@ -542,6 +590,31 @@ mod tests {
         let fake = FakeOpenUnison { refresh_fails: Some(false), ..Default::default() };
         assert!(issue(&setup.request, &fake).is_err());
         assert_eq!(stored(&setup.request).refresh_token.expose(), "rt-0");
+    }
+
+    #[test]
+    fn a_refresh_that_cannot_be_saved_still_hands_out_the_new_token() {
+        let old = jwt("old", 60, 55);
+        let setup = setup(&old, BrowserChoice::System);
+        // While the refresh is on the server, the session file's place is
+        // taken by a directory: the rename that saves it fails, even for root.
+        let path = setup.request.location.json_path();
+        let fake = FakeOpenUnison {
+            during_refresh: Some(Box::new(move || {
+                std::fs::remove_file(&path).unwrap();
+                std::fs::create_dir(&path).unwrap();
+                std::fs::write(path.join("keep"), b"").unwrap();
+            })),
+            ..Default::default()
+        };
+        let credential = issue(&setup.request, &fake).unwrap();
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1);
+        let token = token_of(&credential);
+        assert_ne!(token, old);
+        assert!(
+            lifetime_of(&Secret::new(token), None)
+                .is_some_and(|lifetime| expiry::is_fresh(lifetime, SystemTime::now()))
+        );
     }
 
     #[test]

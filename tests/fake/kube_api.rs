@@ -17,6 +17,7 @@ use super::server::{self, Request, Response, TlsServer};
 struct Shared {
     issuer: String,
     signer: Signer,
+    clock_offset_secs: i64,
     host: String,
     ok_requests: AtomicU64,
     unauthorized_requests: AtomicU64,
@@ -34,11 +35,18 @@ pub struct FakeKubeApi {
 impl FakeKubeApi {
     /// Trusts tokens from the k8sIdp `issuer` (e.g. `https://127.0.0.1:PORT/auth/idp/k8sIdp`).
     pub fn start(identity: ServerIdentity, issuer: String) -> FakeKubeApi {
+        FakeKubeApi::start_with_clock(identity, issuer, 0)
+    }
+
+    /// [`FakeKubeApi::start`], judging `exp` and `nbf` by a clock this many
+    /// seconds ahead of the machine's (the fake OpenUnison's, when it has one).
+    pub fn start_with_clock(identity: ServerIdentity, issuer: String, clock_offset_secs: i64) -> FakeKubeApi {
         let listener = TlsServer::bind_loopback();
         let host = format!("127.0.0.1:{}", listener.local_addr().expect("listener address").port());
         let shared = Arc::new(Shared {
             issuer,
             signer: Signer::published(),
+            clock_offset_secs,
             host,
             ok_requests: AtomicU64::new(0),
             unauthorized_requests: AtomicU64::new(0),
@@ -134,7 +142,7 @@ impl Shared {
         let header = request.header("authorization").ok_or("no Authorization header")?;
         let token = header.strip_prefix("Bearer ").ok_or("not a bearer token")?.trim();
         let claims = self.signer.verify(token)?;
-        jwt::check_claims(&claims, &self.issuer, "kubernetes", now_secs())
+        jwt::check_claims(&claims, &self.issuer, "kubernetes", now_secs() + self.clock_offset_secs)
     }
 }
 

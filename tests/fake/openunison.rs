@@ -83,6 +83,10 @@ pub struct FakeConfig {
     pub oversized_api_ca: bool,
     /// The CA behind OpenUnison's leaf was valid in 2001 only (the leaf itself is current).
     pub expired_ca: bool,
+    /// How far the fake's clock is ahead of the machine's (negative: behind),
+    /// in seconds: its tokens' `iat`/`exp`/`nbf`, its `Date` header and the
+    /// fake API server's expiry checks all follow it.
+    pub clock_offset_secs: i64,
 }
 
 impl Default for FakeConfig {
@@ -104,6 +108,7 @@ impl Default for FakeConfig {
             impersonation: false,
             oversized_api_ca: false,
             expired_ca: false,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -210,6 +215,9 @@ pub struct Counters {
     pub sessions_minted: u64,
     /// Refused `/k8slogin/token/user` requests.
     pub bootstrap_failures: u64,
+    /// Requests that reached the k8sIdp token endpoint (counted on arrival,
+    /// before any `refresh_delay`).
+    pub refresh_requests: u64,
     /// Refreshes that rotated the refresh token.
     pub refreshes_ok: u64,
     /// Replays answered with the current tokens within the grace period.
@@ -241,6 +249,8 @@ struct Live {
     grace_period_ms: u64,
     inactivity_timeout_secs: u64,
     refresh_delay: Duration,
+    /// Refreshes that arrive wait (unanswered) while this is set.
+    refreshes_held: bool,
     faults: Vec<Fault>,
 }
 
@@ -293,6 +303,7 @@ struct Shared {
     ou_ca_pem: Option<String>,
     api_ca_pem: Option<String>,
     signer: Signer,
+    clock_offset_secs: i64,
     live: Mutex<Live>,
     state: Mutex<State>,
 }
@@ -345,7 +356,11 @@ impl FakeOpenUnison {
             None => {
                 let identity =
                     if config.impersonation { ou_identity.clone() } else { api_ca.issue_leaf("fake-kubernetes-api") };
-                let api = FakeKubeApi::start(identity, format!("https://{ou_host}/auth/idp/k8sIdp"));
+                let api = FakeKubeApi::start_with_clock(
+                    identity,
+                    format!("https://{ou_host}/auth/idp/k8sIdp"),
+                    config.clock_offset_secs,
+                );
                 let url = api.url();
                 (Some(api), url)
             }
@@ -369,11 +384,13 @@ impl FakeOpenUnison {
             ou_ca_pem: config.include_ou_ca.then(|| ou_identity.trust_pem.clone()),
             api_ca_pem: config.include_api_ca.then_some(api_ca_pem),
             signer: Signer::published(),
+            clock_offset_secs: config.clock_offset_secs,
             live: Mutex::new(Live {
                 token_lifetime_secs: config.token_lifetime_secs,
                 grace_period_ms: config.grace_period_ms,
                 inactivity_timeout_secs: config.inactivity_timeout_secs,
                 refresh_delay: config.refresh_delay,
+                refreshes_held: false,
                 faults: Vec::new(),
             }),
             state: Mutex::new(State::default()),
@@ -469,6 +486,13 @@ impl FakeOpenUnison {
 
     pub fn set_refresh_delay(&self, delay: Duration) {
         lock(&self.shared.live).refresh_delay = delay;
+    }
+
+    /// While `true`, refresh requests that arrive are counted and then left
+    /// waiting for an answer (up to a minute), so a test can act while one is
+    /// surely on the server.
+    pub fn hold_refreshes(&self, hold: bool) {
+        lock(&self.shared.live).refreshes_held = hold;
     }
 
     pub fn set_inactivity_timeout_secs(&self, secs: u64) {
@@ -569,7 +593,7 @@ impl FakeOpenUnison {
 
     /// Claims of a k8sIdp token for the configured user, valid for `lifetime_secs` from now.
     pub fn k8s_claims(&self, lifetime_secs: i64) -> Value {
-        self.shared.user_claims(&self.shared.k8s_issuer(), K8S_CLIENT_ID, now_secs(), lifetime_secs, None)
+        self.shared.user_claims(&self.shared.k8s_issuer(), K8S_CLIENT_ID, self.shared.now_secs(), lifetime_secs, None)
     }
 }
 
@@ -596,6 +620,11 @@ impl Shared {
 
     fn live(&self) -> Live {
         lock(&self.live).clone()
+    }
+
+    /// The fake's own clock, Unix seconds.
+    fn now_secs(&self) -> i64 {
+        now_secs() + self.clock_offset_secs
     }
 
     fn has_fault(&self, fault: &Fault) -> bool {
@@ -631,10 +660,20 @@ impl Shared {
     }
 
     fn k8s_token(&self, lifetime_secs: i64) -> String {
-        self.signer.sign(&self.user_claims(&self.k8s_issuer(), K8S_CLIENT_ID, now_secs(), lifetime_secs, None))
+        self.signer.sign(&self.user_claims(&self.k8s_issuer(), K8S_CLIENT_ID, self.now_secs(), lifetime_secs, None))
     }
 
     async fn handle(self: Arc<Self>, request: Request) -> Response {
+        let mut response = self.clone().route(request).await;
+        // As every servlet container does, by the server's own clock.
+        let offset = Duration::from_secs(self.clock_offset_secs.unsigned_abs());
+        let clock = if self.clock_offset_secs >= 0 { SystemTime::now() + offset } else { SystemTime::now() - offset };
+        let date = httpdate::fmt_http_date(clock);
+        response.headers_mut().insert("date", date.parse().expect("a header value"));
+        response
+    }
+
+    async fn route(self: Arc<Self>, request: Request) -> Response {
         let path = request.uri.path().to_string();
         let get = request.method == Method::GET;
         let post = request.method == Method::POST;
@@ -852,7 +891,7 @@ impl Shared {
             }
         }
 
-        let now = now_secs();
+        let now = self.now_secs();
         let issuer = self.request_cli_issuer(request);
         let mut claims = self.user_claims(&issuer, CLI_CLIENT_ID, now, CLI_TOKEN_LIFETIME_SECS, Some(&nonce));
         let access_token = self.signer.sign(&claims);
@@ -907,7 +946,7 @@ impl Shared {
         };
         let verdict = self.signer.verify(&token).and_then(|claims| {
             // `iss` must name the configured host exactly, whatever `Host` the request had.
-            jwt::check_claims(&claims, &self.configured_cli_issuer(), CLI_CLIENT_ID, now_secs())?;
+            jwt::check_claims(&claims, &self.configured_cli_issuer(), CLI_CLIENT_ID, self.now_secs())?;
             if claims["sub"] != self.display_name.as_str() {
                 return Err("unknown user".into());
             }
@@ -1041,12 +1080,19 @@ impl Shared {
 
     /// `POST /auth/idp/k8sIdp/token`: refresh with one-time refresh tokens.
     async fn refresh(&self, request: &Request) -> Response {
+        lock(&self.state).counters.refresh_requests += 1;
         let live = self.live();
         if self.has_fault(&Fault::RefreshStall) {
             tokio::time::sleep(STALL).await;
         }
         if !live.refresh_delay.is_zero() {
             tokio::time::sleep(live.refresh_delay).await;
+        }
+        for _ in 0..6000 {
+            if !lock(&self.live).refreshes_held {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let mut state = lock(&self.state);
         let outcome = self.refresh_locked(&mut state, request, &live);

@@ -13,6 +13,7 @@ mod manage;
 mod packaging;
 mod preflight;
 mod race;
+mod resilience;
 mod sandbox;
 mod security;
 mod token;

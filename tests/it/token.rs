@@ -24,7 +24,7 @@ fn exec_info(version: &str) -> String {
 
 /// Logs in at the fake by hand (authorize, code exchange, bootstrap) and
 /// returns the new k8sIdp session's id_token and refresh token.
-fn mint_session(ou: &FakeOpenUnison) -> (String, String) {
+pub(super) fn mint_session(ou: &FakeOpenUnison) -> (String, String) {
     let ca = ou.ca_pem();
     let redirect_uri = ou.redirect_uri();
     let mut authorize = url::Url::parse(&format!("{}/auth", ou.cli_issuer())).unwrap();
@@ -64,7 +64,7 @@ fn mint_session(ou: &FakeOpenUnison) -> (String, String) {
 }
 
 /// A k8sIdp id_token signed by the fake whose expiry has just passed.
-fn just_expired_token(ou: &FakeOpenUnison) -> String {
+pub(super) fn just_expired_token(ou: &FakeOpenUnison) -> String {
     let mut claims = ou.k8s_claims(60);
     claims["iat"] = json!(now_secs() - 61);
     claims["exp"] = json!(now_secs() - 1);
