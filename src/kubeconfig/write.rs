@@ -178,6 +178,11 @@ impl Kubeconfigs {
     }
 
     fn apply(&mut self, change: &Change) {
+        self.apply_unindexed(change);
+        self.reindex();
+    }
+
+    fn apply_unindexed(&mut self, change: &Change) {
         match change {
             Change::SetCluster { name, cluster } => self.set_entry("clusters", "cluster", name, cluster, Mode::Merge),
             Change::SetUser { name, user } => self.set_entry("users", "user", name, user, Mode::Replace),

@@ -3,6 +3,7 @@
 mod browser;
 mod crash;
 mod fake_server;
+mod files;
 mod harness;
 mod hostile;
 mod isolation;
