@@ -150,7 +150,7 @@ fn a_login_into_a_kubeconfig_of_twenty_thousand_contexts_keeps_them_all() {
     assert!(names.contains(&"context-19999") && names.contains(&scene.ou.cluster_name()));
     let status = scene.env.oulogin(["status"]).timeout(Duration::from_secs(60)).run();
     status.assert_success();
-    assert!(status.stdout.contains(&scene.ou.cluster_name()), "{status}");
+    assert!(status.stdout.contains(scene.ou.cluster_name()), "{status}");
 }
 
 #[test]
