@@ -83,7 +83,7 @@ pub enum KubeconfigError {
     WritersLock(#[source] LockError),
     /// The kubeconfig is a device, a directory, a pipe, ...: kubectl writes
     /// such a file in place, we replace files, and we replace regular files only.
-    #[error("kubeconfig `{path}` is {kind}, not a regular file; kubectl oulogin will not replace it")]
+    #[error("kubeconfig `{path}` is {kind}, not a regular file")]
     NotAFile { path: PathBuf, kind: &'static str },
     /// The file may not be written (kubectl's "permission denied").
     #[error("cannot write kubeconfig `{path}`: {reason}")]
@@ -167,9 +167,9 @@ impl Hint for KubeconfigError {
                     .to_string(),
             ),
             KubeconfigError::WritersLock(LockError::File(err)) => err.hint(),
-            KubeconfigError::NotAFile { path, kind } => Some(format!(
-                "it is {kind}, and kubectl oulogin writes a kubeconfig by replacing the file; point `KUBECONFIG` or \
-                 `--kubeconfig` at a regular file, e.g. `--kubeconfig ~/.kube/config` (`{}` was left as it is)",
+            KubeconfigError::NotAFile { path, .. } => Some(format!(
+                "kubectl oulogin writes a kubeconfig by replacing the file, and never replaces a device, pipe or \
+                 directory (`{}` was left as it is); point `KUBECONFIG` or `--kubeconfig` at a regular file",
                 path.display()
             )),
             KubeconfigError::NotWritable { path, .. } => Some(format!(
