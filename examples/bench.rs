@@ -12,7 +12,9 @@
 //! 4. `kubectl oulogin --host … --force` end to end with the fake browser;
 //! 5. release binary size and dependency count.
 //!
-//! Usage: `bench [--plugin PATH] [--kubectl PATH] [--quick]`. `bench measure-one PROGRAM ARGS…`
+//! Usage: `bench [--plugin PATH] [--kubectl PATH] [--quick]`. `bench contexts
+//! [--plugin PATH]` times a login and `status` in kubeconfigs of 10, 1,000 and
+//! 20,000 other contexts (how the cost grows with the kubeconfig's size). `bench measure-one PROGRAM ARGS…`
 //! is the helper it runs as each measured program's parent: it starts the
 //! program once and prints `WALL_NS MAXRSS_KB EXIT_CODE`. A fresh parent per
 //! run matters: `token` treats the same parent asking again for a token it
@@ -41,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("measure-one") => measure_one(&args[1..]),
+        Some("contexts") => contexts(&args[1..]),
         _ => run(&args),
     };
     match result {
@@ -689,4 +692,70 @@ fn dependency_count() -> Result<usize> {
     let text = String::from_utf8_lossy(&output.stdout);
     let unique: std::collections::BTreeSet<&str> = text.lines().collect();
     Ok(unique.len())
+}
+
+/// `bench contexts`: login (`--force`) and `status` in a kubeconfig that
+/// holds `count` contexts of other tools besides ours, for growing counts;
+/// medians, and the cost per context, which must not grow with the count.
+fn contexts(args: &[String]) -> Result<()> {
+    let options = parse_options(args)?;
+    let world = World::start(&options.plugin);
+    let runs = if options.quick { 3 } else { 7 };
+    println!("| contexts | kubeconfig | login (median of {runs}) | `status` (median of {runs}) |");
+    println!("|---:|---:|---:|---:|");
+    for count in [10, 1_000, 20_000] {
+        let name = format!("contexts-{count}");
+        std::fs::write(world.kubeconfig(&name), other_tools_contexts(count)).map_err(|err| err.to_string())?;
+        let size = std::fs::metadata(world.kubeconfig(&name)).map_err(|err| err.to_string())?.len();
+        let mut logins = Vec::new();
+        let mut statuses = Vec::new();
+        for _ in 0..runs {
+            logins.push(world.login(&name, &[])?);
+            let started = Instant::now();
+            let output = world
+                .command(&world.plugin, &name)
+                .arg("status")
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|err| format!("cannot run the plugin: {err}"))?;
+            statuses.push(started.elapsed());
+            if !output.status.success() {
+                return Err(format!("status failed: {}", String::from_utf8_lossy(&output.stderr)));
+            }
+        }
+        let (login, status) = (median(&mut logins), median(&mut statuses));
+        println!("| {count} | {:.1} MB | {} | {} |", size as f64 / 1e6, ms(login), ms(status));
+    }
+    Ok(())
+}
+
+/// A kubeconfig of `count` contexts of other tools, shaped like real ones
+/// (a 1.1 kB CA per cluster, token and exec users, namespaces), no anchors.
+fn other_tools_contexts(count: usize) -> String {
+    let ca = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM".repeat(26);
+    let mut clusters = String::new();
+    let mut users = String::new();
+    let mut contexts = String::new();
+    for index in 0..count {
+        clusters.push_str(&format!(
+            "- name: cluster-{index}\n  cluster:\n    server: https://api-{index}.example.com:6443\n    \
+             certificate-authority-data: {ca}\n"
+        ));
+        if index % 2 == 0 {
+            users.push_str(&format!("- name: user-{index}\n  user:\n    token: token-{index}\n"));
+        } else {
+            users.push_str(&format!(
+                "- name: user-{index}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      \
+                 command: aws\n      args: [eks, get-token, --cluster-name, c-{index}]\n"
+            ));
+        }
+        contexts.push_str(&format!(
+            "- name: context-{index}\n  context:\n    cluster: cluster-{index}\n    user: user-{index}\n    \
+             namespace: team-{index}\n"
+        ));
+    }
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n{clusters}users:\n{users}contexts:\n{contexts}\
+         current-context: context-0\npreferences: {{}}\n"
+    )
 }

@@ -61,6 +61,8 @@ fn login_command(args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> 
         return Ok(ExitStatus::Success);
     }
 
+    // A kubeconfig we could not write must fail now, not after the browser login.
+    config.check_writable_for_login(target.context.as_deref())?;
     let bootstrap = browser_login(&settings, &target.host, &location)?;
     let user = if settings.auth_provider {
         legacy_user(&settings, &target.host, &bootstrap)?

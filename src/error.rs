@@ -106,6 +106,15 @@ impl Hint for FileError {
                     self.path.display()
                 ));
             }
+            crate::files::ACTION_KEEP_UNDER => {
+                return Some(format!(
+                    "set `KUBECACHEDIR` to a directory of yours, or (if `{}` is yours) make it sticky with \
+                     `chmod +t {}` or private with `chmod go-w {}`",
+                    self.path.display(),
+                    quoted(),
+                    quoted()
+                ));
+            }
             crate::files::ACTION_TRUST_FILE => {
                 return Some(format!(
                     "make it private with `chmod 600 {}`; if someone else could have read it, log in again with \

@@ -16,11 +16,12 @@ pub const ACTION_TRUST_DIR: &str = "trust directory";
 pub const ACTION_USE_FOREIGN_DIR: &str = "use directory";
 pub const ACTION_TRUST_FILE: &str = "trust";
 pub const ACTION_USE_FOREIGN_FILE: &str = "use";
+pub const ACTION_KEEP_UNDER: &str = "keep private files under";
 
 /// Creates `dir` (and parents) as 0700 if missing, and refuses a directory that
-/// another user owns or that group or others may write to.
+/// another user owns or that group or others may write to (see [`check_private_dir`]).
 pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
-    if !dir.exists() {
+    if fs::symlink_metadata(dir).is_err() {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -30,32 +31,85 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
     check_private_dir(dir)
 }
 
-/// Refuses a directory owned by someone else or writable by group/others.
+/// Refuses a private directory that is a symlink, is owned by someone else or
+/// is writable by group or others, and one that another user could swap for
+/// another: every directory above it (as written and as resolved) must be one
+/// that no other user may rename entries in, that is owned by root or by us,
+/// and writable by others only with the sticky bit (as `/tmp`). Only we and
+/// root can change what is checked here, so a check stays true until we write.
 pub fn check_private_dir(dir: &Path) -> Result<(), FileError> {
-    let meta = fs::metadata(dir).map_err(|err| FileError::new("read directory", dir, err))?;
-    // SAFETY: geteuid(2) cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    if meta.uid() != uid {
-        return Err(FileError::new(
+    let meta = fs::symlink_metadata(dir).map_err(|err| FileError::new("read directory", dir, err))?;
+    let refuse =
+        |action, why: String| Err(FileError::new(action, dir, io::Error::new(io::ErrorKind::PermissionDenied, why)));
+    if meta.file_type().is_symlink() {
+        let target = fs::read_link(dir).map(|target| target.display().to_string()).unwrap_or_default();
+        return refuse(
             ACTION_USE_FOREIGN_DIR,
-            dir,
-            io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("it is owned by uid {}, not by you (uid {uid})", meta.uid()),
+            format!(
+                "it is a symbolic link (to `{target}`), not a directory; whoever made it chooses where sessions go"
             ),
-        ));
+        );
+    }
+    if !meta.is_dir() {
+        return refuse(ACTION_USE_FOREIGN_DIR, "it is not a directory".to_string());
+    }
+    let uid = effective_uid();
+    if meta.uid() != uid {
+        return refuse(ACTION_USE_FOREIGN_DIR, format!("it is owned by uid {}, not by you (uid {uid})", meta.uid()));
     }
     if meta.mode() & 0o022 != 0 {
-        return Err(FileError::new(
-            ACTION_TRUST_DIR,
-            dir,
-            io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("it is writable by group or others (mode {:o})", meta.mode() & 0o777),
-            ),
-        ));
+        return refuse(ACTION_TRUST_DIR, format!("it is writable by group or others (mode {:o})", meta.mode() & 0o777));
+    }
+    check_parents(dir)
+}
+
+/// The effective uid, whose files we may trust.
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Every directory above `dir`, as written and as the kernel resolves it,
+/// must keep other users from renaming `dir` or an ancestor away (see
+/// [`check_private_dir`]).
+fn check_parents(dir: &Path) -> Result<(), FileError> {
+    let absolute = std::path::absolute(dir).map_err(|err| FileError::new("read directory", dir, err))?;
+    let Some(parent) = absolute.parent() else { return Ok(()) };
+    let resolved = fs::canonicalize(parent).map_err(|err| FileError::new("read directory", parent, err))?;
+    let written = parent.ancestors();
+    let real = if resolved == parent { None } else { Some(resolved.ancestors()) };
+    for ancestor in written.chain(real.into_iter().flatten()) {
+        let meta = fs::metadata(ancestor).map_err(|err| FileError::new("read directory", ancestor, err))?;
+        if let Some(why) = others_can_replace_entries(&meta) {
+            return Err(FileError::new(
+                ACTION_KEEP_UNDER,
+                ancestor,
+                io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("{why}, so they could replace `{}` with a directory of their choice", dir.display()),
+                ),
+            ));
+        }
     }
     Ok(())
+}
+
+/// Why a user other than us (and root) could rename or replace entries of
+/// this directory: they own it, or they may write it and it is not sticky.
+/// Group write counts as ours only when the group is our own primary group
+/// (the user-private-group setup, where `umask 002` makes `~/.kube` 0775).
+fn others_can_replace_entries(meta: &fs::Metadata) -> Option<String> {
+    let uid = effective_uid();
+    // SAFETY: getegid(2) cannot fail.
+    let gid = unsafe { libc::getegid() };
+    let mode = meta.mode();
+    let sticky = mode & 0o1000 != 0;
+    if meta.uid() != 0 && meta.uid() != uid {
+        return Some(format!("it is owned by uid {}, who may rename anything in it", meta.uid()));
+    }
+    let others_write = mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != gid);
+    (others_write && !sticky)
+        .then(|| format!("other users may write it and it is not sticky (mode {:o})", mode & 0o7777))
 }
 
 /// Reads a file that holds secrets, refusing it when group or others can read or
@@ -135,25 +189,32 @@ pub fn process_exists(pid: u32) -> bool {
 }
 
 /// Creates `path` only if nothing has that name yet (as `O_CREAT|O_EXCL`
-/// does), already holding `content`: the content goes into a temporary file
-/// that is then hard-linked to `path`, and link(2) fails on an existing name.
-/// So `path` never exists without its content, even if we are killed
-/// midway. An existing `path` gives [`io::ErrorKind::AlreadyExists`].
-pub fn create_new_with(path: &Path, content: &[u8], mode: u32) -> io::Result<()> {
+/// does), already holding `content` and already flock-ed by us: the content
+/// goes into a temporary file, locked, that is then hard-linked to `path`,
+/// and link(2) fails on an existing name. So `path` never exists without its
+/// content, or unlocked while we live, even if we are killed midway; the
+/// returned file keeps the lock (the OS drops it when we die). An existing
+/// `path` gives [`io::ErrorKind::AlreadyExists`].
+pub fn create_new_locked(path: &Path, content: &[u8], mode: u32) -> io::Result<File> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
     remove_stale_temp_files(&dir);
     let mut temp = temp_file_in(&dir, mode)?;
+    // A file system without flock is no worse off than before: the lock is
+    // only what lets a later run tell a live holder from a dead one.
+    let _ = temp.as_file().try_lock();
     temp.write_all(content)?;
     match fs::hard_link(temp.path(), path) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(temp.into_file()),
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(err),
         // A file system without hard links: create, then write.
         Err(_) => {
             let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
-            file.write_all(content)
+            let _ = file.try_lock();
+            file.write_all(content)?;
+            Ok(file)
         }
     }
 }
@@ -163,6 +224,21 @@ pub fn create_new_with(path: &Path, content: &[u8], mode: u32) -> io::Result<()>
 /// symlinked target is followed so the link keeps pointing at the new content.
 /// Temporary files that killed runs left in that directory are removed first.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
+    replace_file(path, bytes, mode, None)
+}
+
+/// The owner and group a replaced file had, to give them to its replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// [`write_atomic`] that also hands the new file to `owner` (where we may:
+/// root may give it to anyone, others may keep a group they belong to), as
+/// kubectl's in-place write keeps the owner. Without it, `sudo kubectl
+/// oulogin` would leave a user's kubeconfig owned by root.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32, owner: Option<Owner>) -> Result<(), FileError> {
     let target = resolve_symlinks(path);
     let dir = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -170,7 +246,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileErro
     };
     remove_stale_temp_files(&dir);
     let mut temp = temp_file_in(&dir, mode).map_err(|err| FileError::new("create a temporary file in", &dir, err))?;
-    // The umask may have narrowed the mode; set it exactly.
+    if let Some(owner) = owner {
+        give_to(temp.as_file(), owner).map_err(|err| FileError::new("keep the owner of", &target, err))?;
+    }
+    // The umask may have narrowed the mode (and a change of owner may have
+    // cleared set-id bits); set it exactly.
     fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode))
         .map_err(|err| FileError::new("set permissions of", temp.path(), err))?;
     temp.write_all(bytes).map_err(|err| FileError::new("write", temp.path(), err))?;
@@ -179,10 +259,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileErro
     Ok(())
 }
 
-/// Like [`write_atomic`], but keeps the mode of an existing file (0600 for a new one).
-pub fn write_atomic_keep_mode(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let mode = fs::metadata(resolve_symlinks(path)).map(|meta| meta.mode() & 0o7777).unwrap_or(0o600);
-    write_atomic(path, bytes, mode)
+/// Gives `file` to `owner`; where we may not change the owner (not root),
+/// keeps at least the group if we belong to it, else leaves the file ours.
+fn give_to(file: &File, owner: Owner) -> io::Result<()> {
+    let meta = file.metadata()?;
+    if (meta.uid(), meta.gid()) == (owner.uid, owner.gid) {
+        return Ok(());
+    }
+    match std::os::unix::fs::fchown(file, Some(owner.uid), Some(owner.gid)) {
+        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
+            match std::os::unix::fs::fchown(file, None, Some(owner.gid)) {
+                Err(err) if err.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+                other => other,
+            }
+        }
+        other => other,
+    }
 }
 
 /// Follows a chain of symlinks (bounded) to the file they point at, even when
@@ -342,16 +434,23 @@ mod tests {
     }
 
     #[test]
-    fn keep_mode_keeps_an_existing_mode() {
+    fn a_replaced_file_keeps_the_owner_and_group_it_is_given() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
         fs::write(&path, b"x").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-        write_atomic_keep_mode(&path, b"y").unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
-        let fresh = dir.path().join("fresh");
-        write_atomic_keep_mode(&fresh, b"z").unwrap();
-        assert_eq!(fs::metadata(&fresh).unwrap().mode() & 0o777, 0o600);
+        // Root can give the file to anyone (the `sudo` case); others keep their own.
+        let nobody = Owner { uid: 65534, gid: 65534 };
+        let wanted = if effective_uid() == 0 {
+            std::os::unix::fs::chown(&path, Some(nobody.uid), Some(nobody.gid)).unwrap();
+            nobody
+        } else {
+            let meta = fs::metadata(&path).unwrap();
+            Owner { uid: meta.uid(), gid: meta.gid() }
+        };
+        replace_file(&path, b"y", 0o640, Some(wanted)).unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o7777), (wanted.uid, wanted.gid, 0o640));
+        assert_eq!(fs::read(&path).unwrap(), b"y");
     }
 
     #[test]
@@ -367,6 +466,76 @@ mod tests {
         assert!(check_private_dir(dir.path()).is_err());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
         assert!(check_private_dir(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn a_symlinked_private_dir_is_refused_and_nothing_is_made_where_it_points() {
+        let temp = tempfile::tempdir().unwrap();
+        let elsewhere = temp.path().join("chosen-by-someone-else");
+        fs::DirBuilder::new().mode(0o700).create(&elsewhere).unwrap();
+        let planted = temp.path().join("oulogin");
+        std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+        let err = ensure_private_dir(&planted).unwrap_err();
+        assert_eq!((err.action, err.path.as_path()), (ACTION_USE_FOREIGN_DIR, planted.as_path()));
+        assert!(err.source.to_string().contains("symbolic link"), "{err:?}");
+        // A dangling one neither creates its target nor passes.
+        let dangling = temp.path().join("dangling");
+        std::os::unix::fs::symlink(temp.path().join("not-yet"), &dangling).unwrap();
+        assert!(ensure_private_dir(&dangling).is_err());
+        assert!(!temp.path().join("not-yet").exists());
+    }
+
+    #[test]
+    fn a_parent_others_may_write_must_be_sticky() {
+        let temp = tempfile::tempdir().unwrap();
+        let shared = temp.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        let dir = shared.join("oulogin");
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = ensure_private_dir(&dir).unwrap_err();
+        assert_eq!((err.action, err.path.as_path()), (ACTION_KEEP_UNDER, shared.as_path()));
+        assert!(err.source.to_string().contains("not sticky (mode 777)"), "{err:?}");
+        assert!(err.source.to_string().contains(&format!("`{}`", dir.display())), "{err:?}");
+        assert!(crate::error::Hint::hint(&err).unwrap().contains("chmod +t"), "{err:?}");
+        // Like /tmp: others may write it, but not rename or remove what is ours.
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        ensure_private_dir(&dir).unwrap();
+        // A parent reached through a symlink is judged as what it resolves to.
+        let link = temp.path().join("link");
+        std::os::unix::fs::symlink(&shared, &link).unwrap();
+        check_private_dir(&link.join("oulogin")).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(check_private_dir(&link.join("oulogin")).unwrap_err().path, link);
+        // ... also when the loose directory is further up the resolved path only.
+        let sub = shared.join("sub");
+        fs::DirBuilder::new().mode(0o700).recursive(true).create(sub.join("oulogin")).unwrap();
+        let deep_link = temp.path().join("deep-link");
+        std::os::unix::fs::symlink(&sub, &deep_link).unwrap();
+        assert_eq!(check_private_dir(&deep_link.join("oulogin")).unwrap_err().path, shared);
+        // Group write from our own primary group is ours (umask 002 setups).
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o775)).unwrap();
+        check_private_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_parent_another_user_owns_is_refused() {
+        let temp = tempfile::tempdir().unwrap();
+        let theirs = temp.path().join("theirs");
+        fs::create_dir(&theirs).unwrap();
+        let dir = theirs.join("oulogin");
+        fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        check_private_dir(&dir).unwrap();
+        if effective_uid() == 0 {
+            // Sticky or not, the owner of a directory may rename anything in it.
+            std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+            fs::set_permissions(&theirs, fs::Permissions::from_mode(0o1755)).unwrap();
+            let err = check_private_dir(&dir).unwrap_err();
+            assert_eq!(err.path, theirs);
+            assert!(err.source.to_string().contains("owned by uid 65534"), "{err:?}");
+        } else {
+            // A directory root owns is trusted; one of another user is not.
+            assert!(others_can_replace_entries(&fs::metadata("/").unwrap()).is_none());
+        }
     }
 
     #[test]
@@ -389,17 +558,22 @@ mod tests {
     }
 
     #[test]
-    fn create_new_with_refuses_an_existing_name_and_leaves_no_temporary_file() {
+    fn create_new_locked_refuses_an_existing_name_and_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let lock = dir.path().join("config.lock");
-        create_new_with(&lock, b"record\n", 0o600).unwrap();
+        let held = create_new_locked(&lock, b"record\n", 0o600).unwrap();
         assert_eq!(fs::read(&lock).unwrap(), b"record\n");
         assert_eq!(fs::metadata(&lock).unwrap().mode() & 0o777, 0o600);
-        let err = create_new_with(&lock, b"other\n", 0o600).unwrap_err();
+        let err = create_new_locked(&lock, b"other\n", 0o600).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&lock).unwrap(), b"record\n");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
         assert_eq!(names, ["config.lock"]);
+        // The new name is locked by its creator from the start, until it lets go.
+        let other = File::open(&lock).unwrap();
+        assert!(matches!(other.try_lock(), Err(fs::TryLockError::WouldBlock)));
+        drop(held);
+        assert!(other.try_lock().is_ok());
     }
 
     #[test]

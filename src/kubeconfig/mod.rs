@@ -13,7 +13,7 @@
 mod write;
 mod yaml;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -81,6 +81,13 @@ pub enum KubeconfigError {
     /// Another kubectl-oulogin held the writers' lock for too long.
     #[error("cannot take the kubeconfig writers' lock")]
     WritersLock(#[source] LockError),
+    /// The kubeconfig is a device, a directory, a pipe, ...: kubectl writes
+    /// such a file in place, we replace files, and we replace regular files only.
+    #[error("kubeconfig `{path}` is {kind}, not a regular file")]
+    NotAFile { path: PathBuf, kind: &'static str },
+    /// The file may not be written (kubectl's "permission denied").
+    #[error("cannot write kubeconfig `{path}`: {reason}")]
+    NotWritable { path: PathBuf, reason: String },
     /// Other programs kept rewriting the files while we tried to update them.
     #[error("the kubeconfig files kept changing while kubectl-oulogin tried to update `{path}`")]
     KeptChanging { path: PathBuf },
@@ -100,6 +107,8 @@ impl KubeconfigError {
             | KubeconfigError::CreateDir { path, .. }
             | KubeconfigError::Write { path, .. }
             | KubeconfigError::Serialize { path, .. }
+            | KubeconfigError::NotAFile { path, .. }
+            | KubeconfigError::NotWritable { path, .. }
             | KubeconfigError::KeptChanging { path } => path,
             KubeconfigError::WritersLock(LockError::TimedOut { path, .. }) => path,
             KubeconfigError::WritersLock(LockError::File(err)) => &err.path,
@@ -158,6 +167,16 @@ impl Hint for KubeconfigError {
                     .to_string(),
             ),
             KubeconfigError::WritersLock(LockError::File(err)) => err.hint(),
+            KubeconfigError::NotAFile { path, .. } => Some(format!(
+                "kubectl oulogin writes a kubeconfig by replacing the file, and never replaces a device, pipe or \
+                 directory (`{}` was left as it is); point `KUBECONFIG` or `--kubeconfig` at a regular file",
+                path.display()
+            )),
+            KubeconfigError::NotWritable { path, .. } => Some(format!(
+                "kubectl cannot write it either; if it should change, make it writable with `chmod u+w {}`, or \
+                 log in with another file: `--kubeconfig FILE`",
+                shell_words::quote(&path.to_string_lossy())
+            )),
             KubeconfigError::KeptChanging { .. } => {
                 Some("another program is rewriting the kubeconfig in a loop; stop it and try again".to_string())
             }
@@ -214,6 +233,53 @@ pub struct Kubeconfigs {
     files: Vec<KubeconfigFile>,
     /// Index into `files` of the file new entries go to.
     default_index: usize,
+    /// Where the first definition of each name is, so that a lookup does not
+    /// scan the lists (callers look up every context's user: with a scan,
+    /// 20,000 contexts cost 400 million comparisons).
+    names: NameIndex,
+}
+
+/// (file index, entry index) of the first definition of each name, per list.
+#[derive(Clone, Default)]
+struct NameIndex {
+    clusters: HashMap<String, (usize, usize)>,
+    users: HashMap<String, (usize, usize)>,
+    contexts: HashMap<String, (usize, usize)>,
+}
+
+impl NameIndex {
+    fn of(files: &[KubeconfigFile]) -> NameIndex {
+        let mut index = NameIndex::default();
+        for (list, _) in yaml::LISTS {
+            let map = index.list_mut(list);
+            for (file_index, file) in files.iter().enumerate() {
+                let Some(entries) = file.parsed.doc.get(list).and_then(Value::as_array) else { continue };
+                for (entry_index, entry) in entries.iter().enumerate() {
+                    if let Some(name) = entry.get("name").and_then(Value::as_str) {
+                        map.entry(name.to_string()).or_insert((file_index, entry_index));
+                    }
+                }
+            }
+        }
+        index
+    }
+
+    fn list(&self, list: &str) -> Option<&HashMap<String, (usize, usize)>> {
+        match list {
+            "clusters" => Some(&self.clusters),
+            "users" => Some(&self.users),
+            "contexts" => Some(&self.contexts),
+            _ => None,
+        }
+    }
+
+    fn list_mut(&mut self, list: &str) -> &mut HashMap<String, (usize, usize)> {
+        match list {
+            "clusters" => &mut self.clusters,
+            "users" => &mut self.users,
+            _ => &mut self.contexts,
+        }
+    }
 }
 
 /// Debug output names files and entries only: the documents hold credentials.
@@ -276,7 +342,8 @@ impl Kubeconfigs {
         // docs/kubectl.md, section 1: the explicit file; the single entry; the first existing
         // entry; else the first entry (the auth-provider persister's rule).
         let default_index = if single { 0 } else { files.iter().position(KubeconfigFile::exists).unwrap_or(0) };
-        Ok(Kubeconfigs { files, default_index })
+        let names = NameIndex::of(&files);
+        Ok(Kubeconfigs { files, default_index, names })
     }
 
     /// The files in precedence order (missing ones included, duplicates of an
@@ -349,6 +416,26 @@ impl Kubeconfigs {
         self.find("clusters", name).map(|(file, _)| self.files[file].path.as_path())
     }
 
+    /// [`check_writable`] for the files a login will write, so that it fails
+    /// before a browser opens: the default file (new entries and
+    /// `current-context`) and the files defining `context`, its user and its
+    /// cluster. A file found to change only later is checked when written.
+    pub fn check_writable_for_login(&self, context: Option<&str>) -> Result<(), KubeconfigError> {
+        let mut paths = vec![self.default_file()];
+        if let Some((file, _)) = context.and_then(|name| self.find("contexts", name)) {
+            paths.push(&self.files[file].path);
+        }
+        if let Some(context) = context.and_then(|name| self.context(name)) {
+            for (list, name) in [("users", context.user), ("clusters", context.cluster)] {
+                if let Some((file, _)) = name.and_then(|name| self.find(list, &name)) {
+                    paths.push(&self.files[file].path);
+                }
+            }
+        }
+        paths.dedup();
+        paths.into_iter().try_for_each(check_writable)
+    }
+
     /// Where new entries and `current-context` go (kubectl's rules, docs/kubectl.md, section 1).
     pub fn default_file(&self) -> &Path {
         &self.files[self.default_index].path
@@ -356,12 +443,12 @@ impl Kubeconfigs {
 
     /// (file index, entry index) of the first definition of `name` in `list`.
     fn find(&self, list: &str, name: &str) -> Option<(usize, usize)> {
-        self.files.iter().enumerate().find_map(|(file_index, file)| {
-            let entries = file.parsed.doc.get(list)?.as_array()?;
-            let entry_index =
-                entries.iter().position(|entry| entry.get("name").and_then(Value::as_str) == Some(name))?;
-            Some((file_index, entry_index))
-        })
+        self.names.list(list)?.get(name).copied()
+    }
+
+    /// Brings the name index up to date after the documents changed.
+    fn reindex(&mut self) {
+        self.names = NameIndex::of(&self.files);
     }
 
     fn entry(&self, file: usize, list: &str, entry: usize) -> &Map<String, Value> {
@@ -396,6 +483,51 @@ fn named_context(name: &str, entry: &Map<String, Value>, origin: &Path) -> Named
         namespace: field("namespace"),
         origin: origin.to_path_buf(),
     }
+}
+
+/// Refuses a kubeconfig we could not write the way kubectl does: one that is
+/// not a regular file (or a symlink to one), and one the user may not write
+/// (kubectl's "permission denied"; root may write a read-only file, as with
+/// kubectl). A missing file, or a dangling symlink's missing target, is fine:
+/// the write creates it.
+pub fn check_writable(path: &Path) -> Result<(), KubeconfigError> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(KubeconfigError::Read { path: path.to_path_buf(), source }),
+    };
+    let file_type = meta.file_type();
+    if !file_type.is_file() {
+        let kind = match () {
+            _ if file_type.is_dir() => "a directory",
+            _ if file_type.is_char_device() => "a character device",
+            _ if file_type.is_block_device() => "a block device",
+            _ if file_type.is_fifo() => "a named pipe",
+            _ if file_type.is_socket() => "a socket",
+            _ => "not a file",
+        };
+        return Err(KubeconfigError::NotAFile { path: path.to_path_buf(), kind });
+    }
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Err(KubeconfigError::NotWritable { path: path.to_path_buf(), reason: "its name holds a NUL".into() });
+    };
+    // SAFETY: a NUL-terminated path that lives through the call; AT_EACCESS
+    // asks with the effective ids, as open(2) would.
+    let allowed = unsafe { libc::faccessat(libc::AT_FDCWD, c_path.as_ptr(), libc::W_OK, libc::AT_EACCESS) } == 0;
+    if allowed {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    let reason = match err.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            format!("permission denied (mode {:o}, owner uid {})", meta.mode() & 0o7777, meta.uid())
+        }
+        Some(libc::EROFS) => "it is on a read-only file system".to_string(),
+        _ => err.to_string(),
+    };
+    Err(KubeconfigError::NotWritable { path: path.to_path_buf(), reason })
 }
 
 /// The file's bytes, or `None` when it does not exist (a dangling symlink

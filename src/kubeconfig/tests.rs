@@ -304,15 +304,18 @@ fn check_unreadable(dir: &Path) {
 enum UnprivilegedCase {
     Unreadable,
     ReadOnlyDirectory,
+    WriteProtected,
 }
 
 impl UnprivilegedCase {
-    const ALL: [UnprivilegedCase; 2] = [UnprivilegedCase::Unreadable, UnprivilegedCase::ReadOnlyDirectory];
+    const ALL: [UnprivilegedCase; 3] =
+        [UnprivilegedCase::Unreadable, UnprivilegedCase::ReadOnlyDirectory, UnprivilegedCase::WriteProtected];
 
     fn name(self) -> &'static str {
         match self {
             UnprivilegedCase::Unreadable => "unreadable",
             UnprivilegedCase::ReadOnlyDirectory => "read-only-directory",
+            UnprivilegedCase::WriteProtected => "write-protected",
         }
     }
 
@@ -320,6 +323,7 @@ impl UnprivilegedCase {
         match self {
             UnprivilegedCase::Unreadable => check_unreadable(dir),
             UnprivilegedCase::ReadOnlyDirectory => check_read_only_directory(dir),
+            UnprivilegedCase::WriteProtected => check_write_protected(dir),
         }
     }
 }
@@ -1037,4 +1041,247 @@ mod properties {
             }
         }
     }
+}
+
+// ------------------------------------------- files we may not or must not replace
+
+/// Makes a character device like `/dev/null` (1, 3) at `path`, which needs
+/// root (CI runs as root); anyone else gets a named pipe, which must be
+/// refused in the same way.
+fn make_device_or_pipe(path: &Path) -> &'static str {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path; mknod(2) creates a node in our temp dir only.
+    if unsafe { libc::mknod(c_path.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) } == 0 {
+        return "a character device";
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o666) }, 0, "{}", io::Error::last_os_error());
+    "a named pipe"
+}
+
+#[test]
+fn a_kubeconfig_that_is_a_device_is_refused_and_left_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let device = dir.path().join("null");
+    let kind = make_device_or_pipe(&device);
+    let link = dir.path().join("config");
+    symlink(&device, &link).unwrap();
+    for path in [&device, &link] {
+        let err = check_writable(path).unwrap_err();
+        assert!(matches!(&err, KubeconfigError::NotAFile { kind: found, .. } if *found == kind), "{err:?}");
+        assert!(err.to_string().contains(&format!("`{}`", path.display())), "{err}");
+        assert!(err.hint().unwrap().contains("regular file"), "{:?}", err.hint());
+        // The writer refuses it too, before it makes kubectl's lock beside it.
+        let err = apply(&explicit(path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap_err();
+        assert!(matches!(kubeconfig_error(err), KubeconfigError::NotAFile { .. }));
+        assert!(!lock_path(path).exists(), "a lock file was made beside {}", path.display());
+    }
+    let file_type = fs::symlink_metadata(&device).unwrap().file_type();
+    assert!(file_type.is_char_device() || file_type.is_fifo(), "{file_type:?}");
+    // A missing file, and a dangling symlink's missing target, are created by the write.
+    assert!(check_writable(&dir.path().join("new")).is_ok());
+    symlink(dir.path().join("nowhere"), dir.path().join("dangling")).unwrap();
+    assert!(check_writable(&dir.path().join("dangling")).is_ok());
+}
+
+#[test]
+fn a_write_protected_kubeconfig_is_refused_as_kubectl_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let link = dir.path().join("link");
+    symlink("config", &link).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
+    run_unprivileged(UnprivilegedCase::WriteProtected, dir.path());
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        // kubectl as root writes a 0444 file (root may); so do we, mode kept.
+        // (In a directory of root's: the one above now belongs to `nobody`.)
+        let dir = tempfile::tempdir().unwrap();
+        let path = put(dir.path(), "config", TWO_ENTRIES);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
+        apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o444);
+        assert!(Kubeconfigs::load(&explicit(&path)).unwrap().context("x").is_some());
+    }
+}
+
+/// The write-protected case, run by a user that file permissions apply to.
+fn check_write_protected(dir: &Path) {
+    for path in [dir.join("config"), dir.join("link")] {
+        let err = Kubeconfigs::load(&explicit(&path)).unwrap().check_writable_for_login(None).unwrap_err();
+        assert!(matches!(err, KubeconfigError::NotWritable { .. }), "{err:?}");
+        assert!(err.to_string().contains(&format!("`{}`: permission denied", path.display())), "{err}");
+        assert!(err.hint().unwrap().contains("chmod u+w"), "{:?}", err.hint());
+        let err = apply(&explicit(&path), &dir.join("locks"), vec![context_change("x", "c")]).unwrap_err();
+        assert!(matches!(kubeconfig_error(err), KubeconfigError::NotWritable { .. }));
+        assert!(!lock_path(&path).exists());
+    }
+    assert_eq!(fs::read_to_string(dir.join("config")).unwrap(), TWO_ENTRIES);
+}
+
+#[test]
+fn the_login_check_covers_the_files_that_define_the_context_it_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = put(dir.path(), "first", TWO_ENTRIES);
+    let second =
+        put(dir.path(), "second", &TWO_ENTRIES.replace("c1", "c2").replace("u1", "u2").replace("ctx1", "ctx2"));
+    let device = dir.path().join("device");
+    make_device_or_pipe(&device);
+    let config = Kubeconfigs::load(&list(&[&first, &second])).unwrap();
+    assert!(config.check_writable_for_login(Some("ctx2")).is_ok());
+    fs::remove_file(&second).unwrap();
+    symlink(&device, &second).unwrap();
+    let err = config.check_writable_for_login(Some("ctx2")).unwrap_err();
+    assert_eq!(err.path(), second);
+    // A file the login does not write is not its business.
+    assert!(config.check_writable_for_login(Some("ctx1")).is_ok());
+}
+
+#[test]
+fn a_replaced_kubeconfig_keeps_its_owner_and_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        // `sudo kubectl oulogin` on a user's kubeconfig.
+        std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let before = fs::metadata(&path).unwrap();
+    apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap();
+    let after = fs::metadata(&path).unwrap();
+    assert_ne!(before.ino(), after.ino(), "the file was replaced");
+    assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+    if root {
+        assert_eq!((after.uid(), after.gid()), (NOBODY, NOBODY));
+    }
+}
+
+#[test]
+fn a_secret_makes_a_readable_kubeconfig_private_and_anything_else_keeps_its_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let exec_user =
+        fields(json!({"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "kubectl-oulogin"}}));
+    apply(&explicit(&path), &dir.path().join("locks"), vec![Change::SetUser { name: "e".into(), user: exec_user }])
+        .unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644, "the exec stanza holds no secret");
+    let oidc_user =
+        fields(json!({"auth-provider": {"name": "oidc", "config": {"refresh-token": "r", "id-token": "i"}}}));
+    apply(&explicit(&path), &dir.path().join("locks"), vec![Change::SetUser { name: "o".into(), user: oidc_user }])
+        .unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    assert!(Kubeconfigs::load(&explicit(&path)).unwrap().user("o").is_some());
+}
+
+// ----------------------------------------------------------- the stale-lock race
+
+#[test]
+fn a_stale_lock_taken_anew_between_verdict_and_removal_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let lock = lock_path(&path);
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    fs::write(&lock, format!("kubectl-oulogin {dead}\n")).unwrap();
+    // Another run (another cache directory, so not behind our writers' flock)
+    // removes the same stale lock and takes the lock anew while we judge.
+    let fresh = std::cell::RefCell::new(None);
+    let removed = write::remove_if_left_by_dead_oulogin_with(&lock, || {
+        fs::remove_file(&lock).unwrap();
+        let record = format!("kubectl-oulogin {}\n", std::process::id());
+        *fresh.borrow_mut() = Some(crate::files::create_new_locked(&lock, record.as_bytes(), 0o600).unwrap());
+    });
+    assert!(!removed, "we removed another run's fresh lock");
+    assert_eq!(fs::read_to_string(&lock).unwrap(), format!("kubectl-oulogin {}\n", std::process::id()));
+    drop(fresh);
+
+    // A lock whose holder is alive keeps its flock, whatever its record says
+    // (a PID from another PID namespace, say): not removed either.
+    fs::remove_file(&lock).unwrap();
+    let held = crate::files::create_new_locked(&lock, format!("kubectl-oulogin {dead}\n").as_bytes(), 0o600).unwrap();
+    assert!(!write::remove_if_left_by_dead_oulogin_with(&lock, || {}));
+    drop(held);
+    // Its holder gone, it is.
+    assert!(write::remove_if_left_by_dead_oulogin_with(&lock, || {}));
+    assert!(!lock.exists());
+}
+
+// ------------------------------------------------------------------ size
+
+/// A kubeconfig of `count` contexts, each with its own cluster and user,
+/// shaped like real ones (CA data, exec and token users, namespaces,
+/// extensions), without anchors or aliases. The CA data is cut short: the
+/// parser's budget counts nodes, not bytes, and a debug build reads 30 MB slowly.
+fn many_contexts(count: usize) -> String {
+    let ca = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM";
+    let mut text = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+    for index in 0..count {
+        text.push_str(&format!(
+            "- name: cluster-{index}\n  cluster:\n    server: https://api-{index}.example.com:6443\n    \
+             certificate-authority-data: {ca}\n    extensions:\n    - name: client.authentication.k8s.io/exec\n      \
+             extension:\n        audience: a-{index}\n"
+        ));
+    }
+    text.push_str("users:\n");
+    for index in 0..count {
+        if index % 2 == 0 {
+            text.push_str(&format!("- name: user-{index}\n  user:\n    token: token-{index}\n"));
+        } else {
+            text.push_str(&format!(
+                "- name: user-{index}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      \
+                 command: aws\n      args: [eks, get-token, --cluster-name, c-{index}]\n      env: null\n      \
+                 interactiveMode: IfAvailable\n"
+            ));
+        }
+    }
+    text.push_str("contexts:\n");
+    for index in 0..count {
+        text.push_str(&format!(
+            "- name: context-{index}\n  context:\n    cluster: cluster-{index}\n    user: user-{index}\n    \
+             namespace: team-{index}\n"
+        ));
+    }
+    text.push_str("current-context: context-0\npreferences: {}\n");
+    text
+}
+
+#[test]
+fn a_kubeconfig_of_twenty_thousand_contexts_is_read_and_written_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", &many_contexts(20_000));
+    let config = apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "cluster-7")]).unwrap();
+    assert_eq!(config.context_names().len(), 20_001);
+    let again = Kubeconfigs::load(&explicit(&path)).unwrap();
+    assert_eq!(again.context_names().len(), 20_001);
+    assert_eq!(again.user_names().len(), 20_000);
+    assert!(
+        again
+            .cluster("cluster-19999")
+            .is_some_and(|cluster| cluster["extensions"][0]["extension"]["audience"] == "a-19999")
+    );
+}
+
+#[test]
+fn alias_bombs_are_refused_in_words_people_understand() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..10 {
+        let previous = format!("*a{}", level - 1);
+        text.push_str(&format!("a{level}: &a{level} [{}]\n", vec![previous; 10].join(", ")));
+    }
+    text.push_str("clusters: *a9\n");
+    let started = Instant::now();
+    let err = parse_text(&text).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(20), "the refusal took {:?}", started.elapsed());
+    let shown = err.to_string();
+    assert!(matches!(err, KubeconfigError::NotYaml { .. }), "{err:?}");
+    assert!(shown.contains("anchors and aliases") && shown.contains("billion laughs"), "{shown}");
+    assert!(!shown.contains("budget"), "{shown}");
+    // A few aliases, as people use them, are fine.
+    let modest = "x: &u {exec: {command: c}}\nusers:\n- name: a\n  user: *u\n- name: b\n  user: *u\n";
+    assert_eq!(parse_text(modest).unwrap().doc["users"][1]["user"]["exec"]["command"], "c");
 }

@@ -126,8 +126,15 @@ pub fn update<T>(
     for _ in 0..MAX_ROUNDS {
         let (changes, planned) = plan(&base)?;
         let mut next = base.clone();
+        let mut given_secrets = Vec::new();
         for change in &changes {
             next.apply(change);
+            if let Change::SetUser { name, user } = change
+                && holds_secret(user)
+                && let Some((file, _)) = next.find("users", name)
+            {
+                given_secrets.push(file);
+            }
         }
         let changed: Vec<usize> =
             (0..next.files.len()).filter(|&index| next.files[index].parsed != base.files[index].parsed).collect();
@@ -141,6 +148,9 @@ pub fn update<T>(
             .collect();
         to_lock.sort();
         for path in to_lock {
+            // Before anything is created beside it (kubectl's lock): never a
+            // `/dev/null.lock`, and no browser login lost to a file we may not write.
+            super::check_writable(&path)?;
             if let Some(dir) = path.parent() {
                 create_dir(&path, dir)?;
             }
@@ -152,7 +162,7 @@ pub fn update<T>(
         let now = load_settled_holding(selection, &held)?;
         if now.same_content(&base) {
             for index in changed {
-                write_file(&mut next.files[index])?;
+                write_file(&mut next.files[index], given_secrets.contains(&index))?;
             }
             return Ok((next, planned));
         }
@@ -168,6 +178,11 @@ impl Kubeconfigs {
     }
 
     fn apply(&mut self, change: &Change) {
+        self.apply_unindexed(change);
+        self.reindex();
+    }
+
+    fn apply_unindexed(&mut self, change: &Change) {
         match change {
             Change::SetCluster { name, cluster } => self.set_entry("clusters", "cluster", name, cluster, Mode::Merge),
             Change::SetUser { name, user } => self.set_entry("users", "user", name, user, Mode::Replace),
@@ -342,17 +357,40 @@ fn create_dir(path: &Path, dir: &Path) -> Result<(), KubeconfigError> {
     })
 }
 
-/// Replaces one file with its new content (through a symlink to its target).
-fn write_file(file: &mut KubeconfigFile) -> Result<(), KubeconfigError> {
+/// Replaces one file with its new content (through a symlink to its target),
+/// keeping the mode, owner and group of the file it replaces (0600 for a new
+/// one), as kubectl's in-place write does. A file that now holds a secret of
+/// ours and that group or others could read is made private, and we say so.
+fn write_file(file: &mut KubeconfigFile, holds_secret: bool) -> Result<(), KubeconfigError> {
+    use std::os::unix::fs::MetadataExt;
     let text = yaml::render(&file.path, &file.parsed)?;
     let target = files::resolve_symlinks(&file.path);
     if let Some(dir) = target.parent() {
         create_dir(&file.path, dir)?;
     }
-    files::write_atomic_keep_mode(&file.path, text.as_bytes())
+    let existing = fs::metadata(&target).ok();
+    let mode = existing.as_ref().map_or(0o600, |meta| meta.mode() & 0o7777);
+    let owner = existing.as_ref().map(|meta| files::Owner { uid: meta.uid(), gid: meta.gid() });
+    let new_mode = if holds_secret { mode & !0o077 } else { mode };
+    files::replace_file(&file.path, text.as_bytes(), new_mode, owner)
         .map_err(|source| KubeconfigError::Write { path: file.path.clone(), source })?;
+    if new_mode != mode {
+        crate::output::warn(format!(
+            "kubeconfig `{}` was readable by others (mode {mode:o}); it now holds a refresh token, so it was made \
+             private (mode {new_mode:o})",
+            file.path.display()
+        ));
+    }
     file.bytes = Some(text.into_bytes());
     Ok(())
+}
+
+/// Whether a user map carries a secret (the `--auth-provider` user's tokens,
+/// or any static credential), as opposed to the exec stanza, which names a
+/// session only.
+fn holds_secret(user: &Map<String, Value>) -> bool {
+    const SECRET_FIELDS: [&str; 4] = ["token", "password", "client-key-data", "auth-provider"];
+    SECRET_FIELDS.iter().any(|field| user.get(*field).is_some_and(|value| !value.is_null()))
 }
 
 /// kubectl's lock file for `file`: the path as listed, plus `.lock`.
@@ -363,9 +401,13 @@ pub(super) fn lock_path(file: &Path) -> PathBuf {
 }
 
 /// kubectl's `<file>.lock` (created with `O_CREAT|O_EXCL`), removed on drop.
+/// We also hold a flock on it while it stands: that is how a later run tells
+/// a lock a killed kubectl-oulogin left from a live one (kubectl's own
+/// locks are empty and never flock-ed; we never remove those).
 #[derive(Debug)]
 struct KubectlLock {
     path: PathBuf,
+    _held: fs::File,
 }
 
 impl KubectlLock {
@@ -383,10 +425,10 @@ impl KubectlLock {
             // kubectl-oulogin left behind; it is in place the moment the lock
             // exists, so no crash can leave an empty lock that passes for kubectl's.
             let record = format!("{LOCK_MARKER} {}\n", std::process::id());
-            match files::create_new_with(&lock, record.as_bytes(), 0o600) {
-                Ok(()) => return Ok(KubectlLock { path: lock }),
+            match files::create_new_locked(&lock, record.as_bytes(), 0o600) {
+                Ok(held) => return Ok(KubectlLock { path: lock, _held: held }),
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                    if left_by_dead_oulogin(&lock) && fs::remove_file(&lock).is_ok() {
+                    if remove_if_left_by_dead_oulogin(&lock) {
                         continue;
                     }
                     let stood = standing.observe(&lock);
@@ -438,13 +480,44 @@ impl Drop for KubectlLock {
     }
 }
 
-/// Whether a `<file>.lock` was written by a kubectl-oulogin process that no
-/// longer exists (killed while writing). kubectl's own locks are empty and
-/// are never removed by us.
-fn left_by_dead_oulogin(lock: &Path) -> bool {
-    let Ok(text) = fs::read_to_string(lock) else {
+/// Removes a `<file>.lock` that a kubectl-oulogin process which no longer
+/// exists left behind (killed while writing); says whether it did. kubectl's
+/// own locks are empty and are never removed by us.
+///
+/// Judging and removing are two steps, and another run (with another cache
+/// directory, so not behind our writers' flock) may in between remove the same
+/// stale lock and take the lock anew: removing by name would then remove its
+/// fresh lock. So the verdict is tied to the very file: we open it, take its
+/// flock (a live holder keeps it, see [`KubectlLock`]; a second remover
+/// cannot get it while we judge), and unlink the name only while it still
+/// names the file we hold. Only the flock's holder unlinks a lock, so the
+/// name cannot change between that check and the unlink.
+fn remove_if_left_by_dead_oulogin(lock: &Path) -> bool {
+    remove_if_left_by_dead_oulogin_with(lock, || {})
+}
+
+/// [`remove_if_left_by_dead_oulogin`] with a hook run after the verdict and
+/// before the removal (tests put a new lock in place there).
+pub(super) fn remove_if_left_by_dead_oulogin_with(lock: &Path, after_verdict: impl FnOnce()) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(mut file) = fs::File::open(lock) else {
         return false;
     };
+    let mut text = String::new();
+    if file.read_to_string(&mut text).is_err() || !written_by_dead_oulogin(&text) || file.try_lock().is_err() {
+        return false;
+    }
+    after_verdict();
+    let still_named = match (file.metadata(), fs::symlink_metadata(lock)) {
+        (Ok(held), Ok(named)) => (held.dev(), held.ino()) == (named.dev(), named.ino()),
+        _ => false,
+    };
+    still_named && fs::remove_file(lock).is_ok()
+}
+
+/// Whether a lock's record names a kubectl-oulogin process that is gone.
+fn written_by_dead_oulogin(text: &str) -> bool {
     let mut words = text.split_whitespace();
     if words.next() != Some(LOCK_MARKER) {
         return false;

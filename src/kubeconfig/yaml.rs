@@ -35,8 +35,9 @@ impl std::fmt::Debug for Parsed {
     }
 }
 
-fn options() -> serde_saphyr::Options {
+fn options(text_len: usize) -> serde_saphyr::Options {
     serde_saphyr::options! {
+        budget: Some(budget(text_len)),
         // Error messages must never quote the file: it holds tokens.
         with_snippet: false,
         // kubectl (go-yaml) lets the later key win; refusing would break files kubectl reads.
@@ -48,13 +49,70 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
+/// The parser's budget for a text of `text_len` bytes. What the text spells
+/// out itself (nodes, events, scalar bytes) cannot outgrow the text: a node
+/// takes at least a byte of it, and a scalar is at most twice as long as its
+/// spelling (`\L` is two characters for three bytes). So those limits grow
+/// with the text, and any plain document kubectl reads is read (a 20,000-context
+/// kubeconfig is some 250,000 nodes, past the crate's fixed default). What
+/// the text does not spell out, alias expansion, keeps the crate's fixed
+/// limits (aliases, anchors, replayed and retained events), so a "billion
+/// laughs" document is still refused, after a bounded amount of work.
+fn budget(text_len: usize) -> serde_saphyr::Budget {
+    let mut budget = serde_saphyr::Budget::default();
+    let spelled_out = text_len.saturating_mul(2).saturating_add(1024);
+    budget.max_nodes = budget.max_nodes.max(spelled_out);
+    budget.max_events = budget.max_events.max(spelled_out);
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(spelled_out);
+    budget
+}
+
+/// What is wrong with a text that is not YAML we read, in words for people:
+/// the budget's own message names its internal counters.
+fn describe_yaml_error(err: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error;
+    use serde_saphyr::budget::BudgetBreach;
+    let mut err = err;
+    while let Error::AliasError { error, .. } | Error::WithSnippet { error, .. } = err {
+        err = error;
+    }
+    let at = err.location().map(|at| format!(" (line {}, column {})", at.line(), at.column())).unwrap_or_default();
+    let aliases = format!(
+        "its YAML anchors and aliases (`&name`, `*name`) expand to more than kubectl oulogin reads, as in a \
+         \"billion laughs\" document{at}; write the repeated parts out"
+    );
+    match err {
+        Error::AliasReplayCounterOverflow { .. }
+        | Error::AliasReplayLimitExceeded { .. }
+        | Error::AliasExpansionLimitExceeded { .. }
+        | Error::AliasReplayStackDepthExceeded { .. } => aliases,
+        Error::Budget { breach, .. } => match breach {
+            // What the text spells out stays within the budget (see
+            // [`budget`]): only alias expansion breaks it.
+            BudgetBreach::Nodes { .. }
+            | BudgetBreach::Events { .. }
+            | BudgetBreach::ScalarBytes { .. }
+            | BudgetBreach::Aliases { .. }
+            | BudgetBreach::Anchors { .. }
+            | BudgetBreach::AliasAnchorRatio { .. }
+            | BudgetBreach::RecordedAnchorEvents { .. }
+            | BudgetBreach::RecordedAnchorBytes { .. }
+            | BudgetBreach::MergeKeys { .. } => aliases,
+            BudgetBreach::Depth { depth } => format!("it nests lists and mappings {depth} levels deep{at}"),
+            BudgetBreach::Documents { documents } => format!("it holds more than {} YAML documents", documents - 1),
+            other => format!("it is larger than kubectl oulogin can read ({other:?}){at}"),
+        },
+        other => other.to_string(),
+    }
+}
+
 /// Parses and checks one file's bytes. Empty, whitespace-only and
 /// comment-only files are an empty config, as are a lone `null` or `---`.
 pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, KubeconfigError> {
     let not_yaml = |reason: String| KubeconfigError::NotYaml { path: path.to_path_buf(), reason };
     let text = std::str::from_utf8(bytes).map_err(|err| not_yaml(format!("it is not UTF-8 text ({err})")))?;
-    let mut documents: Vec<Value> = serde_saphyr::from_str_multiple_with_options(text, options())
-        .map_err(|err| not_yaml(err.without_snippet().to_string()))?;
+    let mut documents: Vec<Value> = serde_saphyr::from_str_multiple_with_options(text, options(text.len()))
+        .map_err(|err| not_yaml(describe_yaml_error(&err)))?;
     let first = if documents.is_empty() { Value::Null } else { documents.remove(0) };
     let doc = match first {
         Value::Null => Map::new(),

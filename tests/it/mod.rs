@@ -4,6 +4,7 @@ mod browser;
 mod crash;
 mod deployments;
 mod fake_server;
+mod files;
 mod harness;
 mod hostile;
 mod isolation;
