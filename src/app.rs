@@ -110,6 +110,7 @@ pub fn new_session(settings: &LoginSettings, host: &Host, bootstrap: &Bootstrap)
         refresh_token: Secret::new(bootstrap.refresh_token.clone()),
         cluster: bootstrap.cluster_name.clone(),
         user: bootstrap.display_name.clone(),
+        api_server: Some(session::ApiServer { url: bootstrap.server.clone(), ca_pem: bootstrap.k8s_ca_pem.clone() }),
         extra: Default::default(),
     }
 }
