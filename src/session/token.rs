@@ -207,7 +207,14 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     // The same parent asking again for the fresh token it holds may have seen a 401.
     let rejected = match cached {
         Some(lifetime) if handouts.suggests_rejection(request.parent, cached_fingerprint, started_us) => {
-            rejection_confirmed(request.parent, &session, cached_fingerprint, lifetime, &mut handouts, renewer)
+            rejection_confirmed(
+                request.parent,
+                &session,
+                (cached_fingerprint, lifetime),
+                &mut handouts,
+                &mut lock,
+                renewer,
+            )
         }
         _ => false,
     };
@@ -263,15 +270,16 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
 fn rejection_confirmed(
     parent: u32,
     session: &Session,
-    cached: Fingerprint,
-    lifetime: Lifetime,
+    (cached, lifetime): (Fingerprint, Lifetime),
     handouts: &mut Handouts,
+    lock: &mut Lock,
     renewer: &dyn Renewer,
 ) -> bool {
     if handouts.verified_recently(cached, unix_micros(SystemTime::now())) {
         return false;
     }
     if let Some(api_server) = &session.api_server {
+        lock.set_holder(files::HOLDER_VERIFY);
         match renewer.verify(api_server, &session.id_token) {
             Verdict::Rejected => return true,
             Verdict::Accepted => {
@@ -605,6 +613,8 @@ mod tests {
         assert_eq!(tokens.len(), 1, "one token throughout");
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 0);
         assert_eq!(fake.verifications.load(Ordering::SeqCst), 1, "checked once, then remembered");
+        let holder = std::fs::read_to_string(setup.request.location.lock_path()).unwrap();
+        assert!(holder.ends_with(" check with the API server\n"), "waiters are told what they wait for: {holder:?}");
         // The memory is about the token, whoever asks.
         let other = TokenRequest { parent: 7, ..setup.request.clone() };
         ask_repeatedly(&other, &fake, 3);
