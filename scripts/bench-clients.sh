@@ -5,8 +5,8 @@
 # plugin in PLUGIN_DIR through the sandbox's headless browser, then the test
 # suite's client scripts (tests/clients/) for 20 s at 2 requests per second.
 # The reference is the same script with a static `token:` user (a fake with
-# 60 s tokens, so the one token lasts the run): the difference of the mean
-# request times is what the plugin adds per request.
+# 60 s tokens, so the one token lasts the run): the difference of the request
+# times (mean and median) is what the plugin adds per request.
 #
 # Usage: scripts/bench-clients.sh [PLUGIN_DIR]    (default target/debug)
 # Needs `cargo build --bins --examples` and the clients `scripts/test`
@@ -71,13 +71,13 @@ print_row() {
     echo "$2" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print("%-22s %8d %8d %10s %14.1f" % (sys.argv[1], r["ok"] + r["failed"], r["failed"], sys.argv[2], r["mean_ms"]))
+print("%-22s %8d %8d %10s %12.1f %12.1f" % (sys.argv[1], r["ok"] + r["failed"], r["failed"], sys.argv[2], r["mean_ms"], r["median_ms"]))
 ' "$1" "$3"
 }
 
 echo "plugin: $plugin_dir/kubectl-oulogin"
 echo "$(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-22s %8s %8s %10s %14s\n' client requests failed refreshes "mean ms/req"
+printf '%-22s %8s %8s %10s %12s %12s\n' client requests failed refreshes "mean ms" "median ms"
 for client in python node; do
     start_and_log_in 60s "$client-static"
     token=$(kubectl-oulogin token --session "$(echo "$host" | tr : _)" | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"]["token"])')

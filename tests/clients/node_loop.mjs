@@ -1,7 +1,7 @@
 // Reads the default namespace through the official JavaScript client
 // (`@kubernetes/client-node` from npm) at a steady rate for a while, with the
 // kubeconfig given, and prints one JSON line:
-// {"ok": N, "failed": N, "mean_ms": F, "started": T, "ended": T, "errors": [...]},
+// {"ok": N, "failed": N, "mean_ms": F, "median_ms": F, "started": T, "ended": T, "errors": [...]},
 // where `started` (before the kubeconfig is loaded) and `ended` are seconds
 // since the epoch.
 //
@@ -42,6 +42,13 @@ while (Date.now() < deadline) {
 }
 
 const mean = elapsed.length ? elapsed.reduce((a, b) => a + b, 0) / elapsed.length : 0;
-const meanMs = Math.round(mean * 100) / 100;
-const result = { ok, failed, mean_ms: meanMs, started: startedAt, ended: Date.now() / 1000 };
+const median = elapsed.length ? [...elapsed].sort((a, b) => a - b)[Math.floor(elapsed.length / 2)] : 0;
+const result = {
+  ok,
+  failed,
+  mean_ms: Math.round(mean * 100) / 100,
+  median_ms: median,
+  started: startedAt,
+  ended: Date.now() / 1000,
+};
 console.log(JSON.stringify({ ...result, errors: errors.slice(0, 5) }));

@@ -1,6 +1,6 @@
 """Reads the default namespace through the official Python client (`kubernetes`
 on PyPI) at a steady rate for a while, with the kubeconfig given, and prints
-one JSON line: {"ok": N, "failed": N, "mean_ms": F, "started": T, "ended": T,
+one JSON line: {"ok": N, "failed": N, "mean_ms": F, "median_ms": F, "started": T, "ended": T,
 "errors": [...]}, where `started` (before the kubeconfig is loaded) and `ended`
 are seconds since the epoch.
 
@@ -35,5 +35,7 @@ while time.monotonic() < deadline:
     time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 mean_ms = 1000 * sum(elapsed) / len(elapsed) if elapsed else 0
-result = {"ok": ok, "failed": failed, "mean_ms": round(mean_ms, 2), "started": started_at, "ended": time.time()}
+median_ms = 1000 * sorted(elapsed)[len(elapsed) // 2] if elapsed else 0
+result = {"ok": ok, "failed": failed, "mean_ms": round(mean_ms, 2), "median_ms": round(median_ms, 2)}
+result.update({"started": started_at, "ended": time.time()})
 print(json.dumps({**result, "errors": errors[:5]}))
