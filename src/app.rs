@@ -124,6 +124,7 @@ pub fn new_session(settings: &LoginSettings, host: &Host, bootstrap: &Bootstrap)
         id_token_received: Some(bootstrap.receipt),
         cluster: bootstrap.cluster_name.clone(),
         user: bootstrap.display_name.clone(),
+        api_server: Some(session::ApiServer { url: bootstrap.server.clone(), ca_pem: bootstrap.k8s_ca_pem.clone() }),
         extra: Default::default(),
     }
 }

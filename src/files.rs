@@ -300,6 +300,7 @@ pub fn resolve_symlinks(path: &Path) -> PathBuf {
 /// say what they wait for.
 pub const HOLDER_REFRESH: &str = "refresh";
 pub const HOLDER_LOGIN: &str = "browser login";
+pub const HOLDER_VERIFY: &str = "check with the API server";
 
 /// An exclusive OS advisory lock on a dedicated lock file, released when
 /// dropped or when the process dies (`flock(2)`).

@@ -5,7 +5,8 @@
 //! Files of a session `X.json`: `X.lock` (flock held from reading the session
 //! through a refresh or re-login to writing it back; never deleted),
 //! `X.cooldown` (a browser login failed recently: fail fast, open no tab) and
-//! `X.handouts` (which parent process got which token: the 401 heuristic).
+//! `X.handouts` (which parent process got which token, which token the API
+//! server took a moment ago: the 401 heuristic).
 //! Beside them, `.logouts.json` notes the host of contexts logged out of.
 
 mod cooldown;
@@ -17,6 +18,7 @@ mod renewer;
 mod signals;
 mod store;
 mod token;
+mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,7 +28,7 @@ use crate::settings::BrowserChoice;
 
 pub use cooldown::start as start_cool_down;
 pub use probe::check_alive;
-pub use store::{SESSION_FORMAT_VERSION, Secret, Session, SessionLocation, delete, load, store_login};
+pub use store::{ApiServer, SESSION_FORMAT_VERSION, Secret, Session, SessionLocation, delete, load, store_login};
 pub use token::{ExecApiVersion, TokenRequest, run_token};
 
 /// Failures of the session store and the `token` command. No variant carries a token.

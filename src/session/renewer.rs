@@ -1,6 +1,7 @@
 //! The real network side of `token`: k8sIdp refreshes and browser logins
-//! through the `openunison` and `login` modules. Only reached when the cached
-//! token will not do, so the hot path never builds an HTTP client.
+//! through the `openunison` and `login` modules, and asking the API server
+//! whether it takes a token. Only reached when the cached token will not do
+//! (or may have been rejected), so the hot path never builds an HTTP client.
 
 use std::path::Path;
 
@@ -8,8 +9,9 @@ use crate::error::Error;
 use crate::login::{self, LoginRequest};
 use crate::openunison::{self, OpenUnisonError, RefreshError};
 
-use super::store::{Secret, Session};
+use super::store::{ApiServer, Secret, Session};
 use super::token::{RefreshFailure, Renewal, Renewer};
+use super::verify::{self, Verdict};
 
 /// Talks to the OpenUnison a session belongs to.
 pub struct OpenUnison;
@@ -25,6 +27,7 @@ impl Renewer for OpenUnison {
                 receipt: tokens.receipt,
                 ou_ca_pem: None,
                 user: None,
+                api_server: None,
             }),
             Err(RefreshError::SessionGone { url }) => Err(RefreshFailure::SessionGone { url }),
             Err(other) => Err(RefreshFailure::Other(OpenUnisonError::from(other).into())),
@@ -47,6 +50,11 @@ impl Renewer for OpenUnison {
             receipt: bootstrap.receipt,
             ou_ca_pem: bootstrap.ou_ca_pem,
             user: Some(bootstrap.display_name),
+            api_server: Some(ApiServer { url: bootstrap.server, ca_pem: bootstrap.k8s_ca_pem }),
         })
+    }
+
+    fn verify(&self, api_server: &ApiServer, token: &Secret) -> Verdict {
+        verify::verify(api_server, token.expose())
     }
 }

@@ -80,9 +80,24 @@ pub struct Session {
     /// The user's display name from the bootstrap JSON (for messages).
     #[serde(default)]
     pub user: String,
+    /// The API server the login's kubeconfig points at, from the bootstrap
+    /// JSON; `token` asks it whether it still takes a token before refreshing
+    /// on a suspected 401. Absent in sessions older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_server: Option<ApiServer>,
     /// Fields a newer version added, kept when this version rewrites the file.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The Kubernetes API server of a session's cluster.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ApiServer {
+    /// `https://…`, as the bootstrap JSON's `kubectl Windows Command` gave it.
+    pub url: String,
+    /// The API server CA PEM from the bootstrap JSON; without it the system roots apply, as for kubectl.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
 }
 
 impl Session {
@@ -329,6 +344,7 @@ pub(crate) mod tests {
             id_token_received: None,
             cluster: "kubernetes".to_string(),
             user: "jdoe".to_string(),
+            api_server: None,
             extra: Default::default(),
         }
     }
@@ -371,6 +387,28 @@ pub(crate) mod tests {
         ] {
             assert_eq!(serde_json::to_value(&choice).unwrap(), json);
         }
+    }
+
+    #[test]
+    fn the_api_server_is_kept_and_sessions_written_before_it_still_load() {
+        let (_temp, dir) = private_dir();
+        let location = SessionLocation::isolated(&dir);
+        let mut session = sample("id", "rt");
+        session.api_server =
+            Some(ApiServer { url: "https://k8s.example.com:6443".to_string(), ca_pem: Some("PEM".to_string()) });
+        let value = serde_json::to_value(&session).unwrap();
+        assert_eq!(value["api_server"], serde_json::json!({"url": "https://k8s.example.com:6443", "ca_pem": "PEM"}));
+        save(&location, &session).unwrap();
+        assert_eq!(load(&location).unwrap(), session);
+        // What builds before the field wrote: no `api_server`, and none read back.
+        let mut older = value.clone();
+        older.as_object_mut().unwrap().remove("api_server");
+        files::write_atomic(&location.json_path(), older.to_string().as_bytes(), 0o600).unwrap();
+        assert_eq!(load(&location).unwrap().api_server, None);
+        let without_ca = serde_json::json!({"url": "https://k8s.example.com"});
+        older["api_server"] = without_ca;
+        files::write_atomic(&location.json_path(), older.to_string().as_bytes(), 0o600).unwrap();
+        assert_eq!(load(&location).unwrap().api_server.unwrap().ca_pem, None);
     }
 
     #[test]

@@ -18,9 +18,10 @@ use crate::settings::{self, BrowserChoice, Paths};
 use super::SessionError;
 use super::cooldown;
 use super::expiry::{self, Lifetime};
-use super::handouts::{Handout, Handouts, fingerprint};
+use super::handouts::{Fingerprint, Handouts, Kind, Record, fingerprint};
 use super::signals::HeldSignals;
-use super::store::{self, Secret, Session, SessionLocation};
+use super::store::{self, ApiServer, Secret, Session, SessionLocation};
+use super::verify::Verdict;
 
 /// The ExecCredential versions client-go may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +154,8 @@ pub struct Renewal {
     pub ou_ca_pem: Option<String>,
     /// From a browser login: the user's display name.
     pub user: Option<String>,
+    /// From a browser login: the API server of the bootstrap JSON.
+    pub api_server: Option<ApiServer>,
 }
 
 /// Why a refresh gave no tokens.
@@ -168,6 +171,8 @@ pub enum RefreshFailure {
 pub trait Renewer {
     fn refresh(&self, session: &Session) -> Result<Renewal, RefreshFailure>;
     fn browser_login(&self, session: &Session, session_dir: &std::path::Path) -> Result<Renewal, Error>;
+    /// Whether the API server takes `token`.
+    fn verify(&self, api_server: &ApiServer, token: &Secret) -> Verdict;
 }
 
 /// Runs `kubectl oulogin token`.
@@ -204,14 +209,27 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     let cached =
         lifetime_of(&session.id_token, session.id_token_received).filter(|lifetime| expiry::is_fresh(*lifetime, now));
     let cached_fingerprint = fingerprint(session.id_token.expose());
-    // The lifetime of the token handed out, and its fingerprint: the cached
-    // token's unless a renewal replaced it.
-    let (lifetime, handed_out) = match cached {
-        Some(lifetime) if !handouts.suggests_rejection(request.parent, cached_fingerprint, started_us) => {
-            (lifetime, cached_fingerprint)
+    // The same parent asking again for the fresh token it holds may have seen a 401.
+    let rejected = match cached {
+        Some(lifetime) if handouts.suggests_rejection(request.parent, cached_fingerprint, started_us) => {
+            rejection_confirmed(
+                request.parent,
+                &session,
+                (cached_fingerprint, lifetime),
+                &mut handouts,
+                &mut lock,
+                renewer,
+            )
         }
+        _ => false,
+    };
+    // The lifetime of the token handed out, its fingerprint, and whether a
+    // rejection forced the refresh that brought it: the cached token's unless
+    // a renewal replaced it.
+    let (lifetime, handed_out, kind) = match cached {
+        Some(lifetime) if !rejected => (lifetime, cached_fingerprint, Kind::Handed),
         Some(lifetime) => match renew(request, &mut session, &mut lock, renewer) {
-            Ok(renewed) => (renewed, fingerprint(session.id_token.expose())),
+            Ok(renewed) => (renewed, fingerprint(session.id_token.expose()), Kind::Forced),
             // The token looked rejected but we cannot get another; the cached one
             // is still within its lifetime, so it is the best answer there is.
             Err(Renewed::Unreachable(err)) => {
@@ -220,28 +238,69 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
                     session.host,
                     crate::output::sanitize(&err.to_string())
                 ));
-                (lifetime, cached_fingerprint)
+                (lifetime, cached_fingerprint, Kind::Handed)
             }
             Err(Renewed::Failed(err)) => return Err(err),
         },
         None => {
             let renewed = renew(request, &mut session, &mut lock, renewer).map_err(Renewed::into_error)?;
-            (renewed, fingerprint(session.id_token.expose()))
+            (renewed, fingerprint(session.id_token.expose()), Kind::Handed)
         }
     };
 
     let now = SystemTime::now();
     let expires_at = expiry::reported_expiry(lifetime, now);
-    handouts.record(Handout {
+    handouts.record(Record {
         parent: request.parent,
         token: handed_out,
         at_us: unix_micros(now),
         until: expiry::expiry_point(lifetime),
+        kind,
     });
     // A hint only: failing to remember a handout must not fail the handout.
     let _ = handouts.save(&handouts_path);
     drop(lock);
     Ok(exec_credential(version, session.id_token.expose(), expires_at))
+}
+
+/// The same parent asks again for the fresh token `cached` it was handed:
+/// client-go after a 401, or a client that runs the plugin before every
+/// request (the Python client counts a credential as expired five minutes
+/// before its `expirationTimestamp`). Whether to take it as a rejection: not
+/// when the API server took the token a moment ago or takes it now (one
+/// `GET /api`); when it cannot be asked (a session from before it was
+/// recorded, or no answer), at most one forced refresh per parent per token
+/// lifetime, so that such a client costs two refreshes per lifetime, not one
+/// per request.
+fn rejection_confirmed(
+    parent: u32,
+    session: &Session,
+    (cached, lifetime): (Fingerprint, Lifetime),
+    handouts: &mut Handouts,
+    lock: &mut Lock,
+    renewer: &dyn Renewer,
+) -> bool {
+    if handouts.verified_recently(cached, unix_micros(SystemTime::now())) {
+        return false;
+    }
+    if let Some(api_server) = &session.api_server {
+        lock.set_holder(files::HOLDER_VERIFY);
+        match renewer.verify(api_server, &session.id_token) {
+            Verdict::Rejected => return true,
+            Verdict::Accepted => {
+                handouts.record(Record {
+                    parent,
+                    token: cached,
+                    at_us: unix_micros(SystemTime::now()),
+                    until: expiry::expiry_point(lifetime),
+                    kind: Kind::Verified,
+                });
+                return false;
+            }
+            Verdict::Unknown => {}
+        }
+    }
+    !handouts.had_forced_refresh(parent)
 }
 
 /// How getting new tokens failed.
@@ -298,6 +357,9 @@ fn renew(
     }
     if let Some(user) = renewal.user {
         session.user = user;
+    }
+    if let Some(api_server) = renewal.api_server {
+        session.api_server = Some(api_server);
     }
     if let Err(err) = store::save(location, session) {
         // The server has already rotated the refresh token: the one on disk is
@@ -409,6 +471,9 @@ mod tests {
         refreshed_with: Mutex<Vec<String>>,
         /// Runs while the refresh is on the server.
         during_refresh: Option<Box<dyn Fn() + Send + Sync>>,
+        /// What the API server says of every token (`None`: no answer).
+        verdict: Option<Verdict>,
+        verifications: AtomicUsize,
     }
 
     impl Renewer for FakeOpenUnison {
@@ -428,6 +493,7 @@ mod tests {
                     receipt: Receipt::now(),
                     ou_ca_pem: None,
                     user: None,
+                    api_server: None,
                 }),
             }
         }
@@ -443,7 +509,13 @@ mod tests {
                 receipt: Receipt::now(),
                 ou_ca_pem: Some("PEM".to_string()),
                 user: Some("Jane Doe".to_string()),
+                api_server: Some(ApiServer { url: "https://k8s.example.com".to_string(), ca_pem: None }),
             })
+        }
+
+        fn verify(&self, _api_server: &ApiServer, _token: &Secret) -> Verdict {
+            self.verifications.fetch_add(1, Ordering::SeqCst);
+            self.verdict.unwrap_or(Verdict::Unknown)
         }
     }
 
@@ -557,10 +629,72 @@ mod tests {
         let second = token_of(&issue(&setup.request, &fake).unwrap());
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 2, "the refreshed token was rejected");
         assert_ne!(first, second);
-        // Likewise for the token a suspected rejection brought.
-        std::thread::sleep(Duration::from_millis(2));
-        issue(&setup.request, &fake).unwrap();
+    }
+
+    /// `setup` for a session that knows its API server, which says `verdict`.
+    fn setup_with_api_server(verdict: Option<Verdict>) -> (Setup, FakeOpenUnison) {
+        let setup = setup(&jwt("cached", 60, 0), BrowserChoice::System);
+        let mut session = stored(&setup.request);
+        session.api_server = Some(ApiServer { url: "https://k8s.example.com".to_string(), ca_pem: None });
+        store::save(&setup.request.location, &session).unwrap();
+        (setup, FakeOpenUnison { verdict, ..Default::default() })
+    }
+
+    /// The same parent asks `times` times; returns the distinct tokens it got.
+    fn ask_repeatedly(request: &TokenRequest, fake: &FakeOpenUnison, times: usize) -> Vec<String> {
+        let mut tokens: Vec<String> = Vec::new();
+        for _ in 0..times {
+            let token = token_of(&issue(request, fake).unwrap());
+            if tokens.last() != Some(&token) {
+                tokens.push(token);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        tokens
+    }
+
+    #[test]
+    fn a_token_the_api_server_takes_is_handed_out_again_and_the_check_remembered() {
+        // The Python client runs the plugin before every request.
+        let (setup, fake) = setup_with_api_server(Some(Verdict::Accepted));
+        let tokens = ask_repeatedly(&setup.request, &fake, 6);
+        assert_eq!(tokens.len(), 1, "one token throughout");
+        assert_eq!(fake.refreshes.load(Ordering::SeqCst), 0);
+        assert_eq!(fake.verifications.load(Ordering::SeqCst), 1, "checked once, then remembered");
+        let holder = std::fs::read_to_string(setup.request.location.lock_path()).unwrap();
+        assert!(holder.ends_with(" check with the API server\n"), "waiters are told what they wait for: {holder:?}");
+        // The memory is about the token, whoever asks.
+        let other = TokenRequest { parent: 7, ..setup.request.clone() };
+        ask_repeatedly(&other, &fake, 3);
+        assert_eq!(fake.verifications.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_token_the_api_server_rejects_is_refreshed_every_time() {
+        // client-go after a 401: a new token, and again for that one.
+        let (setup, fake) = setup_with_api_server(Some(Verdict::Rejected));
+        let tokens = ask_repeatedly(&setup.request, &fake, 4);
+        assert_eq!(tokens.len(), 4, "{tokens:?}");
         assert_eq!(fake.refreshes.load(Ordering::SeqCst), 3);
+        assert_eq!(fake.verifications.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn without_an_answer_each_parent_forces_one_refresh_per_token_lifetime() {
+        for (name, setup, fake) in [
+            ("no answer", setup_with_api_server(None).0, FakeOpenUnison::default()),
+            ("no API server", setup(&jwt("cached", 60, 0), BrowserChoice::System), FakeOpenUnison::default()),
+        ] {
+            let tokens = ask_repeatedly(&setup.request, &fake, 6);
+            assert_eq!(tokens.len(), 2, "{name}: {tokens:?}");
+            assert_eq!(fake.refreshes.load(Ordering::SeqCst), 1, "{name}");
+            // Another client has its own one.
+            let other = TokenRequest { parent: 7, ..setup.request.clone() };
+            ask_repeatedly(&other, &fake, 4);
+            assert_eq!(fake.refreshes.load(Ordering::SeqCst), 2, "{name}");
+            ask_repeatedly(&setup.request, &fake, 3);
+            assert_eq!(fake.refreshes.load(Ordering::SeqCst), 2, "{name}");
+        }
     }
 
     #[test]
@@ -629,6 +763,7 @@ mod tests {
         assert_eq!(session.refresh_token.expose(), "login-rt-1");
         assert_eq!(session.trust.ca_pem.as_deref(), Some("PEM"));
         assert_eq!(session.user, "Jane Doe");
+        assert_eq!(session.api_server.unwrap().url, "https://k8s.example.com", "learnt from the new bootstrap JSON");
         assert!(!setup.request.location.cooldown_path().exists(), "a successful login ends the cool-down");
     }
 

@@ -1,6 +1,7 @@
 //! The integration test modules; one line per file under `tests/it/`.
 
 mod browser;
+mod clients;
 mod crash;
 mod deployments;
 mod fake_server;

@@ -192,8 +192,9 @@ fn expiry_point(iat: i64, lifetime_secs: i64) -> i64 {
 }
 
 /// Every successful refresh came only once the token of the refresh before it
-/// had reached its expiry point: one refresh per expiry, never two.
-fn assert_one_refresh_per_expiry(events: &[RefreshEvent]) {
+/// (`lifetime_secs` long) had reached its expiry point: one refresh per
+/// expiry, never two.
+pub(super) fn assert_one_refresh_per_expiry(events: &[RefreshEvent], lifetime_secs: u64) {
     let rotations: Vec<f64> = events
         .iter()
         .filter(|event| event.outcome == RefreshOutcome::Rotated)
@@ -202,7 +203,7 @@ fn assert_one_refresh_per_expiry(events: &[RefreshEvent]) {
     for pair in rotations.windows(2) {
         // The fake stamps `iat` just before it records the event; allow for a slow moment in between.
         let earliest_iat = (pair[0] - 0.5).floor() as i64;
-        let stale_from = expiry_point(earliest_iat, TOKEN_LIFETIME_SECS as i64) as f64;
+        let stale_from = expiry_point(earliest_iat, lifetime_secs as i64) as f64;
         assert!(
             pair[1] >= stale_from,
             "a refresh at {:.3} came before the token refreshed at {:.3} was stale ({stale_from}): {rotations:?}",
@@ -230,7 +231,7 @@ fn kubectl_processes_and_a_proxy_sharing_one_kubeconfig_lose_nothing_and_refresh
     assert!(events.iter().all(|event| event.outcome == RefreshOutcome::Rotated), "{context}");
     assert_eq!(counters.refreshes_failed, 0, "{context}");
     assert!(counters.refreshes_ok >= 3, "fewer than three expiries crossed: {context}");
-    assert_one_refresh_per_expiry(&events);
+    assert_one_refresh_per_expiry(&events, TOKEN_LIFETIME_SECS);
     // A token is handed out for at least 2 s of its 5 (margin 1.67 s, whole seconds).
     let most = tally.elapsed.as_secs() / 2 + 1;
     assert!(counters.refreshes_ok <= most, "more than one refresh per expiry: {context}");
