@@ -161,6 +161,10 @@ impl TrustSources {
             let origin = "the OpenUnison CA kept with the session".to_string();
             self.supplied.extend(parse_pem_certificates(pem).map_err(|problem| pem_error(origin, problem))?);
         }
+        if let Some(pem) = &trust.ca_data {
+            let origin = "`--certificate-authority-data`".to_string();
+            self.supplied.extend(parse_pem_certificates(pem).map_err(|problem| pem_error(origin, problem))?);
+        }
         Ok(())
     }
 
@@ -457,7 +461,9 @@ mod tests {
 
     fn sources(supplied_pem: &str) -> TrustSources {
         let mut sources = TrustSources::default();
-        sources.add_trust_config(&TrustConfig { ca_file: None, ca_pem: Some(supplied_pem.to_string()) }).unwrap();
+        sources
+            .add_trust_config(&TrustConfig { ca_file: None, ca_pem: Some(supplied_pem.to_string()), ca_data: None })
+            .unwrap();
         sources
     }
 
@@ -621,13 +627,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
         let err = TrustSources::default()
-            .add_trust_config(&TrustConfig { ca_file: Some(missing.clone()), ca_pem: None })
+            .add_trust_config(&TrustConfig { ca_file: Some(missing.clone()), ca_pem: None, ca_data: None })
             .unwrap_err();
         assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "not a certificate").unwrap();
         let err = TrustSources::default()
-            .add_trust_config(&TrustConfig { ca_file: Some(junk.clone()), ca_pem: None })
+            .add_trust_config(&TrustConfig { ca_file: Some(junk.clone()), ca_pem: None, ca_data: None })
             .unwrap_err();
         assert!(matches!(err, TrustError::NoCertificate { .. }));
         assert!(err.to_string().contains(&junk.display().to_string()), "{err}");
@@ -635,7 +641,7 @@ mod tests {
         let crlf = dir.path().join("crlf.pem");
         std::fs::write(&crlf, ca.cert_pem.replace('\n', "\r\n")).unwrap();
         let mut sources = TrustSources::default();
-        sources.add_trust_config(&TrustConfig { ca_file: Some(crlf), ca_pem: None }).unwrap();
+        sources.add_trust_config(&TrustConfig { ca_file: Some(crlf), ca_pem: None, ca_data: None }).unwrap();
         assert_eq!(sources.supplied.len(), 1);
     }
 

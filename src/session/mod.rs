@@ -52,13 +52,13 @@ pub enum SessionError {
         "the OpenUnison session for `{host}` has ended (`{refused_by}` refused its refresh token) and no browser \
          may be opened to log in again: {reason}"
     )]
-    Ended { host: String, refused_by: String, reason: &'static str, isolated: bool },
+    Ended { host: String, refused_by: String, reason: &'static str, isolated: bool, flags: String },
 
     #[error(
         "the OpenUnison session for `{host}` has ended, and a browser login for it failed or was abandoned \
          recently; not opening another one for {left_secs} s"
     )]
-    CoolingDown { host: String, left_secs: u64, isolated: bool },
+    CoolingDown { host: String, left_secs: u64, isolated: bool, flags: String },
 
     #[error("OpenUnison at `{host}` returned an id_token without a readable expiry (`exp`)")]
     NoExpiry { host: String },
@@ -75,22 +75,23 @@ pub enum SessionError {
 
 /// The command that logs in again: shared sessions name the host; isolated
 /// ones cannot be renewed in place by the user, only replaced.
-fn login_again_hint(host: Option<&str>, isolated: bool) -> String {
+/// `flags` are those the session remembers (`--port`, `--certificate-authority`).
+fn login_again_hint(host: Option<&str>, isolated: bool, flags: &str) -> String {
     let host = host.unwrap_or("HOST");
     if isolated {
         format!(
-            "this isolated session has ended; start a new one with `kubectl oulogin exec --host {host} -- COMMAND` \
-             or `kubectl oulogin --isolated --host {host}`"
+            "this isolated session has ended; start a new one with `kubectl oulogin exec --host {host}{flags} -- \
+             COMMAND` or `kubectl oulogin --isolated --host {host}{flags}`"
         )
     } else {
-        format!("log in again with `kubectl oulogin --host {host} --force`")
+        format!("log in again with `kubectl oulogin --host {host}{flags} --force`")
     }
 }
 
 impl Hint for SessionError {
     fn hint(&self) -> Option<String> {
         match self {
-            SessionError::Missing { isolated: true, host, .. } => Some(login_again_hint(host.as_deref(), true)),
+            SessionError::Missing { isolated: true, host, .. } => Some(login_again_hint(host.as_deref(), true, "")),
             SessionError::Missing { host, .. } => {
                 Some(format!("log in with `kubectl oulogin --host {}`", host.as_deref().unwrap_or("HOST")))
             }
@@ -107,8 +108,9 @@ impl Hint for SessionError {
                 "set `apiVersion: {}` in the kubeconfig's exec stanza, or log in again to rewrite it",
                 ExecApiVersion::V1_NAME
             )),
-            SessionError::Ended { host, isolated, .. } | SessionError::CoolingDown { host, isolated, .. } => {
-                Some(login_again_hint(Some(host), *isolated))
+            SessionError::Ended { host, isolated, flags, .. }
+            | SessionError::CoolingDown { host, isolated, flags, .. } => {
+                Some(login_again_hint(Some(host), *isolated, flags))
             }
             SessionError::NoExpiry { .. } | SessionError::Output { .. } => None,
             SessionError::File(err) => err.hint(),

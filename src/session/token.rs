@@ -299,12 +299,18 @@ fn login_again(
     let location = &request.location;
     let host = session.host.to_string();
     let isolated = location.is_isolated();
+    let flags = settings::Remembered {
+        trust: Some(session.trust.clone()),
+        port: Some(session.login_port),
+        ..Default::default()
+    }
+    .login_flags();
     if let Some(left) = cooldown::remaining(location, SystemTime::now()) {
-        return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated }.into());
+        return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated, flags }.into());
     }
     let environment = request.browser_environment.clone().unwrap_or_else(BrowserEnvironment::detect);
     if let Some(reason) = environment.refusal(&session.browser) {
-        return Err(SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated }.into());
+        return Err(SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated, flags }.into());
     }
     lock.set_holder(files::HOLDER_LOGIN);
     crate::output::info(format!(
@@ -598,6 +604,23 @@ mod tests {
         let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
         issue(&setup.request, &fake).unwrap();
         assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn hints_repeat_the_port_and_ca_file_the_session_remembers() {
+        let setup = setup(&jwt("old", 60, 55), BrowserChoice::NoBrowser);
+        let mut session = stored(&setup.request);
+        session.login_port = 8401;
+        session.trust.ca_file = Some("/etc/ou ca.pem".into());
+        store::save(&setup.request.location, &session).unwrap();
+        let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
+        let text = issue(&setup.request, &fake).unwrap_err().render();
+        assert!(
+            text.contains(
+                "kubectl oulogin --host ou.example.com:8443 --port 8401 --certificate-authority '/etc/ou ca.pem' --force"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
