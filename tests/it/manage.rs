@@ -873,3 +873,120 @@ fn a_session_created_with_port_logs_in_again_on_it_and_hints_name_it() {
         fake.ca_file().display()
     ));
 }
+
+#[test]
+fn kubectl_passes_global_flags_before_or_after_the_command() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let other = env.root().join("other-kubeconfig");
+    let other_path = other.display().to_string();
+    env.oulogin(args_with(&fake, &browser, &["--kubeconfig", &other_path])).run().assert_success();
+    assert!(env.read_kubeconfig().is_empty(), "only the named kubeconfig is written");
+
+    // Through the real kubectl, which hands everything after `oulogin` to the plugin.
+    for args in [
+        vec!["oulogin", "--kubeconfig", &other_path, "status", "-o", "name"],
+        vec!["oulogin", "status", "--kubeconfig", &other_path, "-o", "name"],
+        vec!["oulogin", "--kubeconfig", &other_path, "--context", "kubernetes", "status", "-o", "name"],
+        vec!["oulogin", "status", "-o", "name", "--context", "kubernetes", "--kubeconfig", &other_path],
+    ] {
+        let status = env.kubectl(&args).run();
+        status.assert_success();
+        assert_eq!(status.stdout, "kubernetes\n", "{status}");
+    }
+    let logout = env.kubectl(["oulogin", "--kubeconfig", &other_path, "--context", "kubernetes", "logout"]).run();
+    logout.assert_success().assert_stderr_contains("logged out of `kubernetes`");
+    assert_logged_out_user(&read_yaml(&other), "jdoe@kubernetes", &fake.host(), Some("kubernetes"));
+    // Login flags stay with the login: before a command they are a usage error.
+    let misplaced = env.kubectl(["oulogin", "--force", "status"]).run();
+    misplaced.assert_code(2).assert_stderr_contains("`--force`");
+
+    // `version` says what `--version` says.
+    let version = env.kubectl(["oulogin", "version"]).run();
+    version.assert_success();
+    let flag = env.oulogin(["--version"]).run();
+    assert_eq!(version.stdout, flag.stdout);
+    assert!(version.stdout.starts_with("kubectl-oulogin "), "{version}");
+}
+
+#[test]
+fn every_help_ends_with_examples_and_token_is_left_out_of_the_list() {
+    let env = TestEnv::new();
+    let main = env.oulogin(["--help"]).run();
+    main.assert_success();
+    let commands: Vec<&str> = main
+        .stdout
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.strip_prefix("  ")?.split_whitespace().next())
+        .collect();
+    assert!(commands.contains(&"status") && commands.contains(&"version"), "{main}");
+    assert!(!commands.contains(&"token"), "the command for kubectl is listed:\n{main}");
+    assert!(!main.stdout.contains("Log in into"), "{main}");
+    for command in [&[][..], &["exec"], &["token"], &["status"], &["logout"], &["completion"], &["version"]] {
+        let mut args: Vec<&str> = command.to_vec();
+        args.push("--help");
+        let help = env.oulogin(&args).run();
+        help.assert_success();
+        let examples = help.stdout.rfind("\nExamples").unwrap_or_else(|| panic!("no examples:\n{help}"));
+        let tail = &help.stdout[examples..];
+        assert!(tail.contains("kubectl"), "{help}");
+        // Only the exit codes may follow the examples (on the main help).
+        assert!(!tail.contains("\nOptions:") && !tail.contains("\nUsage:"), "examples are not last:\n{help}");
+    }
+}
+
+#[test]
+fn certificate_authority_data_is_trusted_and_remembered() {
+    use base64::Engine as _;
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let data = base64::engine::general_purpose::STANDARD.encode(fake.ca_pem());
+    let mut args = login_args(&fake, &browser);
+    let at = args.iter().position(|arg| arg == "--certificate-authority").unwrap();
+    args.splice(at..at + 2, ["--certificate-authority-data".to_string(), data]);
+    env.oulogin(&args).run().assert_success();
+    kubectl_get(&env).assert_success();
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(session_file(&env, &fake)).unwrap()).unwrap();
+    assert_eq!(stored["trust"]["ca_data"], fake.ca_pem().as_str());
+    assert!(stored["trust"].get("ca_file").is_none(), "{stored}");
+    // Remembered: a login again with no CA flag trusts it too.
+    env.oulogin(["--force"]).run().assert_success();
+    assert_eq!(browser.opened(), 2);
+
+    let bad = env.oulogin(["--host", &fake.host(), "--certificate-authority-data", "bm90IHBlbQ=="]).run();
+    bad.assert_code(2).assert_stderr_contains("`--certificate-authority-data` is not base64-encoded PEM");
+}
+
+#[test]
+fn login_messages_speak_of_exit_statuses_and_the_paste_flow_in_words() {
+    let fake = start_fake();
+    let env = TestEnv::new();
+    let port = fake.redirect_port().to_string();
+    let ca = fake.ca_file().display().to_string();
+    let login = |more: &[&str]| -> Vec<String> {
+        let base = ["--host", &fake.host(), "--port", &port, "--timeout", "1s", "--certificate-authority", &ca];
+        base.iter().chain(more).map(|arg| arg.to_string()).collect()
+    };
+
+    let failing = env.oulogin(login(&["--browser-command", "sh -c 'exit 3'"])).run();
+    failing.assert_code(1).assert_stderr_contains("the browser command `sh -c 'exit 3'` exited with status 3");
+    let killed = env.oulogin(login(&["--browser-command", "sh -c 'kill -9 $$'"])).run();
+    killed.assert_code(1).assert_stderr_contains("was killed by signal 9 (SIGKILL)");
+    for output in [&failing, &killed] {
+        assert!(!output.stderr.contains("ExitStatus") && !output.stderr.contains("unix_wait_status"), "{output}");
+    }
+
+    let pasting = env.oulogin(login(&["--no-browser"])).stdin("").run();
+    pasting.assert_code(1);
+    assert!(
+        pasting.stderr.lines().any(|line| line.starts_with("hint: ")
+            && line.contains("paste")
+            && line.contains(&format!("http://127.0.0.1:{port}/redirect"))),
+        "{pasting}"
+    );
+}
