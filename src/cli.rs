@@ -70,11 +70,11 @@ impl Cli {
 }
 
 const LOGIN_EXAMPLES: &str = "Examples:
-  kubectl oulogin --host ou.example.com              log in, write a context and make it current
-  kubectl oulogin                                    log in again for the current context
-  kubectl oulogin --context prod --force             log in again for `prod`, even if its session works
-  eval \"$(kubectl oulogin --host ou.example.com --isolated)\"   a private kubeconfig for this shell
-  kubectl oulogin exec --host ou.example.com -- k9s  run one command with its own session
+  kubectl oulogin --host ou.example.com                       log in; the new context becomes current
+  kubectl oulogin                                             log in again for the current context
+  kubectl oulogin --context prod --force                      log in again for `prod`
+  eval \"$(kubectl oulogin --host ou.example.com --isolated)\"  a private kubeconfig for this shell
+  kubectl oulogin exec --host ou.example.com -- k9s           one command with its own session
 
 Exit codes: 0 success; 1 the operation failed; 2 usage error; 130 Ctrl-C; `exec` passes its command's \
 status through (128+N when it died of signal N; 127 when it is not found, 126 when it cannot be run).";

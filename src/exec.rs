@@ -478,15 +478,16 @@ pub fn export_line(kubeconfig: &Path) -> String {
 
 /// How to take the private kubeconfig into the user's shell (fish, or else
 /// a POSIX shell), now and next time.
-fn shell_hint(kubeconfig: &Path, host: &crate::openunison::Host, fish: bool) -> String {
+/// `login` is what follows `--host`: the host and the flags to repeat.
+fn shell_hint(kubeconfig: &Path, login: &str, fish: bool) -> String {
     if fish {
         format!(
-            "in fish: set -gx KUBECONFIG {}; next time `eval (kubectl oulogin --host {host} --isolated)` does it",
+            "in fish: set -gx KUBECONFIG {}; next time `eval (kubectl oulogin --host {login} --isolated)` does it",
             fish_quote(kubeconfig.as_os_str())
         )
     } else {
         format!(
-            "in this shell: {}; next time `eval \"$(kubectl oulogin --host {host} --isolated)\"` does it",
+            "in this shell: {}; next time `eval \"$(kubectl oulogin --host {login} --isolated)\"` does it",
             export_line(kubeconfig)
         )
     }
@@ -538,7 +539,13 @@ pub fn isolated_command(settings: &LoginSettings) -> Result<ExitStatus, Error> {
          OpenUnison has ended that session (or it was unused for a day)",
         target.host
     ));
-    output::info(shell_hint(&kubeconfig, &target.host, crate::settings::user_shell_is_fish()));
+    let flags = crate::settings::Remembered {
+        trust: Some(settings.trust.clone()),
+        port: Some(settings.port),
+        ..Default::default()
+    }
+    .login_flags();
+    output::info(shell_hint(&kubeconfig, &format!("{}{flags}", target.host), crate::settings::user_shell_is_fish()));
     println!("{}", export_line(&kubeconfig));
     Ok(ExitStatus::Success)
 }
@@ -635,15 +642,14 @@ mod tests {
 
     #[test]
     fn the_isolated_hint_is_for_the_users_shell_only() {
-        let host = crate::openunison::Host::parse("ou.example.com").unwrap();
         let kubeconfig = Path::new("/tmp/x/kubeconfig");
-        let fish = shell_hint(kubeconfig, &host, true);
+        let fish = shell_hint(kubeconfig, "ou.example.com", true);
         assert_eq!(
             fish,
             "in fish: set -gx KUBECONFIG '/tmp/x/kubeconfig'; next time \
              `eval (kubectl oulogin --host ou.example.com --isolated)` does it"
         );
-        let posix = shell_hint(kubeconfig, &host, false);
+        let posix = shell_hint(kubeconfig, "ou.example.com", false);
         assert_eq!(
             posix,
             "in this shell: export KUBECONFIG='/tmp/x/kubeconfig'; next time \

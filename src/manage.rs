@@ -22,11 +22,14 @@ use crate::settings::{KubeconfigSelection, Paths};
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
     /// `token --logged-out`: the stanza `logout` left ran.
-    #[error("{} was logged out of with `kubectl oulogin logout`; kubectl-oulogin does not log in from kubectl", what_was_logged_out(.context.as_deref(), .host.as_deref()))]
+    #[error("{} is logged out (`kubectl oulogin logout`); kubectl does not log in again by itself", what_was_logged_out(.context.as_deref(), .host.as_deref()))]
     LoggedOut { context: Option<String>, host: Option<String>, flags: String },
     /// `status --check`: some session is not alive.
-    #[error("{count} of the checked sessions {} not alive", if *.count == 1 { "is" } else { "are" })]
-    NotAlive { count: usize },
+    #[error("{} of the checked sessions {} not alive", .logins.len(), if .logins.len() == 1 { "is" } else { "are" })]
+    NotAlive {
+        /// The command that logs in again, per context.
+        logins: Vec<String>,
+    },
 }
 
 fn what_was_logged_out(context: Option<&str>, host: Option<&str>) -> String {
@@ -44,9 +47,10 @@ impl Hint for ManageError {
             ManageError::LoggedOut { context, host, flags } => {
                 Some(format!("log in again with `{}`", login_command(context.as_deref(), host.as_deref(), flags)))
             }
-            ManageError::NotAlive { .. } => {
-                Some("log in again for them with `kubectl oulogin --context NAME`, as listed above".to_string())
-            }
+            ManageError::NotAlive { logins } => Some(format!(
+                "log in again with {}",
+                logins.iter().map(|login| format!("`{login}`")).collect::<Vec<_>>().join(", ")
+            )),
         }
     }
 }
@@ -174,9 +178,18 @@ pub fn status_command(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitStat
         }
     }
     print!("{text}");
-    let not_alive = rows.iter().filter(|row| args.check && checked_and_not_alive(row)).count();
-    if not_alive > 0 {
-        return Err(ManageError::NotAlive { count: not_alive }.into());
+    let logins: Vec<String> = rows
+        .iter()
+        .zip(&contexts)
+        .filter(|(row, _)| args.check && checked_and_not_alive(row))
+        .map(|(_, context)| {
+            let remembered =
+                crate::app::remembered_for(&config, context.user.as_deref(), &context.credentials, &paths.session_dir);
+            login_command(Some(&context.name), None, &remembered.login_flags())
+        })
+        .collect();
+    if !logins.is_empty() {
+        return Err(ManageError::NotAlive { logins }.into());
     }
     Ok(ExitStatus::Success)
 }

@@ -436,6 +436,10 @@ fn status_check_asks_the_server_whether_the_session_is_alive() {
         table.stderr.lines().any(|line| line.starts_with("error: 1 of the checked sessions is not alive")),
         "{table}"
     );
+    let login =
+        format!("hint: log in again with `kubectl oulogin --context kubernetes --port {}", fake.redirect_port());
+    assert!(table.stderr.lines().any(|line| line.starts_with(&login)), "{table}");
+    assert!(!table.stderr.contains("NAME"), "a placeholder:\n{table}");
     let line = table.stdout.lines().find(|line| line.contains("kubernetes")).expect("a row");
     assert!(line.trim_end().ends_with("expired"), "{table}");
     assert_eq!(browser.opened(), 1, "status never opens a browser");
