@@ -292,6 +292,26 @@ mod tests {
     }
 
     #[test]
+    fn global_flags_go_before_or_after_the_command_and_login_flags_only_before_none() {
+        for words in [
+            &["kubectl-oulogin", "--kubeconfig", "k", "--context", "c", "logout"][..],
+            &["kubectl-oulogin", "logout", "--kubeconfig", "k", "--context", "c"],
+            &["kubectl-oulogin", "--context", "c", "logout", "--kubeconfig", "k"],
+        ] {
+            let cli = Cli::parse_from_words(words).unwrap_or_else(|err| panic!("{words:?}: {err}"));
+            assert!(matches!(cli.command, Some(Command::Logout(_))), "{words:?}");
+            assert_eq!(cli.global.kubeconfig.as_deref(), Some(std::path::Path::new("k")), "{words:?}");
+            assert_eq!(cli.global.context.as_deref(), Some("c"), "{words:?}");
+        }
+        let misplaced = Cli::parse_from_words(["kubectl-oulogin", "--port", "8401", "status"]).unwrap_err();
+        assert_eq!(misplaced.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(misplaced.to_string().contains("`--port`"), "{misplaced}");
+        let login = Cli::parse_from_words(["kubectl-oulogin", "--port", "8401", "--context", "c"]).unwrap();
+        assert_eq!((login.login.port, login.global.context.as_deref()), (Some(8401), Some("c")));
+        assert!(Cli::parse_from_words(["kubectl-oulogin", "logout", "--all", "--context", "c"]).is_err());
+    }
+
+    #[test]
     fn timeout_accepts_human_durations() {
         let cli = Cli::try_parse_from(["kubectl-oulogin", "--host", "h", "--timeout", "90s"]).unwrap();
         assert_eq!(cli.login.timeout, Duration::from_secs(90));
