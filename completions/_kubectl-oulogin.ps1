@@ -21,17 +21,18 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'kubectl-oulogin' {
-            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'OpenUnison host, `HOST[:PORT]`; `https://` is implied')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
-            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Existing context to log in again for; with `--host`, the name of the new context')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'OpenUnison host, `HOST[:PORT]`; `https://` is implied')
             [CompletionResult]::new('--certificate-authority', '--certificate-authority', [CompletionResultType]::ParameterName, 'Extra CA certificate (PEM) to trust for the OpenUnison host, on top of the system roots')
+            [CompletionResult]::new('--certificate-authority-data', '--certificate-authority-data', [CompletionResultType]::ParameterName, 'The same as `--certificate-authority`, as base64 PEM (as in a kubeconfig); both may be given')
             [CompletionResult]::new('--browser-command', '--browser-command', [CompletionResultType]::ParameterName, 'Open the login URL with this command (split like a shell would; the URL is appended)')
-            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Loopback port for the browser redirect (OpenUnison registers 8400)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Loopback port for the browser redirect (OpenUnison registers 8400; default: the port the session was created with, else 8400)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the browser login')
             [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Log in even if the existing session still works')
             [CompletionResult]::new('--auth-provider', '--auth-provider', [CompletionResultType]::ParameterName, 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)')
-            [CompletionResult]::new('--isolated', '--isolated', [CompletionResultType]::ParameterName, 'Log in into a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`')
+            [CompletionResult]::new('--isolated', '--isolated', [CompletionResultType]::ParameterName, 'Log in to a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -41,6 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the contexts this tool manages and the state of their sessions')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove the local session and the credentials of a context')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version, as `--version` does')
             [CompletionResult]::new('__complete', '__complete', [CompletionResultType]::ParameterValue, 'Answer kubectl''s plugin completion protocol (used by `kubectl_complete-oulogin`)')
             [CompletionResult]::new('__man', '__man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -48,54 +50,72 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
         }
         'kubectl-oulogin;exec' {
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'OpenUnison host, `HOST[:PORT]`; `https://` is implied')
-            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
-            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Existing context to log in again for; with `--host`, the name of the new context')
             [CompletionResult]::new('--certificate-authority', '--certificate-authority', [CompletionResultType]::ParameterName, 'Extra CA certificate (PEM) to trust for the OpenUnison host, on top of the system roots')
+            [CompletionResult]::new('--certificate-authority-data', '--certificate-authority-data', [CompletionResultType]::ParameterName, 'The same as `--certificate-authority`, as base64 PEM (as in a kubeconfig); both may be given')
             [CompletionResult]::new('--browser-command', '--browser-command', [CompletionResultType]::ParameterName, 'Open the login URL with this command (split like a shell would; the URL is appended)')
-            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Loopback port for the browser redirect (OpenUnison registers 8400)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Loopback port for the browser redirect (OpenUnison registers 8400; default: the port the session was created with, else 8400)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the browser login')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
             [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Log in even if the existing session still works')
             [CompletionResult]::new('--auth-provider', '--auth-provider', [CompletionResultType]::ParameterName, 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'kubectl-oulogin;token' {
             [CompletionResult]::new('--session', '--session', [CompletionResultType]::ParameterName, 'Name of a session under `$KUBECACHEDIR/oulogin/`')
             [CompletionResult]::new('--session-file', '--session-file', [CompletionResultType]::ParameterName, 'Path of a session file (isolated kubeconfigs keep theirs beside them)')
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'OpenUnison host of the session, used in messages when the session is missing')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
+            [CompletionResult]::new('--logged-out', '--logged-out', [CompletionResultType]::ParameterName, 'Written by `logout`: fail at once, naming the command that logs in again')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'kubectl-oulogin;status' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: `wide` adds the session file, the server session''s inactivity timeout and the groups; `name` prints context names only')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: `wide` adds the session file, the server session''s inactivity timeout and the groups; `name` prints context names only')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
-            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Ask OpenUnison whether each session is still alive (costs one refresh per session)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Ask OpenUnison whether each session is still alive (costs one refresh per session); exit 1 when one is not')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'kubectl-oulogin;logout' {
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
-            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to log out of (default: the current context)')
-            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Log out of every context this tool manages')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Log out of every context this tool manages (instead of `--context NAME`, default: the current one)')
             [CompletionResult]::new('--purge', '--purge', [CompletionResultType]::ParameterName, 'Also remove the context and cluster entries, not only the credentials')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'kubectl-oulogin;completion' {
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
-        'kubectl-oulogin;completion' {
+        'kubectl-oulogin;version' {
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'kubectl-oulogin;__complete' {
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
             break
         }
         'kubectl-oulogin;__man' {
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -106,6 +126,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the contexts this tool manages and the state of their sessions')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove the local session and the credentials of a context')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version, as `--version` does')
             [CompletionResult]::new('__complete', '__complete', [CompletionResultType]::ParameterValue, 'Answer kubectl''s plugin completion protocol (used by `kubectl_complete-oulogin`)')
             [CompletionResult]::new('__man', '__man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -124,6 +145,9 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             break
         }
         'kubectl-oulogin;help;completion' {
+            break
+        }
+        'kubectl-oulogin;help;version' {
             break
         }
         'kubectl-oulogin;help;__complete' {

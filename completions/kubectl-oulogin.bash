@@ -40,6 +40,9 @@ _kubectl__oulogin() {
             kubectl__oulogin,token)
                 cmd="kubectl__oulogin__subcmd__token"
                 ;;
+            kubectl__oulogin,version)
+                cmd="kubectl__oulogin__subcmd__version"
+                ;;
             kubectl__oulogin__subcmd__help,__complete)
                 cmd="kubectl__oulogin__subcmd__help__subcmd____complete"
                 ;;
@@ -64,6 +67,9 @@ _kubectl__oulogin() {
             kubectl__oulogin__subcmd__help,token)
                 cmd="kubectl__oulogin__subcmd__help__subcmd__token"
                 ;;
+            kubectl__oulogin__subcmd__help,version)
+                cmd="kubectl__oulogin__subcmd__help__subcmd__version"
+                ;;
             *)
                 ;;
         esac
@@ -71,16 +77,12 @@ _kubectl__oulogin() {
 
     case "${cmd}" in
         kubectl__oulogin)
-            opts="-h -V --host --kubeconfig --context --certificate-authority --no-browser --browser-command --port --timeout --force --auth-provider --isolated --help --version exec token status logout completion __complete __man help"
+            opts="-h -V --kubeconfig --context --host --certificate-authority --certificate-authority-data --no-browser --browser-command --port --timeout --force --auth-provider --isolated --help --version exec token status logout completion version __complete __man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --host)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --kubeconfig)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -89,7 +91,15 @@ _kubectl__oulogin() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate-authority-data)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -113,12 +123,20 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd____complete)
-            opts=""
+            opts="--kubeconfig --context"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -127,12 +145,20 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd____man)
-            opts="-h --help"
+            opts="-h --kubeconfig --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -141,12 +167,20 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__completion)
-            opts="-h --help bash elvish fish powershell zsh"
+            opts="-h --kubeconfig --context --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -155,7 +189,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__exec)
-            opts="-h --host --kubeconfig --context --certificate-authority --no-browser --browser-command --port --timeout --force --auth-provider --help"
+            opts="-h --host --certificate-authority --certificate-authority-data --no-browser --browser-command --port --timeout --force --auth-provider --kubeconfig --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -165,15 +199,11 @@ _kubectl__oulogin() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --kubeconfig)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --context)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --certificate-authority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --certificate-authority-data)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -189,6 +219,14 @@ _kubectl__oulogin() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -197,7 +235,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__help)
-            opts="exec token status logout completion __complete __man help"
+            opts="exec token status logout completion version __complete __man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -322,8 +360,22 @@ _kubectl__oulogin() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kubectl__subcmd__oulogin__subcmd__help__subcmd__version)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kubectl__subcmd__oulogin__subcmd__logout)
-            opts="-h --kubeconfig --context --all --purge --help"
+            opts="-h --all --purge --kubeconfig --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -345,22 +397,26 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__status)
-            opts="-o -h --kubeconfig --output --check --help"
+            opts="-o -h --output --check --kubeconfig --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table wide name json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide name json yaml" -- "${cur}"))
+                    return 0
+                    ;;
                 --kubeconfig)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --output)
-                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -371,7 +427,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__token)
-            opts="-h --session --session-file --host --help"
+            opts="-h --session --session-file --host --logged-out --kubeconfig --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -386,6 +442,36 @@ _kubectl__oulogin() {
                     return 0
                     ;;
                 --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kubectl__subcmd__oulogin__subcmd__version)
+            opts="-h --kubeconfig --context --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

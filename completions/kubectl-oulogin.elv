@@ -18,17 +18,18 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
     }
     var completions = [
         &'kubectl-oulogin'= {
-            cand --host 'OpenUnison host, `HOST[:PORT]`; `https://` is implied'
             cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
-            cand --context 'Existing context to log in again for; with `--host`, the name of the new context'
+            cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
+            cand --host 'OpenUnison host, `HOST[:PORT]`; `https://` is implied'
             cand --certificate-authority 'Extra CA certificate (PEM) to trust for the OpenUnison host, on top of the system roots'
+            cand --certificate-authority-data 'The same as `--certificate-authority`, as base64 PEM (as in a kubeconfig); both may be given'
             cand --browser-command 'Open the login URL with this command (split like a shell would; the URL is appended)'
-            cand --port 'Loopback port for the browser redirect (OpenUnison registers 8400)'
+            cand --port 'Loopback port for the browser redirect (OpenUnison registers 8400; default: the port the session was created with, else 8400)'
             cand --timeout 'How long to wait for the browser login'
             cand --no-browser 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin'
             cand --force 'Log in even if the existing session still works'
             cand --auth-provider 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
-            cand --isolated 'Log in into a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`'
+            cand --isolated 'Log in to a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -38,54 +39,72 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand status 'Show the contexts this tool manages and the state of their sessions'
             cand logout 'Remove the local session and the credentials of a context'
             cand completion 'Print a shell completion script'
+            cand version 'Print the version, as `--version` does'
             cand __complete 'Answer kubectl''s plugin completion protocol (used by `kubectl_complete-oulogin`)'
             cand __man 'Print the man page (roff) on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'kubectl-oulogin;exec'= {
             cand --host 'OpenUnison host, `HOST[:PORT]`; `https://` is implied'
-            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
-            cand --context 'Existing context to log in again for; with `--host`, the name of the new context'
             cand --certificate-authority 'Extra CA certificate (PEM) to trust for the OpenUnison host, on top of the system roots'
+            cand --certificate-authority-data 'The same as `--certificate-authority`, as base64 PEM (as in a kubeconfig); both may be given'
             cand --browser-command 'Open the login URL with this command (split like a shell would; the URL is appended)'
-            cand --port 'Loopback port for the browser redirect (OpenUnison registers 8400)'
+            cand --port 'Loopback port for the browser redirect (OpenUnison registers 8400; default: the port the session was created with, else 8400)'
             cand --timeout 'How long to wait for the browser login'
+            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
+            cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
             cand --no-browser 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin'
             cand --force 'Log in even if the existing session still works'
             cand --auth-provider 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
+            cand -h 'Print help'
+            cand --help 'Print help'
         }
         &'kubectl-oulogin;token'= {
             cand --session 'Name of a session under `$KUBECACHEDIR/oulogin/`'
             cand --session-file 'Path of a session file (isolated kubeconfigs keep theirs beside them)'
             cand --host 'OpenUnison host of the session, used in messages when the session is missing'
+            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
+            cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
+            cand --logged-out 'Written by `logout`: fail at once, naming the command that logs in again'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
         &'kubectl-oulogin;status'= {
+            cand -o 'Output format: `wide` adds the session file, the server session''s inactivity timeout and the groups; `name` prints context names only'
+            cand --output 'Output format: `wide` adds the session file, the server session''s inactivity timeout and the groups; `name` prints context names only'
             cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
-            cand -o 'Output format'
-            cand --output 'Output format'
-            cand --check 'Ask OpenUnison whether each session is still alive (costs one refresh per session)'
+            cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
+            cand --check 'Ask OpenUnison whether each session is still alive (costs one refresh per session); exit 1 when one is not'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'kubectl-oulogin;logout'= {
             cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
-            cand --context 'The context to log out of (default: the current context)'
-            cand --all 'Log out of every context this tool manages'
+            cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
+            cand --all 'Log out of every context this tool manages (instead of `--context NAME`, default: the current one)'
             cand --purge 'Also remove the context and cluster entries, not only the credentials'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'kubectl-oulogin;completion'= {
+            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
+            cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
             cand -h 'Print help'
             cand --help 'Print help'
         }
-        &'kubectl-oulogin;completion'= {
+        &'kubectl-oulogin;version'= {
+            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
+            cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'kubectl-oulogin;__complete'= {
+            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
+            cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
         }
         &'kubectl-oulogin;__man'= {
+            cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
+            cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -95,6 +114,7 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand status 'Show the contexts this tool manages and the state of their sessions'
             cand logout 'Remove the local session and the credentials of a context'
             cand completion 'Print a shell completion script'
+            cand version 'Print the version, as `--version` does'
             cand __complete 'Answer kubectl''s plugin completion protocol (used by `kubectl_complete-oulogin`)'
             cand __man 'Print the man page (roff) on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -108,6 +128,8 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
         &'kubectl-oulogin;help;logout'= {
         }
         &'kubectl-oulogin;help;completion'= {
+        }
+        &'kubectl-oulogin;help;version'= {
         }
         &'kubectl-oulogin;help;__complete'= {
         }

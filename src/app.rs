@@ -2,7 +2,7 @@
 //! session that still works, the browser login, and writing the session and
 //! the kubeconfig entries.
 
-use crate::cli::{Cli, Command, LoginArgs};
+use crate::cli::{Cli, Command, GlobalArgs, LoginArgs};
 use crate::error::{Error, ExitStatus};
 use crate::kubeconfig::{self, Kubeconfigs};
 use crate::login::{self, LoginRequest};
@@ -13,23 +13,32 @@ use crate::session::{self, Secret, Session, SessionLocation};
 use crate::settings::{LoginSettings, Remembered};
 
 pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
+    let global = &cli.global;
     match cli.command {
-        None => login_command(&cli.login, cli.isolated),
+        None => login_command(global, &cli.login, cli.isolated),
+        Some(Command::Token(args)) if args.logged_out => {
+            Err(crate::manage::logged_out_error(args.host.as_deref(), global.context.as_deref()))
+        }
         Some(Command::Token(args)) => {
             session::run_token(session::TokenRequest::resolve(&args)?)?;
             Ok(ExitStatus::Success)
         }
-        Some(Command::Exec(args)) => crate::exec::exec_command(&args.login, &args.command),
-        Some(Command::Status(args)) => crate::manage::status_command(&args),
-        Some(Command::Logout(args)) => crate::manage::logout_command(&args),
+        Some(Command::Exec(args)) => crate::exec::exec_command(global, &args.login, &args.command),
+        Some(Command::Status(args)) => crate::manage::status_command(global, &args),
+        Some(Command::Logout(args)) => crate::manage::logout_command(global, &args),
+        Some(Command::Version) => {
+            use clap::CommandFactory as _;
+            print!("{}", Cli::command().render_version());
+            Ok(ExitStatus::Success)
+        }
         Some(Command::Completion(args)) => crate::completion::print_completion(args.shell),
         Some(Command::Complete(args)) => crate::completion::print_kubectl_completions(&args.words),
         Some(Command::Man) => crate::completion::print_man(),
     }
 }
 
-fn login_command(args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> {
-    let settings = LoginSettings::resolve(args)?;
+fn login_command(global: &GlobalArgs, args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> {
+    let settings = LoginSettings::resolve(global, args)?;
     if isolated {
         return crate::exec::isolated_command(&settings);
     }
@@ -115,6 +124,7 @@ pub fn new_session(settings: &LoginSettings, host: &Host, bootstrap: &Bootstrap)
         trust: TrustConfig {
             ca_file: settings.trust.ca_file.as_ref().map(|path| std::path::absolute(path).unwrap_or(path.clone())),
             ca_pem: bootstrap.ou_ca_pem.clone(),
+            ca_data: settings.trust.ca_data.clone(),
         },
         browser: settings.browser.clone(),
         login_timeout_secs: settings.timeout.as_secs().max(1),
@@ -184,6 +194,19 @@ impl LoginTarget {
         let credentials = managed::credentials_of(config, &context);
         let logged_out = managed::missing_user(config, &context).is_some();
         let session_dir = &settings.paths.session_dir;
+        if let Credentials::LoggedOut { host: Some(host) } = &credentials {
+            output::info(format!(
+                "{how} `{}` was logged out of {host}; logging in there again",
+                output::sanitize(&name)
+            ));
+            let server = managed::cluster_server(config, context.cluster.as_deref());
+            let remembered = session::logouts::load(session_dir)
+                .find(&name, server.as_deref())
+                .filter(|note| &note.host == host)
+                .map(|note| note.remembered.without_removed_ca_file())
+                .unwrap_or_default();
+            return Ok(LoginTarget { host: host.clone(), context: Some(name), remembered });
+        }
         // What `logout` noted of the context, when its user entry is gone.
         let note = match credentials.host() {
             None if logged_out => session::logouts::load(session_dir)
@@ -249,7 +272,7 @@ pub fn remembered_for(
 fn remembered_by(location: &SessionLocation) -> Option<Remembered> {
     let session = session::load(location).ok()?;
     let trust = (session.trust != TrustConfig::default()).then_some(session.trust);
-    Some(Remembered { trust, browser: Some(session.browser) }.without_removed_ca_file())
+    Some(Remembered { trust, browser: Some(session.browser), port: Some(session.login_port) }.without_removed_ca_file())
 }
 
 /// Whether the context `name` exists with credentials that are not ours (a

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Log in to Kubernetes through OpenUnison, and stay logged in.
 ///
@@ -19,45 +19,128 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "kubectl-oulogin",
     bin_name = "kubectl oulogin",
     version,
-    args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 success; 1 the operation failed; 2 usage error; 130 Ctrl-C; \
-                  `exec` passes its command's status through (128+N when it died of signal N; 127 when it is not found, 126 when it cannot be run)."
+    after_help = LOGIN_EXAMPLES
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
     #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(flatten)]
     pub login: LoginArgs,
 
-    /// Log in into a fresh private kubeconfig with its own OpenUnison session,
+    /// Log in to a fresh private kubeconfig with its own OpenUnison session,
     /// and print `export KUBECONFIG=<path>` on stdout for `eval`.
     #[arg(long)]
     pub isolated: bool,
+}
+
+impl Cli {
+    /// Parses the process's command line, exiting on errors as clap does.
+    /// Login flags cannot go with a command (they would be ignored); the
+    /// global ones (`--kubeconfig`, `--context`) go anywhere.
+    pub fn parse_command_line() -> Cli {
+        Cli::parse_from_words(std::env::args_os()).unwrap_or_else(|err| err.exit())
+    }
+
+    pub fn parse_from_words<I, T>(words: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(words)?;
+        if let Some((name, _)) = matches.subcommand() {
+            let misplaced = command.get_arguments().find(|arg| {
+                !arg.is_global_set()
+                    && matches.value_source(arg.get_id().as_str()) == Some(clap::parser::ValueSource::CommandLine)
+            });
+            if let Some(arg) = misplaced {
+                let flag = arg.get_long().map(|long| format!("--{long}")).unwrap_or_else(|| arg.get_id().to_string());
+                return Err(command.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("the command `{name}` cannot be used with `{flag}`, a flag of the login"),
+                ));
+            }
+        }
+        Cli::from_arg_matches(&matches)
+    }
+}
+
+const LOGIN_EXAMPLES: &str = "Examples:
+  kubectl oulogin --host ou.example.com                       log in; the new context becomes current
+  kubectl oulogin                                             log in again for the current context
+  kubectl oulogin --context prod --force                      log in again for `prod`
+  eval \"$(kubectl oulogin --host ou.example.com --isolated)\"  a private kubeconfig for this shell
+  kubectl oulogin exec --host ou.example.com -- k9s           one command with its own session
+
+Exit codes: 0 success; 1 the operation failed; 2 usage error; 130 Ctrl-C; `exec` passes its command's \
+status through (128+N when it died of signal N; 127 when it is not found, 126 when it cannot be run).";
+
+/// Flags kubectl users give before or after the command, as kubectl's own.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Use this kubeconfig file instead of the KUBECONFIG rules.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The context to act on: to log in (again) for, to log out of, to show.
+    /// With `--host`, the name of the new context.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command with its own fresh kubeconfig and OpenUnison session,
     /// removed again when the command exits.
-    ///
-    /// Example: `kubectl oulogin exec --host ou.example.com -- k9s`
+    #[command(after_help = "Examples:
+  kubectl oulogin exec --host ou.example.com -- k9s
+  kubectl oulogin exec --context prod -- kubectl get pods -A
+  kubectl oulogin exec --host ou.example.com --no-browser -- helm list")]
     Exec(ExecArgs),
 
     /// The exec credential plugin that kubeconfigs written by this tool call.
     ///
     /// Prints one ExecCredential JSON document on stdout. Not meant to be typed
     /// by people.
+    #[command(
+        hide = true,
+        after_help = "Examples (what a kubeconfig's exec stanza runs):
+  kubectl-oulogin token --session ou.example.com --host ou.example.com
+  kubectl-oulogin token --session-file /tmp/oulogin-x/session.json --host ou.example.com"
+    )]
     Token(TokenArgs),
 
     /// Show the contexts this tool manages and the state of their sessions.
+    #[command(after_help = "Examples:
+  kubectl oulogin status
+  kubectl oulogin status -o wide --check
+  kubectl oulogin status -o name
+  kubectl oulogin --kubeconfig ~/.kube/other status -o json")]
     Status(StatusArgs),
 
     /// Remove the local session and the credentials of a context.
+    ///
+    /// kubectl through the context then fails at once, naming the command that
+    /// logs in again.
+    #[command(after_help = "Examples:
+  kubectl oulogin logout
+  kubectl oulogin logout --context prod
+  kubectl oulogin logout --all --purge")]
     Logout(LogoutArgs),
 
     /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  source <(kubectl oulogin completion bash)
+  kubectl oulogin completion fish > ~/.config/fish/completions/kubectl-oulogin.fish")]
     Completion(CompletionArgs),
+
+    /// Print the version, as `--version` does.
+    #[command(after_help = "Examples:\n  kubectl oulogin version")]
+    Version,
 
     /// Answer kubectl's plugin completion protocol (used by `kubectl_complete-oulogin`).
     #[command(name = "__complete", hide = true, disable_help_flag = true)]
@@ -75,17 +158,13 @@ pub struct LoginArgs {
     #[arg(long, value_name = "HOST[:PORT]")]
     pub host: Option<String>,
 
-    /// Use this kubeconfig file instead of the KUBECONFIG rules.
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Existing context to log in again for; with `--host`, the name of the new context.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-
     /// Extra CA certificate (PEM) to trust for the OpenUnison host, on top of the system roots.
     #[arg(long, value_name = "FILE")]
     pub certificate_authority: Option<PathBuf>,
+
+    /// The same as `--certificate-authority`, as base64 PEM (as in a kubeconfig); both may be given.
+    #[arg(long, value_name = "BASE64")]
+    pub certificate_authority_data: Option<String>,
 
     /// Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin.
     #[arg(long)]
@@ -95,9 +174,10 @@ pub struct LoginArgs {
     #[arg(long, value_name = "CMD")]
     pub browser_command: Option<String>,
 
-    /// Loopback port for the browser redirect (OpenUnison registers 8400).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_PORT)]
-    pub port: u16,
+    /// Loopback port for the browser redirect (OpenUnison registers 8400; default: the
+    /// port the session was created with, else 8400).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
 
     /// How long to wait for the browser login.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_timeout)]
@@ -123,7 +203,7 @@ pub struct ExecArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("which").required(true).args(["session", "session_file"])))]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["session", "session_file", "logged_out"])))]
 pub struct TokenArgs {
     /// Name of a session under `$KUBECACHEDIR/oulogin/`.
     #[arg(long, value_name = "NAME")]
@@ -136,19 +216,21 @@ pub struct TokenArgs {
     /// OpenUnison host of the session, used in messages when the session is missing.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub host: Option<String>,
+
+    /// Written by `logout`: fail at once, naming the command that logs in again.
+    #[arg(long)]
+    pub logged_out: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Use this kubeconfig file instead of the KUBECONFIG rules.
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Output format.
+    /// Output format: `wide` adds the session file, the server session's inactivity timeout and
+    /// the groups; `name` prints context names only.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
-    /// Ask OpenUnison whether each session is still alive (costs one refresh per session).
+    /// Ask OpenUnison whether each session is still alive (costs one refresh per session);
+    /// exit 1 when one is not.
     #[arg(long)]
     pub check: bool,
 }
@@ -156,22 +238,16 @@ pub struct StatusArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Table,
+    Wide,
+    Name,
     Json,
     Yaml,
 }
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
-    /// Use this kubeconfig file instead of the KUBECONFIG rules.
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// The context to log out of (default: the current context).
-    #[arg(long, value_name = "NAME", conflicts_with = "all")]
-    pub context: Option<String>,
-
-    /// Log out of every context this tool manages.
-    #[arg(long)]
+    /// Log out of every context this tool manages (instead of `--context NAME`, default: the current one).
+    #[arg(long, conflicts_with = "context")]
     pub all: bool,
 
     /// Also remove the context and cluster entries, not only the credentials.
@@ -235,6 +311,26 @@ mod tests {
         let Some(Command::Exec(exec)) = cli.command else { panic!("not exec") };
         assert_eq!(exec.login.host.as_deref(), Some("h"));
         assert_eq!(exec.command, ["k9s", "-A"]);
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_command_and_login_flags_only_before_none() {
+        for words in [
+            &["kubectl-oulogin", "--kubeconfig", "k", "--context", "c", "logout"][..],
+            &["kubectl-oulogin", "logout", "--kubeconfig", "k", "--context", "c"],
+            &["kubectl-oulogin", "--context", "c", "logout", "--kubeconfig", "k"],
+        ] {
+            let cli = Cli::parse_from_words(words).unwrap_or_else(|err| panic!("{words:?}: {err}"));
+            assert!(matches!(cli.command, Some(Command::Logout(_))), "{words:?}");
+            assert_eq!(cli.global.kubeconfig.as_deref(), Some(std::path::Path::new("k")), "{words:?}");
+            assert_eq!(cli.global.context.as_deref(), Some("c"), "{words:?}");
+        }
+        let misplaced = Cli::parse_from_words(["kubectl-oulogin", "--port", "8401", "status"]).unwrap_err();
+        assert_eq!(misplaced.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(misplaced.to_string().contains("`--port`"), "{misplaced}");
+        let login = Cli::parse_from_words(["kubectl-oulogin", "--port", "8401", "--context", "c"]).unwrap();
+        assert_eq!((login.login.port, login.global.context.as_deref()), (Some(8401), Some("c")));
+        assert!(Cli::parse_from_words(["kubectl-oulogin", "logout", "--all", "--context", "c"]).is_err());
     }
 
     #[test]

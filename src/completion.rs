@@ -59,7 +59,11 @@ pub fn man_page() -> Vec<u8> {
     let mut command = Cli::command();
     command.build();
     let subcommands: Vec<&clap::Command> =
-        command.get_subcommands().filter(|sub| !sub.is_hide_set() && sub.get_name() != "help").collect();
+        // `token` is left out of the command list, not out of the manual.
+        command
+            .get_subcommands()
+            .filter(|sub| (!sub.is_hide_set() || sub.get_name() == "token") && sub.get_name() != "help")
+            .collect();
     let main = clap_mangen::Man::new(command.clone());
     let mut page = Vec::new();
     let rendered: std::io::Result<()> = (|| {
@@ -266,9 +270,9 @@ impl<'a> Completer<'a> {
     }
 
     /// A subcommand can follow only before any flag or positional of its parent
-    /// (`args_conflicts_with_subcommands`).
+    /// (`args_conflicts_with_subcommands`), global flags (`--kubeconfig`) aside.
     fn subcommands_allowed(&self) -> bool {
-        self.used.is_empty() && self.positionals == 0
+        self.used.iter().all(|arg| arg.is_global_set()) && self.positionals == 0
     }
 
     fn subcommand_named(&self, word: &str) -> Option<&'a clap::Command> {
@@ -484,9 +488,10 @@ mod tests {
     #[test]
     fn empty_word_offers_visible_subcommands_only() {
         let (values, directive) = complete(&[""]);
-        for expected in ["exec", "token", "status", "logout", "completion"] {
+        for expected in ["exec", "status", "logout", "completion", "version"] {
             assert!(values.contains(&expected.to_string()), "{expected} missing from {values:?}");
         }
+        assert!(!values.contains(&"token".to_string()), "the command for kubectl offered: {values:?}");
         assert!(!values.iter().any(|value| value.starts_with("__")), "hidden subcommands offered: {values:?}");
         assert!(!values.iter().any(|value| value.starts_with('-')), "flags offered for an empty word: {values:?}");
         assert_eq!(directive, ":4");
@@ -531,7 +536,7 @@ mod tests {
 
     #[test]
     fn value_enums_complete_their_values() {
-        assert_eq!(complete(&["status", "-o", ""]).0, ["table", "json", "yaml"]);
+        assert_eq!(complete(&["status", "-o", ""]).0, ["table", "wide", "name", "json", "yaml"]);
         assert_eq!(complete(&["status", "--output", "j"]).0, ["json"]);
         assert_eq!(complete(&["status", "--output=y"]).0, ["--output=yaml"]);
         assert_eq!(complete(&["completion", "b"]).0, ["bash"]);
@@ -571,6 +576,9 @@ mod tests {
         assert_eq!(complete(&["--kubeconfig", path, "--context", ""]).0, ["prod", "dev", "prod-eu"]);
         assert_eq!(complete(&["logout", "--kubeconfig", path, "--context", "pr"]).0, ["prod", "prod-eu"]);
         assert_eq!(complete(&["--kubeconfig", path, "--context=d"]).0, ["--context=dev"]);
+        // Global flags go before the command too, as kubectl's do.
+        assert_eq!(complete(&["--kubeconfig", path, "sta"]).0, ["status"]);
+        assert_eq!(complete(&["--kubeconfig", path, "logout", "--context", "d"]).0, ["dev"]);
     }
 
     #[test]
@@ -596,9 +604,12 @@ mod tests {
     fn man_page_documents_every_subcommand_and_flag() {
         let page = String::from_utf8(man_page()).unwrap();
         assert!(page.starts_with(".ie \\n(.g .ds Aq") || page.contains(".TH kubectl-oulogin 1"), "{page}");
-        for heading in
-            [".SH \"KUBECTL OULOGIN EXEC\"", ".SH \"KUBECTL OULOGIN STATUS\"", ".SH \"KUBECTL OULOGIN LOGOUT\""]
-        {
+        for heading in [
+            ".SH \"KUBECTL OULOGIN EXEC\"",
+            ".SH \"KUBECTL OULOGIN TOKEN\"",
+            ".SH \"KUBECTL OULOGIN STATUS\"",
+            ".SH \"KUBECTL OULOGIN LOGOUT\"",
+        ] {
             assert!(page.contains(heading), "{heading} missing");
         }
         for flag in ["no\\-browser", "purge", "session\\-file", "output"] {

@@ -19,6 +19,8 @@ pub enum Error {
     Exec(#[from] crate::exec::ExecError),
     #[error(transparent)]
     File(#[from] FileError),
+    #[error(transparent)]
+    Manage(#[from] crate::manage::ManageError),
     /// The command line or environment asked for something impossible (exit 2).
     #[error("{message}")]
     Usage { message: String, hint: Option<String> },
@@ -41,6 +43,7 @@ impl Hint for Error {
             Error::Session(err) => err.hint(),
             Error::Exec(err) => err.hint(),
             Error::File(err) => err.hint(),
+            Error::Manage(err) => err.hint(),
             Error::Usage { hint, .. } => hint.clone(),
         }
     }

@@ -41,7 +41,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, SystemTime};
 
 use crate::app::LoginTarget;
-use crate::cli::LoginArgs;
+use crate::cli::{GlobalArgs, LoginArgs};
 use crate::error::{Error, ExitStatus, FileError, Hint};
 use crate::kubeconfig::{self, Kubeconfigs};
 use crate::managed::{self, SessionRef};
@@ -476,6 +476,23 @@ pub fn export_line(kubeconfig: &Path) -> String {
     format!("export KUBECONFIG={}", shell_quote(kubeconfig.as_os_str()))
 }
 
+/// How to take the private kubeconfig into the user's shell (fish, or else
+/// a POSIX shell), now and next time.
+/// `login` is what follows `--host`: the host and the flags to repeat.
+fn shell_hint(kubeconfig: &Path, login: &str, fish: bool) -> String {
+    if fish {
+        format!(
+            "in fish: set -gx KUBECONFIG {}; next time `eval (kubectl oulogin --host {login} --isolated)` does it",
+            fish_quote(kubeconfig.as_os_str())
+        )
+    } else {
+        format!(
+            "in this shell: {}; next time `eval \"$(kubectl oulogin --host {login} --isolated)\"` does it",
+            export_line(kubeconfig)
+        )
+    }
+}
+
 /// Single quotes for fish, where `\\` and `\'` are escapes inside them.
 fn fish_quote(text: &OsStr) -> String {
     let text = text.to_string_lossy();
@@ -488,9 +505,9 @@ fn shell_quote(text: &OsStr) -> String {
 }
 
 /// `kubectl oulogin exec [login flags] -- CMD [ARGS...]`.
-pub fn exec_command(args: &LoginArgs, command: &[OsString]) -> Result<ExitStatus, Error> {
+pub fn exec_command(global: &GlobalArgs, args: &LoginArgs, command: &[OsString]) -> Result<ExitStatus, Error> {
     let ignored = IgnoredSignals::at_start();
-    let settings = LoginSettings::resolve(args)?;
+    let settings = LoginSettings::resolve(global, args)?;
     if let Some(program) = command.first() {
         // A mistyped command must not cost a browser login.
         check_runnable(program)?;
@@ -522,7 +539,13 @@ pub fn isolated_command(settings: &LoginSettings) -> Result<ExitStatus, Error> {
          OpenUnison has ended that session (or it was unused for a day)",
         target.host
     ));
-    output::info(format!("in fish: set -gx KUBECONFIG {}", fish_quote(kubeconfig.as_os_str())));
+    let flags = crate::settings::Remembered {
+        trust: Some(settings.trust.clone()),
+        port: Some(settings.port),
+        ..Default::default()
+    }
+    .login_flags();
+    output::info(shell_hint(&kubeconfig, &format!("{}{flags}", target.host), crate::settings::user_shell_is_fish()));
     println!("{}", export_line(&kubeconfig));
     Ok(ExitStatus::Success)
 }
@@ -615,6 +638,24 @@ mod tests {
         assert_eq!(export_line(Path::new("/tmp/a b/kubeconfig")), "export KUBECONFIG='/tmp/a b/kubeconfig'");
         assert_eq!(export_line(Path::new("/tmp/it's")), r"export KUBECONFIG='/tmp/it'\''s'");
         assert_eq!(fish_quote(OsStr::new(r"/tmp/it's a\b")), r"'/tmp/it\'s a\\b'");
+    }
+
+    #[test]
+    fn the_isolated_hint_is_for_the_users_shell_only() {
+        let kubeconfig = Path::new("/tmp/x/kubeconfig");
+        let fish = shell_hint(kubeconfig, "ou.example.com", true);
+        assert_eq!(
+            fish,
+            "in fish: set -gx KUBECONFIG '/tmp/x/kubeconfig'; next time \
+             `eval (kubectl oulogin --host ou.example.com --isolated)` does it"
+        );
+        let posix = shell_hint(kubeconfig, "ou.example.com", false);
+        assert_eq!(
+            posix,
+            "in this shell: export KUBECONFIG='/tmp/x/kubeconfig'; next time \
+             `eval \"$(kubectl oulogin --host ou.example.com --isolated)\"` does it"
+        );
+        assert!(!posix.contains("fish") && !fish.contains("$("));
     }
 
     #[test]

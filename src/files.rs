@@ -314,7 +314,7 @@ pub struct Lock {
 pub enum LockError {
     #[error(transparent)]
     File(#[from] FileError),
-    #[error("gave up after {waited:?} waiting for {holder} to release `{path}`")]
+    #[error("gave up after {} waiting for {holder} to release `{path}`", humantime::format_duration(std::time::Duration::from_secs(.waited.as_secs())))]
     TimedOut { path: PathBuf, holder: String, waited: Duration },
 }
 

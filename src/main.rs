@@ -20,11 +20,9 @@ mod settings;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     nss::pin_builtin_services();
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_command_line();
     match app::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {

@@ -44,6 +44,10 @@ impl SessionRef {
 pub enum Credentials {
     /// Our exec stanza.
     Exec { host: Option<Host>, session: Option<SessionRef> },
+    /// The stanza `logout` leaves (`token --logged-out`): no session, no
+    /// token, only what makes kubectl fail at once with the command that logs
+    /// in again.
+    LoggedOut { host: Option<Host> },
     /// The in-tree `auth-provider: oidc` block with an issuer under `/auth/idp/`
     /// (the old Go plugin, or ours with `--auth-provider`).
     LegacyOidc { host: Host },
@@ -64,6 +68,9 @@ impl Credentials {
                 return Credentials::Foreign;
             }
             let value_of = |flag: &str| args.windows(2).find(|pair| pair[0] == flag).map(|pair| pair[1]);
+            if args.contains(&"--logged-out") {
+                return Credentials::LoggedOut { host: value_of("--host").and_then(|host| Host::parse(host).ok()) };
+            }
             let session = value_of("--session")
                 .map(|name| SessionRef::Named(name.to_string()))
                 .or_else(|| value_of("--session-file").map(|path| SessionRef::File(PathBuf::from(path))));
@@ -83,7 +90,7 @@ impl Credentials {
 
     pub fn host(&self) -> Option<&Host> {
         match self {
-            Credentials::Exec { host, .. } => host.as_ref(),
+            Credentials::Exec { host, .. } | Credentials::LoggedOut { host } => host.as_ref(),
             Credentials::LegacyOidc { host } => Some(host),
             Credentials::Foreign => None,
         }
@@ -281,6 +288,30 @@ pub fn exec_user(host: &Host, session: &SessionRef) -> Map<String, Value> {
     Map::from_iter([("exec".to_string(), Value::Object(exec))])
 }
 
+/// The user `logout` leaves: an exec stanza that runs `token --logged-out`,
+/// which fails at once naming the command that logs in again (client-go shows
+/// its stderr), so that kubectl never falls back to asking for a username.
+/// It holds no token and names no session. `context` is named when the user
+/// entry belongs to that one context, for the message.
+pub fn logged_out_user(host: Option<&Host>, context: Option<&str>) -> Map<String, Value> {
+    let mut args = vec![json!("token"), json!("--logged-out")];
+    if let Some(host) = host {
+        args.extend([json!("--host"), json!(host.as_str())]);
+    }
+    if let Some(context) = context {
+        args.extend([json!("--context"), json!(context)]);
+    }
+    let exec = json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": PLUGIN_COMMAND,
+        "args": args,
+        "interactiveMode": "Never",
+        "provideClusterInfo": false,
+        "installHint": INSTALL_HINT,
+    });
+    Map::from_iter([("exec".to_string(), exec)])
+}
+
 /// The legacy in-tree `auth-provider: oidc` user, exactly as the old Go plugin
 /// wrote it: client-go refreshes it itself and writes tokens back (race-prone).
 /// client-go trusts OpenUnison through `idp-certificate-authority-data` only,
@@ -322,12 +353,12 @@ pub fn legacy_idp_trust(user: &Value) -> Option<TrustConfig> {
     let config = user.get("auth-provider")?.get("config")?;
     if let Some(data) = config.get("idp-certificate-authority-data").and_then(Value::as_str) {
         let pem = base64::engine::general_purpose::STANDARD.decode(data.trim()).ok()?;
-        return Some(TrustConfig { ca_file: None, ca_pem: Some(String::from_utf8(pem).ok()?) });
+        return Some(TrustConfig { ca_file: None, ca_pem: Some(String::from_utf8(pem).ok()?), ca_data: None });
     }
     // kubectl reads a relative path against the kubeconfig's directory; only
     // an absolute one means the same file here.
     let file = config.get("idp-certificate-authority").and_then(Value::as_str).map(PathBuf::from)?;
-    file.is_absolute().then_some(TrustConfig { ca_file: Some(file), ca_pem: None })
+    file.is_absolute().then_some(TrustConfig { ca_file: Some(file), ca_pem: None, ca_data: None })
 }
 
 /// The cluster entry's fields we own.
@@ -390,6 +421,19 @@ mod tests {
         assert_eq!(exec["interactiveMode"], "Never");
         assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1");
         assert_eq!(exec["command"], "kubectl-oulogin");
+    }
+
+    #[test]
+    fn the_stanza_logout_leaves_is_recognised_and_holds_no_session() {
+        let user = Value::Object(logged_out_user(Some(&host("ou.example.com:8443")), Some("prod")));
+        assert_eq!(Credentials::of_user(&user), Credentials::LoggedOut { host: Some(host("ou.example.com:8443")) });
+        let exec = &user["exec"];
+        assert_eq!(exec["interactiveMode"], "Never");
+        assert_eq!(
+            exec["args"],
+            json!(["token", "--logged-out", "--host", "ou.example.com:8443", "--context", "prod"])
+        );
+        assert!(!exec.to_string().contains("--session"), "{exec}");
     }
 
     #[test]
@@ -512,12 +556,12 @@ mod tests {
         let with_data = json!({"auth-provider": {"name": "oidc", "config": {"idp-certificate-authority-data": data}}});
         assert_eq!(
             legacy_idp_trust(&with_data),
-            Some(TrustConfig { ca_file: None, ca_pem: Some("-----BEGIN CERTIFICATE-----\n".into()) })
+            Some(TrustConfig { ca_file: None, ca_pem: Some("-----BEGIN CERTIFICATE-----\n".into()), ca_data: None })
         );
         let with_file = json!({"auth-provider": {"config": {"idp-certificate-authority": "/etc/ou/ca.pem"}}});
         assert_eq!(
             legacy_idp_trust(&with_file),
-            Some(TrustConfig { ca_file: Some("/etc/ou/ca.pem".into()), ca_pem: None })
+            Some(TrustConfig { ca_file: Some("/etc/ou/ca.pem".into()), ca_pem: None, ca_data: None })
         );
         let relative = json!({"auth-provider": {"config": {"idp-certificate-authority": "ca.pem"}}});
         assert_eq!(legacy_idp_trust(&relative), None);

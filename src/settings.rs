@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::LoginArgs;
+use crate::cli::{GlobalArgs, LoginArgs};
 use crate::error::Error;
 use crate::openunison::{Host, TrustConfig};
 
@@ -23,6 +23,8 @@ pub mod env {
     pub const OULOGIN_NO_BROWSER: &str = "OULOGIN_NO_BROWSER";
     /// The ExecCredential request client-go hands to `token`.
     pub const KUBERNETES_EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
+    /// The user's login shell: which `eval` form a hint shows.
+    pub const SHELL: &str = "SHELL";
 }
 
 /// The loopback port OpenUnison's chart registers (`--port`'s default).
@@ -111,6 +113,9 @@ impl KubeconfigSelection {
     }
 }
 
+/// The loopback port OpenUnison's chart registers for the redirect.
+pub const DEFAULT_PORT: u16 = 8400;
+
 /// Everything a login needs, resolved.
 #[derive(Debug, Clone)]
 pub struct LoginSettings {
@@ -120,6 +125,8 @@ pub struct LoginSettings {
     pub trust: TrustConfig,
     pub browser: BrowserChoice,
     pub port: u16,
+    /// Whether `--port` was given (else a remembered port wins over the default).
+    pub port_given: bool,
     pub timeout: Duration,
     pub force: bool,
     pub auth_provider: bool,
@@ -127,16 +134,19 @@ pub struct LoginSettings {
 }
 
 impl LoginSettings {
-    pub fn resolve(args: &LoginArgs) -> Result<LoginSettings, Error> {
+    pub fn resolve(global: &GlobalArgs, args: &LoginArgs) -> Result<LoginSettings, Error> {
         let paths = Paths::from_env()?;
         let host = args.host.as_deref().map(Host::parse).transpose()?;
+        let mut trust = TrustConfig::from_settings(args.certificate_authority.clone());
+        trust.ca_data = args.certificate_authority_data.as_deref().map(decode_ca_data).transpose()?;
         Ok(LoginSettings {
             host,
-            context: args.context.clone(),
-            kubeconfig: KubeconfigSelection::resolve(args.kubeconfig.as_deref(), &paths),
-            trust: TrustConfig::from_settings(args.certificate_authority.clone()),
+            context: global.context.clone(),
+            kubeconfig: KubeconfigSelection::resolve(global.kubeconfig.as_deref(), &paths),
+            trust,
             browser: BrowserChoice::resolve(args.no_browser, args.browser_command.as_deref()),
-            port: args.port,
+            port: args.port.unwrap_or(DEFAULT_PORT),
+            port_given: args.port.is_some(),
             timeout: args.timeout,
             force: args.force,
             auth_provider: args.auth_provider,
@@ -147,9 +157,15 @@ impl LoginSettings {
     /// These settings, with what `remembered` knows filling in what the
     /// command line left open: the CA when `--certificate-authority` is
     /// absent, a remembered `--browser-command` when neither browser flag is
-    /// given (it wins over `BROWSER`, as for `token`).
+    /// given (it wins over `BROWSER`, as for `token`), the port when `--port`
+    /// is absent.
     pub fn with_remembered(&self, remembered: &Remembered) -> LoginSettings {
         let mut settings = self.clone();
+        if !settings.port_given
+            && let Some(port) = remembered.port
+        {
+            settings.port = port;
+        }
         if settings.trust == TrustConfig::default()
             && let Some(trust) = &remembered.trust
         {
@@ -164,19 +180,53 @@ impl LoginSettings {
     }
 }
 
-/// How an earlier login for the same host reached OpenUnison: the CA and
-/// browser command its session remembers (or the CA an old-plugin user
-/// carries). A login again uses them where its command line says nothing, as
-/// `token`'s own re-login does.
+/// `--certificate-authority-data`: base64 PEM, as in a kubeconfig.
+fn decode_ca_data(data: &str) -> Result<String, Error> {
+    use base64::Engine as _;
+    let bad = |why: &str| {
+        Error::usage(
+            format!("`--certificate-authority-data` is not base64-encoded PEM: {why}"),
+            Some("pass the value of a kubeconfig's `certificate-authority-data`, or a file with `--certificate-authority`".into()),
+        )
+    };
+    let compact: String = data.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(compact).map_err(|_| bad("it is not base64"))?;
+    let pem = String::from_utf8(bytes).map_err(|_| bad("it does not decode to text"))?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(bad("it holds no `BEGIN CERTIFICATE` block"));
+    }
+    Ok(pem)
+}
+
+/// How an earlier login for the same host reached OpenUnison: the CA,
+/// browser command and redirect port its session remembers (or the CA an
+/// old-plugin user carries). A login again uses them where its command line
+/// says nothing, as `token`'s own re-login does, and hints repeat them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Remembered {
     #[serde(default)]
     pub trust: Option<TrustConfig>,
     #[serde(default)]
     pub browser: Option<BrowserChoice>,
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 impl Remembered {
+    /// The flags a login command in a hint must repeat: `--port N` unless it
+    /// is the default, `--certificate-authority FILE` when one is remembered
+    /// (each with a leading space; empty when there is nothing to repeat).
+    pub fn login_flags(&self) -> String {
+        let mut flags = String::new();
+        if let Some(port) = self.port.filter(|port| *port != DEFAULT_PORT) {
+            flags.push_str(&format!(" --port {port}"));
+        }
+        if let Some(file) = self.trust.as_ref().and_then(|trust| trust.ca_file.as_ref()) {
+            flags.push_str(&format!(" --certificate-authority {}", shell_words::quote(&file.to_string_lossy())));
+        }
+        flags
+    }
+
     /// Without a CA file removed since: that is no reason to fail a login the
     /// system roots or the CA the server handed out may still carry.
     pub fn without_removed_ca_file(mut self) -> Remembered {
@@ -188,6 +238,12 @@ impl Remembered {
         }
         self
     }
+}
+
+/// Whether the user's shell (`SHELL`) is fish, whose `eval` takes `(…)`
+/// rather than POSIX `"$(…)"`.
+pub fn user_shell_is_fish() -> bool {
+    std::env::var_os(env::SHELL).is_some_and(|shell| Path::new(&shell).file_name().is_some_and(|name| name == "fish"))
 }
 
 /// Whether `OULOGIN_NO_BROWSER=1` forbids `token` to open a browser.
@@ -208,6 +264,7 @@ mod tests {
             trust,
             browser,
             port: 8400,
+            port_given: false,
             timeout: Duration::from_secs(300),
             force: false,
             auth_provider: false,
@@ -218,8 +275,9 @@ mod tests {
     #[test]
     fn remembered_trust_and_browser_command_fill_only_what_the_command_line_left_open() {
         let remembered = Remembered {
-            trust: Some(TrustConfig { ca_file: Some("/old/ca.pem".into()), ca_pem: Some("PEM".into()) }),
+            trust: Some(TrustConfig { ca_file: Some("/old/ca.pem".into()), ca_pem: Some("PEM".into()), ca_data: None }),
             browser: Some(BrowserChoice::Command("firefox".into())),
+            port: Some(8401),
         };
         let open = settings(TrustConfig::default(), BrowserChoice::System).with_remembered(&remembered);
         assert_eq!(open.trust, remembered.trust.clone().unwrap());
@@ -234,9 +292,39 @@ mod tests {
             assert_eq!(explicit.browser, browser);
         }
         // Only a remembered `--browser-command` carries over, not `--no-browser`.
-        let no_browser = Remembered { trust: None, browser: Some(BrowserChoice::NoBrowser) };
+        let no_browser = Remembered { browser: Some(BrowserChoice::NoBrowser), ..Remembered::default() };
         let fresh = settings(TrustConfig::default(), BrowserChoice::System).with_remembered(&no_browser);
         assert_eq!((fresh.trust, fresh.browser), (TrustConfig::default(), BrowserChoice::System));
+    }
+
+    #[test]
+    fn a_remembered_port_is_used_unless_port_is_given_and_hints_repeat_it() {
+        let remembered = Remembered { port: Some(8401), ..Remembered::default() };
+        let open = settings(TrustConfig::default(), BrowserChoice::System);
+        assert_eq!(open.with_remembered(&remembered).port, 8401);
+        let given = LoginSettings { port: 8402, port_given: true, ..open.clone() };
+        assert_eq!(given.with_remembered(&remembered).port, 8402);
+        let given_default = LoginSettings { port: DEFAULT_PORT, port_given: true, ..open };
+        assert_eq!(given_default.with_remembered(&remembered).port, DEFAULT_PORT);
+
+        assert_eq!(remembered.login_flags(), " --port 8401");
+        assert_eq!(Remembered { port: Some(DEFAULT_PORT), ..Remembered::default() }.login_flags(), "");
+        let with_ca =
+            Remembered { trust: Some(TrustConfig::from_settings(Some("/my ca/ou.pem".into()))), ..remembered };
+        assert_eq!(with_ca.login_flags(), " --port 8401 --certificate-authority '/my ca/ou.pem'");
+    }
+
+    #[test]
+    fn certificate_authority_data_is_base64_pem() {
+        use base64::Engine as _;
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let data = base64::engine::general_purpose::STANDARD.encode(pem);
+        assert_eq!(decode_ca_data(&data).unwrap(), pem);
+        assert_eq!(decode_ca_data(&format!(" {data}\n")).unwrap(), pem, "whitespace around it is fine");
+        for bad in ["%%%", &base64::engine::general_purpose::STANDARD.encode("not pem"), ""] {
+            let err = decode_ca_data(bad).unwrap_err();
+            assert!(err.render().contains("`--certificate-authority-data`"), "{}", err.render());
+        }
     }
 
     #[test]
@@ -246,14 +334,19 @@ mod tests {
         std::fs::write(&present, "pem").unwrap();
         let gone = dir.path().join("gone.pem");
         let remembered = |ca_file: &Path, ca_pem: Option<&str>| Remembered {
-            trust: Some(TrustConfig { ca_file: Some(ca_file.to_path_buf()), ca_pem: ca_pem.map(String::from) }),
+            trust: Some(TrustConfig {
+                ca_file: Some(ca_file.to_path_buf()),
+                ca_pem: ca_pem.map(String::from),
+                ca_data: None,
+            }),
             browser: None,
+            port: None,
         };
         assert_eq!(remembered(&present, None).without_removed_ca_file(), remembered(&present, None));
         assert_eq!(remembered(&gone, None).without_removed_ca_file(), Remembered::default());
         assert_eq!(
             remembered(&gone, Some("server pem")).without_removed_ca_file().trust,
-            Some(TrustConfig { ca_file: None, ca_pem: Some("server pem".into()) })
+            Some(TrustConfig { ca_file: None, ca_pem: Some("server pem".into()), ca_data: None })
         );
     }
 }

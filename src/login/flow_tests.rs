@@ -115,7 +115,7 @@ fn free_port() -> u16 {
 fn request(fake: &Fake, port: u16, browser: BrowserChoice, lock_dir: &std::path::Path) -> LoginRequest {
     LoginRequest {
         host: fake.host.clone(),
-        trust: TrustConfig { ca_file: Some(fake.ca_file.path().to_path_buf()), ca_pem: None },
+        trust: TrustConfig { ca_file: Some(fake.ca_file.path().to_path_buf()), ca_pem: None, ca_data: None },
         browser,
         port,
         timeout: Duration::from_secs(20),

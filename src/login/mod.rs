@@ -70,7 +70,12 @@ pub enum LoginError {
     PortLockTimeout { port: u16, holder: String, waited: Duration },
     /// Nobody completed the login in time.
     #[error("no browser login finished within {} (the login starts at `{url}`)", humantime::format_duration(*.timeout))]
-    TimedOut { timeout: Duration, url: String },
+    TimedOut {
+        timeout: Duration,
+        url: String,
+        /// `--no-browser`: the redirect port of the address to paste.
+        pasting: Option<u16>,
+    },
     /// Ctrl-C.
     #[error("the login was cancelled")]
     Cancelled,
@@ -99,6 +104,11 @@ impl Hint for LoginError {
             LoginError::PortLockTimeout { .. } => {
                 Some("let the other login finish (or cancel it), then try again".to_string())
             }
+            LoginError::TimedOut { pasting: Some(port), .. } => Some(format!(
+                "run the login again, open the address it prints in a browser on any computer, log in, and paste \
+                 the address the browser ends on (it starts with `http://127.0.0.1:{port}/redirect`) here; or allow \
+                 more time with `--timeout`"
+            )),
             LoginError::TimedOut { url, .. } => Some(format!(
                 "run the login again and finish it in the browser (open `{url}` on this computer), \
                  or allow more time with `--timeout`"

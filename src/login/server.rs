@@ -349,7 +349,12 @@ pub(super) async fn run(
                 if shared.phase() == Phase::Exchanging {
                     expired = true;
                 } else {
-                    break Err(LoginError::TimedOut { timeout: request.timeout, url: open_url.clone() }.into());
+                    break Err(LoginError::TimedOut {
+                        timeout: request.timeout,
+                        url: open_url.clone(),
+                        pasting: (request.browser == BrowserChoice::NoBrowser).then_some(request.port),
+                    }
+                    .into());
                 }
             }
             Some(()) = recv_interrupt(&mut interrupt) => break Err(LoginError::Cancelled.into()),
@@ -385,7 +390,7 @@ fn open_browser(choice: &BrowserChoice, url: &str, events: &mpsc::UnboundedSende
             std::thread::spawn(move || {
                 let why = match child.wait() {
                     Ok(status) if status.success() => return,
-                    Ok(status) => format!("the browser command `{command}` failed ({status})"),
+                    Ok(status) => format!("the browser command `{command}` {}", output::describe_exit(status)),
                     Err(err) => format!("lost track of the browser command `{command}`: {err}"),
                 };
                 let _ = events.send(Event::BrowserFailed(why));

@@ -150,11 +150,14 @@ pub struct TrustConfig {
     /// PEM text kept with a session (the OpenUnison CA from the bootstrap JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_pem: Option<String>,
+    /// `--certificate-authority-data`, decoded: PEM the user gave on the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_data: Option<String>,
 }
 
 impl TrustConfig {
     pub fn from_settings(ca_file: Option<PathBuf>) -> TrustConfig {
-        TrustConfig { ca_file, ca_pem: None }
+        TrustConfig { ca_file, ca_pem: None, ca_data: None }
     }
 }
 

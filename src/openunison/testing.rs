@@ -243,5 +243,5 @@ async fn read_request(stream: &mut (impl AsyncReadExt + Unpin)) -> Option<Seen> 
 
 /// Trust for a test server's certificate.
 pub fn trust(cert: &TestCert) -> TrustConfig {
-    TrustConfig { ca_file: None, ca_pem: Some(cert.cert_pem.clone()) }
+    TrustConfig { ca_file: None, ca_pem: Some(cert.cert_pem.clone()), ca_data: None }
 }

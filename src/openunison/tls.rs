@@ -213,6 +213,13 @@ impl TrustSources {
                 &origin,
             );
         }
+        if let Some(pem) = &trust.ca_data {
+            let origin = "`--certificate-authority-data`".to_string();
+            self.add_supplied(
+                parse_pem_certificates(pem).map_err(|problem| pem_error(origin.clone(), problem))?,
+                &origin,
+            );
+        }
         Ok(())
     }
 
@@ -648,7 +655,9 @@ mod tests {
 
     fn sources(supplied_pem: &str) -> TrustSources {
         let mut sources = TrustSources::default();
-        sources.add_trust_config(&TrustConfig { ca_file: None, ca_pem: Some(supplied_pem.to_string()) }).unwrap();
+        sources
+            .add_trust_config(&TrustConfig { ca_file: None, ca_pem: Some(supplied_pem.to_string()), ca_data: None })
+            .unwrap();
         sources
     }
 
@@ -881,7 +890,7 @@ mod tests {
         let (ca, leaf) = ca_and_leaf(&["localhost"]);
         let file = dir.path().join("ca-and-key.pem");
         std::fs::write(&file, format!("{}{}", ca.cert_pem, leaf.key_pem).replace('\n', "\r\n")).unwrap();
-        let trust = TrustConfig { ca_file: Some(file), ca_pem: None };
+        let trust = TrustConfig { ca_file: Some(file), ca_pem: None, ca_data: None };
         let pem = supplied_ca_pem(&trust).unwrap().unwrap();
         assert_eq!(pem, ca.cert_pem.replace("\r\n", "\n"));
         assert!(!pem.contains("PRIVATE KEY"));
@@ -928,13 +937,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
         let err = TrustSources::default()
-            .add_trust_config(&TrustConfig { ca_file: Some(missing.clone()), ca_pem: None })
+            .add_trust_config(&TrustConfig { ca_file: Some(missing.clone()), ca_pem: None, ca_data: None })
             .unwrap_err();
         assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "not a certificate").unwrap();
         let err = TrustSources::default()
-            .add_trust_config(&TrustConfig { ca_file: Some(junk.clone()), ca_pem: None })
+            .add_trust_config(&TrustConfig { ca_file: Some(junk.clone()), ca_pem: None, ca_data: None })
             .unwrap_err();
         assert!(matches!(err, TrustError::NoCertificate { .. }));
         assert!(err.to_string().contains(&junk.display().to_string()), "{err}");
@@ -942,7 +951,7 @@ mod tests {
         let crlf = dir.path().join("crlf.pem");
         std::fs::write(&crlf, ca.cert_pem.replace('\n', "\r\n")).unwrap();
         let mut sources = TrustSources::default();
-        sources.add_trust_config(&TrustConfig { ca_file: Some(crlf), ca_pem: None }).unwrap();
+        sources.add_trust_config(&TrustConfig { ca_file: Some(crlf), ca_pem: None, ca_data: None }).unwrap();
         assert_eq!(sources.supplied.len(), 1);
     }
 

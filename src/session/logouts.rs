@@ -47,6 +47,16 @@ impl Notes {
             .filter(|record| Host::parse(record.host.as_str()).is_ok())
             .cloned()
     }
+
+    /// The latest note for `host` (and the context `name`, when known): what
+    /// `token --logged-out` finds, knowing no API server.
+    pub fn find_by_host(&self, name: Option<&str>, host: &Host) -> Option<LoggedOut> {
+        self.records
+            .iter()
+            .rev()
+            .find(|record| &record.host == host && name.is_none_or(|name| record.context == name))
+            .cloned()
+    }
 }
 
 fn path_in(session_dir: &Path) -> PathBuf {
@@ -90,8 +100,9 @@ mod tests {
             server: Some(server.to_string()),
             host: Host::parse(host).unwrap(),
             remembered: Remembered {
-                trust: Some(TrustConfig { ca_file: Some("/etc/ou-ca.pem".into()), ca_pem: None }),
+                trust: Some(TrustConfig { ca_file: Some("/etc/ou-ca.pem".into()), ca_pem: None, ca_data: None }),
                 browser: Some(BrowserChoice::Command("firefox --private".into())),
+                port: Some(8401),
             },
         }
     }
@@ -102,9 +113,14 @@ mod tests {
         let sessions = dir.path().join("oulogin");
         let record = logged_out("prod", "https://api.prod:6443", "ou.prod.example");
         note(&sessions, std::slice::from_ref(&record)).unwrap();
-        assert_eq!(load(&sessions).find("prod", Some("https://api.prod:6443")), Some(record));
+        assert_eq!(load(&sessions).find("prod", Some("https://api.prod:6443")), Some(record.clone()));
         assert_eq!(load(&sessions).find("prod", Some("https://api.other:6443")), None);
         assert_eq!(load(&sessions).find("dev", Some("https://api.prod:6443")), None);
+        let host = Host::parse("ou.prod.example").unwrap();
+        assert_eq!(load(&sessions).find_by_host(Some("prod"), &host), Some(record.clone()));
+        assert_eq!(load(&sessions).find_by_host(None, &host), Some(record.clone()));
+        assert_eq!(load(&sessions).find_by_host(Some("dev"), &host), None);
+        assert_eq!(load(&sessions).find_by_host(None, &Host::parse("ou.other.example").unwrap()), None);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path_in(&sessions)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

@@ -809,6 +809,23 @@ mod tests {
     }
 
     #[test]
+    fn hints_repeat_the_port_and_ca_file_the_session_remembers() {
+        let setup = setup(&jwt("old", 60, 55), BrowserChoice::NoBrowser);
+        let mut session = stored(&setup.request);
+        session.login_port = 8401;
+        session.trust.ca_file = Some("/etc/ou ca.pem".into());
+        store::save(&setup.request.location, &session).unwrap();
+        let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
+        let text = issue(&setup.request, &fake).unwrap_err().render();
+        assert!(
+            text.contains(
+                "kubectl oulogin --host ou.example.com:8443 --port 8401 --certificate-authority '/etc/ou ca.pem' --force"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn isolated_sessions_that_end_point_to_a_new_isolated_session() {
         let (_temp, dir) = private_dir();
         let location = SessionLocation::isolated(&dir);

@@ -31,7 +31,7 @@ pub enum Verdict {
 pub fn verify(api_server: &ApiServer, token: &str) -> Verdict {
     let url = format!("{}/api", api_server.url.trim_end_matches('/'));
     // The API server's CA as the kubeconfig has it, on top of the system roots.
-    let trust = TrustConfig { ca_file: None, ca_pem: api_server.ca_pem.clone() };
+    let trust = TrustConfig { ca_file: None, ca_pem: api_server.ca_pem.clone(), ca_data: None };
     let Ok(http) = tls::client_config(&trust).and_then(|tls| Http::with_tls(tls, VERIFY_TIMEOUT, VERIFY_TIMEOUT))
     else {
         return Verdict::Unknown;

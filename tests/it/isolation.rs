@@ -459,7 +459,16 @@ fn isolated_prints_an_export_line_that_bash_and_sh_can_eval() {
     assert_eq!(mode_of(dir), 0o700);
     assert_eq!(mode_of(&kubeconfig), 0o600);
     assert_eq!(mode_of(&dir.join("session.json")), 0o600);
-    direct.assert_stderr_contains(&format!("in fish: set -gx KUBECONFIG '{}'", kubeconfig.display()));
+    // The hint for the user's shell only: POSIX unless `SHELL` is fish.
+    direct.assert_stderr_contains(&format!("in this shell: export KUBECONFIG='{}'", kubeconfig.display()));
+    direct.assert_stderr_contains(&format!("`eval \"$(kubectl oulogin --host {} --port ", world.ou.host()));
+    assert!(!direct.stderr.contains("fish"), "{direct}");
+    let in_fish = world.env.oulogin(isolated_args(&world)).env("SHELL", "/usr/bin/fish").run();
+    in_fish.assert_success();
+    let fish_kubeconfig = exported_path(&in_fish);
+    in_fish.assert_stderr_contains(&format!("in fish: set -gx KUBECONFIG '{}'", fish_kubeconfig.display()));
+    in_fish.assert_stderr_contains(&format!("`eval (kubectl oulogin --host {} --port ", world.ou.host()));
+    assert!(!in_fish.stderr.contains("$("), "{in_fish}");
     world.env.kubectl(["get", "--raw", "/api"]).env("KUBECONFIG", &kubeconfig).run().assert_success();
 
     let script = r#"eval "$(kubectl-oulogin "$@")" || exit 90

@@ -20,11 +20,41 @@ fn kubectl_get_in(env: &TestEnv, context: &str) -> Output {
 
 /// `status -o json`, parsed.
 fn status_json(env: &TestEnv, extra: &[&str]) -> Value {
+    let (output, status) = status_json_output(env, extra);
+    output.assert_success();
+    status
+}
+
+/// `status -o json` and its output, whatever its exit status.
+fn status_json_output(env: &TestEnv, extra: &[&str]) -> (Output, Value) {
     let mut args = vec!["status", "-o", "json"];
     args.extend(extra);
     let output = env.oulogin(args).run();
-    output.assert_success();
-    serde_json::from_str(&output.stdout).unwrap_or_else(|err| panic!("not JSON ({err}):\n{output}"))
+    let status = serde_json::from_str(&output.stdout).unwrap_or_else(|err| panic!("not JSON ({err}):\n{output}"));
+    (output, status)
+}
+
+/// The user entry `logout` leaves: `token --logged-out` for `host` (and the
+/// context, when the user entry is its alone), nothing else.
+#[track_caller]
+fn assert_logged_out_user(config: &Value, user: &str, host: &str, context: Option<&str>) {
+    let entry = entry(config, "users", user).unwrap_or_else(|| panic!("no user `{user}` in {config}"));
+    let mut args = vec![json!("token"), json!("--logged-out"), json!("--host"), json!(host)];
+    if let Some(context) = context {
+        args.extend([json!("--context"), json!(context)]);
+    }
+    assert_eq!(
+        entry["user"],
+        json!({"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "kubectl-oulogin",
+            "args": args,
+            "interactiveMode": "Never",
+            "provideClusterInfo": false,
+            "installHint": entry["user"]["exec"]["installHint"],
+        }}),
+        "user `{user}`"
+    );
 }
 
 fn status_rows(status: &Value) -> Vec<Value> {
@@ -205,6 +235,7 @@ current-context: prod
 fn without_times(mut status: Value) -> Value {
     for row in status["contexts"].as_array_mut().expect("a `contexts` list") {
         row["tokenExpiresInSeconds"] = Value::Null;
+        row["idleSeconds"] = Value::Null;
     }
     status
 }
@@ -238,12 +269,16 @@ fn table_cells(table: &str, masks: &[(&str, &str)]) -> Vec<Vec<String>> {
     std::iter::once(cut(header)).chain(lines.map(cut)).collect()
 }
 
-/// `59s left` → `<n>s left`, `expired 3600s ago` → `expired <n>s ago`.
+/// `59s left` → `<n>s left`, `expired 60m ago` → `expired <n>m ago`.
 fn mask_seconds(cell: &str) -> String {
     let words: Vec<String> = cell
         .split(' ')
-        .map(|word| match word.strip_suffix('s') {
-            Some(number) if !number.is_empty() && number.bytes().all(|byte| byte.is_ascii_digit()) => "<n>s".into(),
+        .map(|word| match word.char_indices().last() {
+            Some((at, unit @ ('s' | 'm' | 'h' | 'd')))
+                if at > 0 && word[..at].bytes().all(|byte| byte.is_ascii_digit()) =>
+            {
+                format!("<n>{unit}")
+            }
             _ => word.to_string(),
         })
         .collect();
@@ -269,6 +304,10 @@ fn status_lists_exactly_our_contexts_and_the_old_plugins() {
         let expected = if row["context"] == "legacy" { -3610..=-3590 } else { 40..=60 };
         assert!(expected.contains(&seconds), "{seconds} s for {row}");
         row["tokenExpiresInSeconds"] = json!("<n>");
+        let idle = row["idleSeconds"].as_i64().unwrap_or_else(|| panic!("no idle time in {row}"));
+        let expected = if row["context"] == "legacy" { 3650..=3670 } else { 0..=20 };
+        assert!(expected.contains(&idle), "{idle} s idle for {row}");
+        row["idleSeconds"] = json!("<n>");
     }
     let status: Value = serde_json::from_str(&filtered(&status.to_string(), &masks)).unwrap();
     assert_eq!(
@@ -282,7 +321,10 @@ fn status_lists_exactly_our_contexts_and_the_old_plugins() {
                 "credentials": "auth-provider",
                 "session": "kubeconfig",
                 "tokenExpiresInSeconds": "<n>",
+                "idleSeconds": "<n>",
+                "groups": ["k8s-cluster-admins", "developers"],
                 "state": "unknown",
+                "stateReason": "the old plugin's auth-provider user: kubectl refreshes it itself, it is not checked",
             },
             {
                 "context": "kubernetes",
@@ -292,7 +334,10 @@ fn status_lists_exactly_our_contexts_and_the_old_plugins() {
                 "credentials": "exec",
                 "session": "<sessions>/127.0.0.1_<port>.json",
                 "tokenExpiresInSeconds": "<n>",
+                "idleSeconds": "<n>",
+                "groups": ["k8s-cluster-admins", "developers"],
                 "state": "alive",
+                "stateReason": null,
             },
         ]})
     );
@@ -307,26 +352,60 @@ fn status_lists_exactly_our_contexts_and_the_old_plugins() {
     table.assert_success();
     let cells = table_cells(&table.stdout, &masks);
     let expected: Vec<Vec<&str>> = vec![
-        vec!["CURRENT", "CONTEXT", "HOST", "USER", "SESSION", "TOKEN", "STATE"],
-        vec!["", "legacy", "old-ou.example.com", "jdoe@legacy-cluster", "kubeconfig", "expired <n>s ago", "unknown"],
+        vec!["CURRENT", "CONTEXT", "HOST", "USER", "TOKEN", "STATE"],
+        vec!["", "legacy", "old-ou.example.com", "jdoe@legacy-cluster", "expired <n>m ago", "unknown"],
+        vec!["*", "kubernetes", "127.0.0.1:<port>", "jdoe@kubernetes", "<n>s left", "alive"],
+    ];
+    assert_eq!(cells, expected, "\n{}", table.stdout);
+    assert!(!table.stdout.contains(&sessions), "the default table leaves the session path to `-o wide`");
+    // Typical names fit a 100-column terminal.
+    assert!(table.stdout.lines().all(|line| line.chars().count() <= 100), "\n{}", table.stdout);
+
+    // `-o wide`: the session path, the time since the last refresh, the groups.
+    let wide = env.oulogin(["status", "-o", "wide"]).run();
+    wide.assert_success();
+    let cells = table_cells(&wide.stdout, &masks);
+    let expected: Vec<Vec<&str>> = vec![
+        vec!["CURRENT", "CONTEXT", "HOST", "USER", "TOKEN", "STATE", "IDLE", "SESSION", "GROUPS"],
+        vec![
+            "",
+            "legacy",
+            "old-ou.example.com",
+            "jdoe@legacy-cluster",
+            "expired <n>m ago",
+            "unknown",
+            "<n>m",
+            "kubeconfig",
+            "k8s-cluster-admins,developers",
+        ],
         vec![
             "*",
             "kubernetes",
             "127.0.0.1:<port>",
             "jdoe@kubernetes",
-            "<sessions>/127.0.0.1_<port>.json",
             "<n>s left",
             "alive",
+            "<n>s",
+            "<sessions>/127.0.0.1_<port>.json",
+            "k8s-cluster-admins,developers",
         ],
     ];
-    assert_eq!(cells, expected, "\n{}", table.stdout);
+    assert_eq!(cells, expected, "\n{}", wide.stdout);
+
+    // `-o name`: the names only, in kubeconfig order; `--context` picks one.
+    let name = env.oulogin(["status", "-o", "name"]).run();
+    name.assert_success();
+    assert_eq!(name.stdout, "legacy\nkubernetes\n", "{name}");
+    let one = env.oulogin(["status", "-o", "name", "--context", "kubernetes"]).run();
+    one.assert_success();
+    assert_eq!(one.stdout, "kubernetes\n", "{one}");
 
     // No token anywhere in what status printed.
     let check = env.oulogin(["status", "--check", "-o", "json"]).run();
     check.assert_success();
     let mut secrets = fake.issued_tokens();
     secrets.extend(legacy_tokens);
-    for output in [&table, &as_yaml, &check] {
+    for output in [&table, &as_yaml, &check, &wide, &name] {
         for secret in &secrets {
             assert!(!output.stdout.contains(secret.as_str()) && !output.stderr.contains(secret.as_str()), "{output}");
         }
@@ -343,14 +422,59 @@ fn status_check_asks_the_server_whether_the_session_is_alive() {
     assert_eq!(row(&alive, "kubernetes")["state"], "alive");
     assert_eq!(fake.successful_refreshes(), 1, "--check costs one refresh");
 
+    // Without `--check`, an expired token is `unknown` and exits 0.
+    let without_check = env.oulogin(["status"]).run();
+    without_check.assert_success();
+
     fake.kill_all_sessions();
-    let expired = status_rows(&status_json(&env, &["--check"]));
-    assert_eq!(row(&expired, "kubernetes")["state"], "expired");
+    let (output, expired) = status_json_output(&env, &["--check"]);
+    output.assert_code(1);
+    assert_eq!(row(&status_rows(&expired), "kubernetes")["state"], "expired");
     let table = env.oulogin(["status", "--check"]).run();
-    table.assert_success();
+    table.assert_code(1);
+    assert!(
+        table.stderr.lines().any(|line| line.starts_with("error: 1 of the checked sessions is not alive")),
+        "{table}"
+    );
+    let login =
+        format!("hint: log in again with `kubectl oulogin --context kubernetes --port {}", fake.redirect_port());
+    assert!(table.stderr.lines().any(|line| line.starts_with(&login)), "{table}");
+    assert!(!table.stderr.contains("NAME"), "a placeholder:\n{table}");
     let line = table.stdout.lines().find(|line| line.contains("kubernetes")).expect("a row");
     assert!(line.trim_end().ends_with("expired"), "{table}");
     assert_eq!(browser.opened(), 1, "status never opens a browser");
+}
+
+#[test]
+fn status_check_says_why_a_state_is_unknown_and_fails() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    // The session remembers a CA file that now holds no certificate: the
+    // check cannot even reach OpenUnison.
+    let session = session_file(&env, &fake);
+    let mut stored: Value = serde_json::from_str(&std::fs::read_to_string(&session).unwrap()).unwrap();
+    let junk = env.root().join("junk-ca.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    stored["trust"] = json!({"ca_file": junk});
+    std::fs::write(&session, serde_json::to_vec(&stored).unwrap()).unwrap();
+
+    let (output, status) = status_json_output(&env, &["--check"]);
+    output.assert_code(1);
+    let row = row(&status_rows(&status), "kubernetes").clone();
+    assert_eq!(row["state"], "unknown", "{output}");
+    let reason = row["stateReason"].as_str().unwrap_or_else(|| panic!("no reason in {row}"));
+    assert!(reason.contains("junk-ca.pem"), "{reason}");
+    let table = env.oulogin(["status", "--check"]).run();
+    table.assert_code(1);
+    assert!(
+        table
+            .stderr
+            .lines()
+            .any(|line| line.starts_with("`kubernetes`: state unknown: ") && line.contains("junk-ca.pem")),
+        "{table}"
+    );
 }
 
 /// Two hosts logged in through `KUBECONFIG=ours.yaml:unrelated.yaml`, where
@@ -403,7 +527,8 @@ fn logout_of_one_context_leaves_the_other_working_and_everything_else_unchanged(
 
     files.assert_unrelated_untouched();
     let after = read_yaml(&files.ours);
-    assert_eq!(names(&after, "users"), [format!("jdoe@{b_name}")], "only A's user is removed");
+    assert_eq!(names(&after, "users"), names(&before, "users"));
+    assert_logged_out_user(&after, "jdoe@kubernetes", &hosts.a.host(), Some("kubernetes"));
     assert_eq!(names(&after, "contexts"), names(&before, "contexts"), "contexts stay without --purge");
     assert_eq!(names(&after, "clusters"), names(&before, "clusters"));
     for (list, name) in
@@ -446,13 +571,19 @@ fn logout_all_removes_only_what_we_wrote() {
     let logout = env.oulogin(["logout", "--all"]).run();
     logout.assert_success().assert_stderr_contains("inactivity timeout");
     let after = read_yaml(&env.kubeconfig);
+    assert_logged_out_user(&after, "jdoe@kubernetes", &fake.host(), Some("kubernetes"));
     let mut expected = before.clone();
-    expected["users"].as_array_mut().unwrap().retain(|user| user["name"] != "jdoe@kubernetes");
-    assert_eq!(after, expected, "only our user is removed; the old plugin's and unrelated ones stay");
+    for user in expected["users"].as_array_mut().unwrap() {
+        if user["name"] == "jdoe@kubernetes" {
+            *user = entry(&after, "users", "jdoe@kubernetes").unwrap().clone();
+        }
+    }
+    assert_eq!(after, expected, "only our user is logged out; the old plugin's and unrelated ones stay");
     assert!(!session_file(&env, &fake).exists());
     let rows = status_rows(&status_json(&env, &[]));
-    assert_eq!(rows.len(), 1, "only the old plugin's context is left: {rows:#?}");
+    assert_eq!(rows.len(), 2, "the old plugin's context and ours, logged out: {rows:#?}");
     assert_eq!(row(&rows, "legacy")["credentials"], "auth-provider");
+    assert_eq!(row(&rows, "kubernetes")["state"], "logged-out");
     // Unrelated and old-plugin credentials are still in place, unchanged in the merged view.
     for user in ["admin", "dex-user", "aws", "jdoe@legacy-cluster"] {
         assert_eq!(entry(&after, "users", user), entry(&yaml(mixed.as_bytes()), "users", user));
@@ -493,7 +624,8 @@ fn logout_without_a_context_logs_out_of_the_current_one() {
     let logout = env.oulogin(["logout"]).run();
     logout.assert_success().assert_stderr_contains(&b_name);
     let after = read_yaml(&env.kubeconfig);
-    assert_eq!(names(&after, "users"), ["jdoe@kubernetes"]);
+    assert_logged_out_user(&after, &format!("jdoe@{b_name}"), &hosts.b.host(), Some(&b_name));
+    assert_eq!(entry(&after, "users", "jdoe@kubernetes").unwrap()["user"]["exec"]["args"][1], "--session");
     assert!(!session_file(&env, &hosts.b).exists());
     assert!(session_file(&env, &hosts.a).exists());
     kubectl_get_in(&env, "kubernetes").assert_success();
@@ -569,11 +701,82 @@ fn logging_out_twice_says_the_context_is_logged_out_already() {
     env.oulogin(["logout"]).run().assert_success();
     let written = env.read_kubeconfig();
     let again = env.oulogin(["logout", "--context", "kubernetes"]).run();
-    assert_usage_error(&env, &again, "kubectl config delete-context kubernetes", &written);
-    again.assert_stderr_contains("logged out already");
+    again.assert_success();
+    assert!(again.stdout.is_empty(), "{again}");
+    // The login command with the port the session was created with (not
+    // the default), and no placeholder.
+    let login = format!("`kubectl oulogin --context kubernetes --port {}", fake.redirect_port());
+    again.assert_stderr_contains("already logged out of `kubernetes`").assert_stderr_contains(&login);
+    assert!(!again.stderr.contains("NAME"), "{again}");
+    assert!(!again.stderr.contains("inactivity timeout"), "nothing was logged out now:\n{again}");
+    assert_eq!(env.read_kubeconfig(), written, "the kubeconfig is unchanged");
+    // `--all` says the same, and also exits 0.
+    env.oulogin(["logout", "--all"]).run().assert_success().assert_stderr_contains("already logged out");
+    assert_eq!(env.read_kubeconfig(), written);
     let unknown = env.oulogin(["logout", "--context", "nosuch"]).run();
     assert_usage_error(&env, &unknown, "status", &written);
     unknown.assert_stderr_contains("`nosuch` does not exist");
+    // `--purge` still removes what is left of it.
+    env.oulogin(["logout", "--purge"]).run().assert_success();
+    let purged = read_yaml(&env.kubeconfig);
+    assert!(names(&purged, "contexts").is_empty() && names(&purged, "users").is_empty(), "{purged}");
+    assert!(names(&purged, "clusters").is_empty(), "{purged}");
+}
+
+/// `script -qec CMD /dev/null`: `CMD` run by `sh` on a pseudo-terminal (the
+/// way a person runs kubectl, where kubectl asks for a password when a
+/// context has no credentials), with nothing typed.
+fn on_a_terminal(env: &TestEnv, command: &str) -> Output {
+    env.command("/usr/bin/script", ["-qec", command, "/dev/null"]).stdin("").timeout(Duration::from_secs(30)).run()
+}
+
+#[test]
+fn after_logout_kubectl_on_a_terminal_fails_at_once_naming_the_login_command() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+    let get = "kubectl get --raw /api/v1/namespaces/default";
+    on_a_terminal(&env, get).assert_success();
+    let logout = env.oulogin(["logout"]).run();
+    logout.assert_success();
+
+    let started = std::time::Instant::now();
+    let after = on_a_terminal(&env, get);
+    let took = started.elapsed();
+    assert!(!after.success(), "kubectl must fail:\n{after}");
+    let text = format!("{}{}", after.stdout, after.stderr);
+    assert!(!text.contains("Username") && !text.contains("Password"), "a credentials prompt:\n{after}");
+    let login = format!("kubectl oulogin --context kubernetes --port {}", fake.redirect_port());
+    assert!(text.contains(&login), "the login command is named:\n{after}");
+    assert!(text.contains("logged out"), "{after}");
+    assert!(took < Duration::from_secs(20), "kubectl waited {took:?}:\n{after}");
+    assert_eq!(browser.opened(), 1, "no browser for kubectl after logout");
+    assert_eq!(fake.sessions_minted(), 1, "no login started");
+    // No token is left anywhere: not in the kubeconfig, not in the session directory.
+    let config = String::from_utf8(env.read_kubeconfig()).unwrap();
+    let mut left = config.clone();
+    for entry in std::fs::read_dir(env.session_dir()).unwrap().flatten() {
+        left.push_str(&String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default()));
+    }
+    for token in fake.issued_tokens().iter().chain(&fake.current_refresh_tokens()) {
+        assert!(!left.contains(token.as_str()), "a token is left after logout");
+    }
+    // `status` shows the context as logged out, with the command that logs in again.
+    let status = env.oulogin(["status"]).run();
+    status.assert_success();
+    let line = status.stdout.lines().find(|line| line.contains("kubernetes")).expect("a row");
+    assert!(line.trim_end().ends_with("logged-out"), "{status}");
+    status.assert_stderr_contains(&format!(
+        "`{login} --certificate-authority {}` logs in there again",
+        fake.ca_file().display()
+    ));
+
+    // The named command logs in there again, on the remembered port, and kubectl works.
+    let again = env.oulogin(["--context", "kubernetes"]).run();
+    again.assert_success().assert_stderr_contains(&format!("was logged out of {}", fake.host()));
+    assert_eq!(browser.opened(), 2);
+    on_a_terminal(&env, get).assert_success();
 }
 
 #[test]
@@ -588,12 +791,11 @@ fn logging_in_again_after_logout_reuses_the_entries_left_behind() {
     let status = env.oulogin(["status"]).run();
     status.assert_success();
     status.assert_stderr_contains(&format!("logged out of `kubernetes` ({})", fake.host()));
-    assert_eq!(status.stdout, "", "no context has a session left");
 
-    // Only the redirect port (the sandbox fake's, not 8400): the host, the CA
-    // and the browser command are what logout noted of the context.
-    let port = ["--port".to_string(), fake.redirect_port().to_string()];
-    let again = env.oulogin(&port).run();
+    // Nothing on the command line: the host is the logged-out stanza's, and
+    // the CA, browser command and redirect port (the sandbox fake's, not
+    // 8400) are what logout noted of the context.
+    let again = env.oulogin(Vec::<String>::new()).run();
     again.assert_success();
     again.assert_stderr_contains(&format!("was logged out of {}", fake.host()));
     assert!(!again.stderr.contains("already taken"), "{again}");
@@ -610,17 +812,185 @@ fn logging_in_again_after_logout_reuses_the_entries_left_behind() {
         assert!(!notes.contains(token.as_str()), "a token in the logout note:\n{notes}");
     }
 
-    // A context of the same name that now points at another cluster is not
-    // taken for the one logged out of: a hint, not a guess.
+    // A context an older version logged out of (its user entry removed) is
+    // found by the note, and only while its cluster is the same API server:
+    // a context of the same name that now points at another cluster is not
+    // taken for it (a hint, not a guess).
     env.oulogin(["logout"]).run().assert_success();
+    env.kubectl(["config", "delete-user", "jdoe@kubernetes"]).run().assert_success();
+    let old_style = env.oulogin(Vec::<String>::new()).run();
+    old_style.assert_success().assert_stderr_contains(&format!("was logged out of {}", fake.host()));
+    env.oulogin(["logout"]).run().assert_success();
+    env.kubectl(["config", "delete-user", "jdoe@kubernetes"]).run().assert_success();
     let ours = after["contexts"].as_array().unwrap().iter().find(|context| context["name"] == "kubernetes").unwrap();
     let cluster = ours["context"]["cluster"].as_str().unwrap().to_string();
     env.kubectl(["config", "set-cluster", &cluster, "--server=https://127.0.0.1:9"]).run().assert_success();
     let moved = env.read_kubeconfig();
-    let guess = env.oulogin(&port).run();
+    let guess = env.oulogin(Vec::<String>::new()).run();
     assert_usage_error(&env, &guess, "--host HOST --context kubernetes", &moved);
 
     let again = env.oulogin(login_args(&fake, &browser)).run();
     again.assert_success();
     kubectl_get(&env).assert_success();
+}
+
+/// Replaces the session's cached id_token with one that is no JWT, so that
+/// the next `token` must refresh.
+fn make_cached_token_stale(env: &TestEnv, fake: &FakeOpenUnison) {
+    let path = session_file(env, fake);
+    let mut stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    stored["id_token"] = json!("stale");
+    std::fs::write(&path, serde_json::to_vec(&stored).unwrap()).unwrap();
+}
+
+#[test]
+fn a_session_created_with_port_logs_in_again_on_it_and_hints_name_it() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let port = fake.redirect_port();
+    assert_ne!(port, 8400);
+    env.oulogin(login_args(&fake, &browser)).run().assert_success();
+
+    // `--force` with no other flag: the remembered port (the fake browser
+    // follows the redirect to it; OpenUnison accepts no other).
+    env.oulogin(["--force"]).run().assert_success();
+    assert_eq!((browser.opened(), fake.sessions_minted()), (2, 2));
+    // `exec --context`: its own session, on the same port.
+    env.oulogin(["exec", "--context", "kubernetes", "--", "true"]).run().assert_success();
+    assert_eq!(fake.sessions_minted(), 3);
+
+    // The session dies (and its cached token is stale): `token` logs in again on that port.
+    fake.kill_all_sessions();
+    make_cached_token_stale(&env, &fake);
+    kubectl_get(&env).assert_success();
+    assert_eq!(fake.sessions_minted(), 4);
+
+    // When no browser may be opened, the hint names the port and the CA file.
+    fake.kill_all_sessions();
+    make_cached_token_stale(&env, &fake);
+    let refused = env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).env("OULOGIN_NO_BROWSER", "1").run();
+    assert!(!refused.success(), "{refused}");
+    refused.assert_stderr_contains(&format!(
+        "kubectl oulogin --host {} --port {port} --certificate-authority {} --force",
+        fake.host(),
+        fake.ca_file().display()
+    ));
+}
+
+#[test]
+fn kubectl_passes_global_flags_before_or_after_the_command() {
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let other = env.root().join("other-kubeconfig");
+    let other_path = other.display().to_string();
+    env.oulogin(args_with(&fake, &browser, &["--kubeconfig", &other_path])).run().assert_success();
+    assert!(env.read_kubeconfig().is_empty(), "only the named kubeconfig is written");
+
+    // Through the real kubectl, which hands everything after `oulogin` to the plugin.
+    for args in [
+        vec!["oulogin", "--kubeconfig", &other_path, "status", "-o", "name"],
+        vec!["oulogin", "status", "--kubeconfig", &other_path, "-o", "name"],
+        vec!["oulogin", "--kubeconfig", &other_path, "--context", "kubernetes", "status", "-o", "name"],
+        vec!["oulogin", "status", "-o", "name", "--context", "kubernetes", "--kubeconfig", &other_path],
+    ] {
+        let status = env.kubectl(&args).run();
+        status.assert_success();
+        assert_eq!(status.stdout, "kubernetes\n", "{status}");
+    }
+    let logout = env.kubectl(["oulogin", "--kubeconfig", &other_path, "--context", "kubernetes", "logout"]).run();
+    logout.assert_success().assert_stderr_contains("logged out of `kubernetes`");
+    assert_logged_out_user(&read_yaml(&other), "jdoe@kubernetes", &fake.host(), Some("kubernetes"));
+    // Login flags stay with the login: before a command they are a usage error.
+    let misplaced = env.kubectl(["oulogin", "--force", "status"]).run();
+    misplaced.assert_code(2).assert_stderr_contains("`--force`");
+
+    // `version` says what `--version` says.
+    let version = env.kubectl(["oulogin", "version"]).run();
+    version.assert_success();
+    let flag = env.oulogin(["--version"]).run();
+    assert_eq!(version.stdout, flag.stdout);
+    assert!(version.stdout.starts_with("kubectl-oulogin "), "{version}");
+}
+
+#[test]
+fn every_help_ends_with_examples_and_token_is_left_out_of_the_list() {
+    let env = TestEnv::new();
+    let main = env.oulogin(["--help"]).run();
+    main.assert_success();
+    let commands: Vec<&str> = main
+        .stdout
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.strip_prefix("  ")?.split_whitespace().next())
+        .collect();
+    assert!(commands.contains(&"status") && commands.contains(&"version"), "{main}");
+    assert!(!commands.contains(&"token"), "the command for kubectl is listed:\n{main}");
+    assert!(!main.stdout.contains("Log in into"), "{main}");
+    for command in [&[][..], &["exec"], &["token"], &["status"], &["logout"], &["completion"], &["version"]] {
+        let mut args: Vec<&str> = command.to_vec();
+        args.push("--help");
+        let help = env.oulogin(&args).run();
+        help.assert_success();
+        let examples = help.stdout.rfind("\nExamples").unwrap_or_else(|| panic!("no examples:\n{help}"));
+        let tail = &help.stdout[examples..];
+        assert!(tail.contains("kubectl"), "{help}");
+        // Only the exit codes may follow the examples (on the main help).
+        assert!(!tail.contains("\nOptions:") && !tail.contains("\nUsage:"), "examples are not last:\n{help}");
+    }
+}
+
+#[test]
+fn certificate_authority_data_is_trusted_and_remembered() {
+    use base64::Engine as _;
+    let fake = start_fake();
+    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
+    let env = TestEnv::new();
+    let data = base64::engine::general_purpose::STANDARD.encode(fake.ca_pem());
+    let mut args = login_args(&fake, &browser);
+    let at = args.iter().position(|arg| arg == "--certificate-authority").unwrap();
+    args.splice(at..at + 2, ["--certificate-authority-data".to_string(), data]);
+    env.oulogin(&args).run().assert_success();
+    kubectl_get(&env).assert_success();
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(session_file(&env, &fake)).unwrap()).unwrap();
+    assert_eq!(stored["trust"]["ca_data"], fake.ca_pem().as_str());
+    assert!(stored["trust"].get("ca_file").is_none(), "{stored}");
+    // Remembered: a login again with no CA flag trusts it too.
+    env.oulogin(["--force"]).run().assert_success();
+    assert_eq!(browser.opened(), 2);
+
+    let bad = env.oulogin(["--host", &fake.host(), "--certificate-authority-data", "bm90IHBlbQ=="]).run();
+    bad.assert_code(2).assert_stderr_contains("`--certificate-authority-data` is not base64-encoded PEM");
+}
+
+#[test]
+fn login_messages_speak_of_exit_statuses_and_the_paste_flow_in_words() {
+    let fake = start_fake();
+    let env = TestEnv::new();
+    let port = fake.redirect_port().to_string();
+    let ca = fake.ca_file().display().to_string();
+    let login = |more: &[&str]| -> Vec<String> {
+        let base = ["--host", &fake.host(), "--port", &port, "--timeout", "1s", "--certificate-authority", &ca];
+        base.iter().chain(more).map(|arg| arg.to_string()).collect()
+    };
+
+    let failing = env.oulogin(login(&["--browser-command", "sh -c 'exit 3'"])).run();
+    failing.assert_code(1).assert_stderr_contains("the browser command `sh -c 'exit 3'` exited with status 3");
+    let killed = env.oulogin(login(&["--browser-command", "sh -c 'kill -9 $$'"])).run();
+    killed.assert_code(1).assert_stderr_contains("was killed by signal 9 (SIGKILL)");
+    for output in [&failing, &killed] {
+        assert!(!output.stderr.contains("ExitStatus") && !output.stderr.contains("unix_wait_status"), "{output}");
+    }
+
+    let pasting = env.oulogin(login(&["--no-browser"])).stdin("").run();
+    pasting.assert_code(1);
+    assert!(
+        pasting.stderr.lines().any(|line| line.starts_with("hint: ")
+            && line.contains("paste")
+            && line.contains(&format!("http://127.0.0.1:{port}/redirect"))),
+        "{pasting}"
+    );
 }

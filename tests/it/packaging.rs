@@ -164,8 +164,10 @@ fn usage_block() -> String {
          ### `kubectl oulogin`\n\n```text\n{}```\n",
         top
     );
-    let subcommands = subcommands_from_help(&top);
+    let mut subcommands = subcommands_from_help(&top);
     assert!(subcommands.len() >= 5, "too few subcommands found in `--help`: {subcommands:?}");
+    // `token` is left out of the command list (it is for kubectl), not out of the README.
+    subcommands.insert(1.min(subcommands.len()), "token".to_string());
     for sub in subcommands {
         let help = help_text(&[&sub, "--help"]);
         block.push_str(&format!("\n### `kubectl oulogin {sub}`\n\n```text\n{help}```\n"));
@@ -245,14 +247,20 @@ fn real_kubectl_completes_oulogin_through_the_shim() {
     .unwrap();
 
     let (candidates, directive) = kubectl_complete(bin.path(), home.path(), &[""]);
-    for expected in ["exec", "status", "logout", "completion", "token"] {
+    for expected in ["exec", "status", "logout", "completion", "version"] {
         assert!(candidates.contains(&expected.to_string()), "{expected} missing from {candidates:?}");
     }
-    assert!(!candidates.iter().any(|candidate| candidate.starts_with("__")), "hidden commands: {candidates:?}");
+    assert!(
+        !candidates.iter().any(|candidate| candidate.starts_with("__") || candidate == "token"),
+        "hidden commands: {candidates:?}"
+    );
     assert_eq!(directive, ":4");
 
     assert_eq!(kubectl_complete(bin.path(), home.path(), &["st"]).0, ["status"]);
-    assert_eq!(kubectl_complete(bin.path(), home.path(), &["status", "-o", ""]).0, ["table", "json", "yaml"]);
+    assert_eq!(
+        kubectl_complete(bin.path(), home.path(), &["status", "-o", ""]).0,
+        ["table", "wide", "name", "json", "yaml"]
+    );
     assert_eq!(
         kubectl_complete(bin.path(), home.path(), &["completion", ""]).0,
         ["bash", "elvish", "fish", "powershell", "zsh"]
