@@ -60,7 +60,7 @@ impl Hint for ManageError {
 fn login_command(context: Option<&str>, host: Option<&str>, flags: &str) -> String {
     match (context, host) {
         (Some(context), _) => format!("kubectl oulogin --context {}{flags}", shell_words::quote(context)),
-        (None, Some(host)) => format!("kubectl oulogin --host {host}{flags}"),
+        (None, Some(host)) => format!("kubectl oulogin --host {}{flags}", shell_words::quote(host)),
         (None, None) => format!("kubectl oulogin --host HOST{flags}"),
     }
 }

@@ -819,7 +819,7 @@ mod tests {
         let text = issue(&setup.request, &fake).unwrap_err().render();
         assert!(
             text.contains(
-                "kubectl oulogin --host ou.example.com:8443 --port 8401 --certificate-authority '/etc/ou ca.pem' --force"
+                "kubectl oulogin --host ou.example.com:8443 --force --certificate-authority '/etc/ou ca.pem' --port 8401"
             ),
             "{text}"
         );
