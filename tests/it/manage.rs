@@ -872,7 +872,7 @@ fn a_session_created_with_port_logs_in_again_on_it_and_hints_name_it() {
     let refused = env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).env("OULOGIN_NO_BROWSER", "1").run();
     assert!(!refused.success(), "{refused}");
     refused.assert_stderr_contains(&format!(
-        "kubectl oulogin --host {} --port {port} --certificate-authority {} --force",
+        "kubectl oulogin --host {} --force --certificate-authority {} --port {port}",
         fake.host(),
         fake.ca_file().display()
     ));

@@ -310,10 +310,10 @@ fn a_gone_session_with_browsers_forbidden_names_the_login_command_at_once() {
     output.assert_stderr_contains("OULOGIN_NO_BROWSER");
     // The port and CA file the session was created with are repeated.
     output.assert_stderr_contains(&format!(
-        "kubectl oulogin --host {} --port {} --certificate-authority {} --force",
+        "kubectl oulogin --host {} --force --certificate-authority {} --port {}",
         world.ou.host(),
-        world.ou.redirect_port(),
-        world.ou.ca_file().display()
+        world.ou.ca_file().display(),
+        world.ou.redirect_port()
     ));
 }
 
@@ -433,8 +433,8 @@ fn an_abandoned_browser_login_makes_later_calls_fail_fast_without_a_browser() {
         output.assert_code(1);
         assert!(started.elapsed() < Duration::from_secs(3), "took {:?}:\n{output}", started.elapsed());
         output.assert_stderr_contains("failed or was abandoned recently");
-        output.assert_stderr_contains(&format!("kubectl oulogin --host {} --port ", world.ou.host()));
-        output.assert_stderr_contains(" --force`");
+        output.assert_stderr_contains(&format!("kubectl oulogin --host {} --force ", world.ou.host()));
+        output.assert_stderr_contains(" --port ");
         assert!(output.stdout.is_empty(), "{output}");
     }
     assert_eq!(browser.opened(), 1, "no new browser tab during the cool-down");
