@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Log in to Kubernetes through OpenUnison, and stay logged in.
 ///
@@ -19,7 +20,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "kubectl-oulogin",
     bin_name = "kubectl oulogin",
     version,
-    args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 success; 1 the operation failed; 2 usage error; 130 Ctrl-C; \
                   `exec` passes its command's status through (128+N when it died of signal N; 127 when it is not found, 126 when it cannot be run)."
 )]
@@ -34,6 +34,41 @@ pub struct Cli {
     /// and print `export KUBECONFIG=<path>` on stdout for `eval`.
     #[arg(long)]
     pub isolated: bool,
+
+    /// Debug output on stderr (`debug:` lines; repeat for more). `OULOGIN_DEBUG=1` or `2` does the same.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+impl Cli {
+    /// The command line of this process; a usage error exits 2 (as clap's own).
+    pub fn parse_checked() -> Cli {
+        Cli::try_parse_checked_from(std::env::args_os()).unwrap_or_else(|err| err.exit())
+    }
+
+    /// Parses `args`. The login flags and the subcommands exclude each other,
+    /// while the global flags (`-v`) go before or after a subcommand: clap's
+    /// `args_conflicts_with_subcommands` would refuse those too.
+    pub fn try_parse_checked_from<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        if let Some((name, _)) = matches.subcommand() {
+            let login_flag = command.get_arguments().find(|arg| {
+                !arg.is_global_set() && matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
+            });
+            if let Some(flag) = login_flag {
+                return Err(command.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("`{flag}` cannot be used with the `{name}` command"),
+                ));
+            }
+        }
+        Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +248,22 @@ mod tests {
         let Some(Command::Exec(exec)) = cli.command else { panic!("not exec") };
         assert_eq!(exec.login.host.as_deref(), Some("h"));
         assert_eq!(exec.command, ["k9s", "-A"]);
+    }
+
+    #[test]
+    fn verbose_counts_before_and_after_the_subcommand() {
+        let parse =
+            |args: &[&str]| Cli::try_parse_checked_from(std::iter::once("kubectl-oulogin").chain(args.iter().copied()));
+        assert_eq!(parse(&["-v", "token", "--session", "s"]).unwrap().verbose, 1);
+        assert_eq!(parse(&["token", "--session", "s", "-vv"]).unwrap().verbose, 2);
+        assert_eq!(parse(&["-vv", "status"]).unwrap().verbose, 2);
+        assert_eq!(parse(&["--host", "h", "--verbose"]).unwrap().verbose, 1);
+        assert_eq!(parse(&["status"]).unwrap().verbose, 0);
+        // Login flags still do not mix with a subcommand.
+        let err = parse(&["--host", "h", "status"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(err.to_string().contains("--host") && err.to_string().contains("status"), "{err}");
+        assert!(parse(&["--isolated", "-v", "exec", "--", "true"]).is_err());
     }
 
     #[test]

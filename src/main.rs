@@ -5,6 +5,7 @@
 mod app;
 mod cli;
 mod completion;
+mod debug;
 mod error;
 mod exec;
 mod files;
@@ -20,11 +21,10 @@ mod settings;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     nss::pin_builtin_services();
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_checked();
+    debug::set_level(settings::debug_level(cli.verbose));
     match app::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
