@@ -351,6 +351,7 @@ fn write_file(file: &mut KubeconfigFile) -> Result<(), KubeconfigError> {
     }
     files::write_atomic_keep_mode(&file.path, text.as_bytes())
         .map_err(|source| KubeconfigError::Write { path: file.path.clone(), source })?;
+    crate::debug!("kubeconfig {}: written ({} bytes, to {})", file.path.display(), text.len(), target.display());
     file.bytes = Some(text.into_bytes());
     Ok(())
 }
@@ -391,6 +392,9 @@ impl KubectlLock {
                     }
                     let stood = standing.observe(&lock);
                     let waited = started.elapsed();
+                    if waited < pause {
+                        crate::debug!("kubectl's lock {} exists; waiting for it to go", lock.display());
+                    }
                     if stood >= KUBECTL_LOCK_WAIT || waited >= KUBECTL_BUSY_WAIT {
                         return Err(KubeconfigError::Locked { path: file.to_path_buf(), lock, waited });
                     }

@@ -306,6 +306,7 @@ async fn recv_interrupt(interrupt: &mut Option<tokio::signal::unix::Signal>) -> 
 }
 
 fn open_browser(choice: &BrowserChoice, url: &str, events: &mpsc::UnboundedSender<Event>) {
+    crate::debug!("opening {} with {choice:?}", crate::debug::redact_url(url));
     match browser::launch(choice, url) {
         Launch::Opened | Launch::NotWanted => {}
         Launch::Failed { why } => {
@@ -383,6 +384,11 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut shutd
 
 async fn respond(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let host_header = request.headers().get(hyper::header::HOST).and_then(|value| value.to_str().ok());
+    crate::debug!(
+        "loopback listener: {} {}",
+        request.method(),
+        crate::debug::redact_target(request.uri().path(), request.uri().query())
+    );
     let route = callback::route(
         request.method().as_str(),
         request.uri().path(),

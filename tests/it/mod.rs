@@ -2,6 +2,7 @@
 
 mod browser;
 mod crash;
+mod debug;
 mod fake_server;
 mod harness;
 mod hostile;
@@ -9,6 +10,7 @@ mod isolation;
 mod login;
 mod manage;
 mod packaging;
+mod proxy;
 mod race;
 mod sandbox;
 mod security;
