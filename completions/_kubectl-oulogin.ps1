@@ -32,6 +32,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Log in even if the existing session still works')
             [CompletionResult]::new('--auth-provider', '--auth-provider', [CompletionResultType]::ParameterName, 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)')
             [CompletionResult]::new('--isolated', '--isolated', [CompletionResultType]::ParameterName, 'Log in into a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -57,6 +59,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Log in even if the existing session still works')
             [CompletionResult]::new('--auth-provider', '--auth-provider', [CompletionResultType]::ParameterName, 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -65,6 +69,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('--session', '--session', [CompletionResultType]::ParameterName, 'Name of a session under `$KUBECACHEDIR/oulogin/`')
             [CompletionResult]::new('--session-file', '--session-file', [CompletionResultType]::ParameterName, 'Path of a session file (isolated kubeconfigs keep theirs beside them)')
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'OpenUnison host of the session, used in messages when the session is missing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -74,6 +80,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Ask OpenUnison whether each session is still alive (costs one refresh per session)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -83,19 +91,27 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to log out of (default: the current context)')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Log out of every context this tool manages')
             [CompletionResult]::new('--purge', '--purge', [CompletionResultType]::ParameterName, 'Also remove the context and cluster entries, not only the credentials')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'kubectl-oulogin;completion' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'kubectl-oulogin;__complete' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             break
         }
         'kubectl-oulogin;__man' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

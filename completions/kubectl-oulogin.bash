@@ -71,7 +71,7 @@ _kubectl__oulogin() {
 
     case "${cmd}" in
         kubectl__oulogin)
-            opts="-h -V --host --kubeconfig --context --certificate-authority --no-browser --browser-command --port --timeout --force --auth-provider --isolated --help --version exec token status logout completion __complete __man help"
+            opts="-v -h -V --host --kubeconfig --context --certificate-authority --no-browser --browser-command --port --timeout --force --auth-provider --isolated --verbose --help --version exec token status logout completion __complete __man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -113,7 +113,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd____complete)
-            opts=""
+            opts="-v --verbose"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,7 +127,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd____man)
-            opts="-h --help"
+            opts="-v -h --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -141,7 +141,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__completion)
-            opts="-h --help bash elvish fish powershell zsh"
+            opts="-v -h --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -155,7 +155,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__exec)
-            opts="-h --host --kubeconfig --context --certificate-authority --no-browser --browser-command --port --timeout --force --auth-provider --help"
+            opts="-v -h --host --kubeconfig --context --certificate-authority --no-browser --browser-command --port --timeout --force --auth-provider --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -323,7 +323,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__logout)
-            opts="-h --kubeconfig --context --all --purge --help"
+            opts="-v -h --kubeconfig --context --all --purge --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -345,7 +345,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__status)
-            opts="-o -h --kubeconfig --output --check --help"
+            opts="-o -v -h --kubeconfig --output --check --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -371,7 +371,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__token)
-            opts="-h --session --session-file --host --help"
+            opts="-v -h --session --session-file --host --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

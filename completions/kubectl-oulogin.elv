@@ -29,6 +29,8 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand --force 'Log in even if the existing session still works'
             cand --auth-provider 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
             cand --isolated 'Log in into a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -53,6 +55,8 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand --no-browser 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin'
             cand --force 'Log in even if the existing session still works'
             cand --auth-provider 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -60,6 +64,8 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand --session 'Name of a session under `$KUBECACHEDIR/oulogin/`'
             cand --session-file 'Path of a session file (isolated kubeconfigs keep theirs beside them)'
             cand --host 'OpenUnison host of the session, used in messages when the session is missing'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -68,6 +74,8 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand -o 'Output format'
             cand --output 'Output format'
             cand --check 'Ask OpenUnison whether each session is still alive (costs one refresh per session)'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -76,16 +84,24 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand --context 'The context to log out of (default: the current context)'
             cand --all 'Log out of every context this tool manages'
             cand --purge 'Also remove the context and cluster entries, not only the credentials'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'kubectl-oulogin;completion'= {
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'kubectl-oulogin;__complete'= {
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
         }
         &'kubectl-oulogin;__man'= {
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help'
             cand --help 'Print help'
         }

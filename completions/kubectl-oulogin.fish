@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_kubectl_oulogin_global_optspecs
-    string join \n host= kubeconfig= context= certificate-authority= no-browser browser-command= port= timeout= force auth-provider isolated h/help V/version
+    string join \n host= kubeconfig= context= certificate-authority= no-browser browser-command= port= timeout= force auth-provider isolated v/verbose h/help V/version
 end
 
 function __fish_kubectl_oulogin_needs_command
@@ -35,6 +35,7 @@ complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l no-brow
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l force -d 'Log in even if the existing session still works'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l auth-provider -d 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l isolated -d 'Log in into a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -s V -l version -d 'Print version'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -f -a "exec" -d 'Run a command with its own fresh kubeconfig and OpenUnison session, removed again when the command exits'
@@ -55,23 +56,30 @@ complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -l
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -l no-browser -d 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -l force -d 'Log in even if the existing session still works'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -l auth-provider -d 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -l session -d 'Name of a session under `$KUBECACHEDIR/oulogin/`' -r
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -l session-file -d 'Path of a session file (isolated kubeconfigs keep theirs beside them)' -r -F
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -l host -d 'OpenUnison host of the session, used in messages when the session is missing' -r
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -l kubeconfig -d 'Use this kubeconfig file instead of the KUBECONFIG rules' -r -F
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 yaml\t''"
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -l check -d 'Ask OpenUnison whether each session is still alive (costs one refresh per session)'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -s h -l help -d 'Print help'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -l kubeconfig -d 'Use this kubeconfig file instead of the KUBECONFIG rules' -r -F
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -l context -d 'The context to log out of (default: the current context)' -r
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -l all -d 'Log out of every context this tool manages'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -l purge -d 'Also remove the context and cluster entries, not only the credentials'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -s h -l help -d 'Print help'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand completion" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand completion" -s h -l help -d 'Print help'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand __complete" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand __man" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand __man" -s h -l help -d 'Print help'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand help; and not __fish_seen_subcommand_from exec token status logout completion __complete __man help" -f -a "exec" -d 'Run a command with its own fresh kubeconfig and OpenUnison session, removed again when the command exits'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand help; and not __fish_seen_subcommand_from exec token status logout completion __complete __man help" -f -a "token" -d 'The exec credential plugin that kubeconfigs written by this tool call'

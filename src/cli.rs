@@ -20,6 +20,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
     name = "kubectl-oulogin",
     bin_name = "kubectl oulogin",
     version,
+    // Login flags and commands exclude each other (see `try_parse_checked_from`).
+    override_usage = "kubectl oulogin [OPTIONS]\n       kubectl oulogin <COMMAND>",
     after_help = "Exit codes: 0 success; 1 the operation failed; 2 usage error; 130 Ctrl-C; \
                   `exec` passes its command's status through (128+N when it died of signal N; 127 when it is not found, 126 when it cannot be run)."
 )]
@@ -35,7 +37,7 @@ pub struct Cli {
     #[arg(long)]
     pub isolated: bool,
 
-    /// Debug output on stderr (`debug:` lines; repeat for more). `OULOGIN_DEBUG=1` or `2` does the same.
+    /// Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 }
