@@ -68,6 +68,16 @@ pub enum BrowserChoice {
 }
 
 impl BrowserChoice {
+    /// Which browser, in words (for debug lines).
+    pub fn describe(&self) -> String {
+        match self {
+            BrowserChoice::NoBrowser => "no browser (`--no-browser`)".to_string(),
+            BrowserChoice::Command(command) => format!("`{command}` (`--browser-command`)"),
+            BrowserChoice::BrowserEnv(list) => format!("`{list}` (`BROWSER`)"),
+            BrowserChoice::System => "the system browser".to_string(),
+        }
+    }
+
     pub fn resolve(no_browser: bool, command: Option<&str>) -> BrowserChoice {
         if no_browser {
             BrowserChoice::NoBrowser

@@ -306,7 +306,7 @@ async fn recv_interrupt(interrupt: &mut Option<tokio::signal::unix::Signal>) -> 
 }
 
 fn open_browser(choice: &BrowserChoice, url: &str, events: &mpsc::UnboundedSender<Event>) {
-    crate::debug!("opening {} with {choice:?}", crate::debug::redact_url(url));
+    crate::debug!("opening {} with {}", crate::debug::redact_url(url), choice.describe());
     match browser::launch(choice, url) {
         Launch::Opened | Launch::NotWanted => {}
         Launch::Failed { why } => {

@@ -332,7 +332,7 @@ fn login_again(
         return Err(SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated }.into());
     }
     lock.set_holder(files::HOLDER_LOGIN);
-    crate::debug!("token: starting a browser login with {:?}", session.browser);
+    crate::debug!("token: starting a browser login with {}", session.browser.describe());
     crate::output::info(format!(
         "the OpenUnison session for `{host}` has ended (`{refused_by}` refused its refresh token); \
          logging in again in the browser"
