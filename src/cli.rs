@@ -57,7 +57,7 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         let mut command = Cli::command();
-        let matches = command.try_get_matches_from_mut(args)?;
+        let mut matches = command.try_get_matches_from_mut(args)?;
         if let Some((name, _)) = matches.subcommand() {
             let login_flag = command.get_arguments().find(|arg| {
                 !arg.is_global_set() && matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
@@ -69,7 +69,8 @@ impl Cli {
                 ));
             }
         }
-        Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))
+        // `_mut` takes the values out instead of cloning every match first.
+        Cli::from_arg_matches_mut(&mut matches).map_err(|err| err.format(&mut command))
     }
 }
 
