@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build the release archive of kubectl-oulogin for one Rust target, name it as
 # krew-manifest.yaml expects, and fill the version and that platform's sha256
-# into the manifest.
+# into the manifest; copy the manifest into this project's krew index layout.
 #
 #   scripts/release.sh TARGET                  scripts/build-release.sh TARGET (static on Linux), then package
 #   scripts/release.sh --binary PATH TARGET    package an already built binary (no cargo build)
 #   scripts/release.sh --record-only TARGET    only hash an archive already in the dist directory
 #                                              and record it in the manifest
-# Options: --manifest FILE (default: krew-manifest.yaml), --dist DIR (default: dist/).
+# Options: --manifest FILE (default: krew-manifest.yaml), --dist DIR (default: dist/),
+#          --index DIR (default: DIST/krew-index).
 #
 # Output: DIST/kubectl-oulogin-VERSION-TARGET.tar.gz (.zip for Windows targets)
 # holding, at its top level, the binary, LICENSE, the man page
@@ -22,6 +23,15 @@
 # version changes, the other platforms' sha256 are reset to 64 zeros (no
 # archive for the new version yet), which krew refuses to install.
 #
+# The krew index: the default krew index already holds a plugin named `oulogin`
+# (TremoloSecurity's old, deprecated Go plugin), so this one ships through the
+# project's own index, the Cargo.toml `repository`. krew reads an index's
+# `plugins/NAME.yaml` (validate-krew-manifest wants the file named after the
+# plugin), so each run also writes the manifest as it now stands to
+# INDEX/plugins/NAME.yaml (NAME: the manifest's `metadata.name`). Users run
+#   kubectl krew index add oulogin REPOSITORY
+#   kubectl krew install oulogin/oulogin
+#
 # Other platforms (CI): this machine builds only its host target
 # (x86_64-unknown-linux-gnu). A release workflow runs one job per platform on
 # a native runner, with bash and python3 (Git Bash on Windows):
@@ -33,14 +43,15 @@
 #   windows-11-arm         scripts/release.sh aarch64-pc-windows-msvc
 # Each job uploads dist/*. A final job downloads all archives into dist/, runs
 # `scripts/release.sh --record-only TARGET` for each of the six targets, and
-# commits the completed krew-manifest.yaml / attaches the archives to the
-# GitHub release `vVERSION` the `uri`s point at.
+# commits the completed krew-manifest.yaml and dist/krew-index/plugins/oulogin.yaml
+# (as `plugins/oulogin.yaml` at the repository's root, where krew looks) and
+# attaches the archives to the GitHub release `vVERSION` the `uri`s point at.
 #
 # Needs: cargo (unless --binary/--record-only), python3 >= 3.11 (tomllib).
 set -euo pipefail
 
 usage() {
-    sed -n '5,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '5,12p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -49,6 +60,7 @@ binary=""
 record_only=0
 manifest="$root/krew-manifest.yaml"
 dist="$root/dist"
+index=""
 
 while (($#)); do
     case "$1" in
@@ -56,6 +68,7 @@ while (($#)); do
         --record-only) record_only=1; shift ;;
         --manifest) manifest="${2:?--manifest needs a file}"; shift 2 ;;
         --dist) dist="${2:?--dist needs a directory}"; shift 2 ;;
+        --index) index="${2:?--index needs a directory}"; shift 2 ;;
         -h | --help) usage ;;
         -*) echo "release.sh: unknown option \`$1\`" >&2; usage ;;
         *) break ;;
@@ -63,6 +76,7 @@ while (($#)); do
 done
 (($# == 1)) || usage
 target="$1"
+index="${index:-$dist/krew-index}"
 
 version="$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["package"]["version"])' "$root/Cargo.toml")"
 case "$target" in
@@ -134,10 +148,10 @@ fi
 
 [[ -f "$archive" ]] || { echo "release.sh: no archive at \`$archive\`" >&2; exit 1; }
 
-python3 - "$archive" "$manifest" "$version" "$target" <<'PY'
+python3 - "$archive" "$manifest" "$version" "$target" "$index" <<'PY'
 import hashlib, os, re, sys
 
-archive, manifest, version, target = sys.argv[1:]
+archive, manifest, version, target, index_dir = sys.argv[1:]
 with open(archive, "rb") as data:
     sha256 = hashlib.sha256(data.read()).hexdigest()
 with open(archive + ".sha256", "w") as out:
@@ -180,9 +194,25 @@ if uris != sum(1 for line in lines if line.lstrip().startswith("uri:")):
     sys.exit(f"release.sh: `{manifest}` has a uri that is not `.../download/v{old_version}/kubectl-oulogin-{old_version}-TARGET.tar.gz|.zip`")
 if found != 1:
     sys.exit(f"release.sh: `{manifest}` has {found} platforms with a uri for `{target}` (want exactly 1)")
-partial = manifest + ".partial"
-with open(partial, "w") as out:
-    out.writelines(lines)
-os.replace(partial, manifest)
-print(f"{archive}\nsha256 {sha256}\nrecorded for {target} v{version} in {manifest}", file=sys.stderr)
+# metadata.name, for the index file's name.
+name = None
+in_metadata = False
+for line in lines:
+    if not line.startswith(" "):
+        in_metadata = line.rstrip() == "metadata:"
+    elif in_metadata and (m := re.match(r"^  name: (\S+)\s*$", line)):
+        name = m.group(1)
+if not name or not re.fullmatch(r"[\w-]+", name):
+    sys.exit(f"release.sh: `{manifest}` has no usable `metadata.name`")
+for path in (manifest, os.path.join(index_dir, "plugins", name + ".yaml")):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    partial = path + ".partial"
+    with open(partial, "w") as out:
+        out.writelines(lines)
+    os.replace(partial, path)
+print(
+    f"{archive}\nsha256 {sha256}\nrecorded for {target} v{version} in {manifest}\n"
+    f"krew index: {os.path.join(index_dir, 'plugins', name + '.yaml')}",
+    file=sys.stderr,
+)
 PY

@@ -19,6 +19,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
     name = "kubectl-oulogin",
     bin_name = "kubectl oulogin",
     version,
+    // Login flags and commands exclude each other (see `parse_from_words`).
+    override_usage = "kubectl oulogin [OPTIONS]\n       kubectl oulogin <COMMAND>",
     after_help = LOGIN_EXAMPLES
 )]
 pub struct Cli {
@@ -35,12 +37,16 @@ pub struct Cli {
     /// and print `export KUBECONFIG=<path>` on stdout for `eval`.
     #[arg(long)]
     pub isolated: bool,
+
+    /// Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 impl Cli {
     /// Parses the process's command line, exiting on errors as clap does.
     /// Login flags cannot go with a command (they would be ignored); the
-    /// global ones (`--kubeconfig`, `--context`) go anywhere.
+    /// global ones (`--kubeconfig`, `--context`, `-v`) go anywhere.
     pub fn parse_command_line() -> Cli {
         Cli::parse_from_words(std::env::args_os()).unwrap_or_else(|err| err.exit())
     }
@@ -51,7 +57,7 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         let mut command = Cli::command();
-        let matches = command.try_get_matches_from_mut(words)?;
+        let mut matches = command.try_get_matches_from_mut(words)?;
         if let Some((name, _)) = matches.subcommand() {
             let misplaced = command.get_arguments().find(|arg| {
                 !arg.is_global_set()
@@ -65,7 +71,8 @@ impl Cli {
                 ));
             }
         }
-        Cli::from_arg_matches(&matches)
+        // `_mut` takes the values out instead of cloning every match first.
+        Cli::from_arg_matches_mut(&mut matches)
     }
 }
 
@@ -331,6 +338,22 @@ mod tests {
         let login = Cli::parse_from_words(["kubectl-oulogin", "--port", "8401", "--context", "c"]).unwrap();
         assert_eq!((login.login.port, login.global.context.as_deref()), (Some(8401), Some("c")));
         assert!(Cli::parse_from_words(["kubectl-oulogin", "logout", "--all", "--context", "c"]).is_err());
+    }
+
+    #[test]
+    fn verbose_counts_before_and_after_the_subcommand() {
+        let parse =
+            |args: &[&str]| Cli::parse_from_words(std::iter::once("kubectl-oulogin").chain(args.iter().copied()));
+        assert_eq!(parse(&["-v", "token", "--session", "s"]).unwrap().verbose, 1);
+        assert_eq!(parse(&["token", "--session", "s", "-vv"]).unwrap().verbose, 2);
+        assert_eq!(parse(&["-vv", "status"]).unwrap().verbose, 2);
+        assert_eq!(parse(&["--host", "h", "--verbose"]).unwrap().verbose, 1);
+        assert_eq!(parse(&["status"]).unwrap().verbose, 0);
+        // Login flags still do not mix with a subcommand.
+        let err = parse(&["--host", "h", "status"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(err.to_string().contains("--host") && err.to_string().contains("status"), "{err}");
+        assert!(parse(&["--isolated", "-v", "exec", "--", "true"]).is_err());
     }
 
     #[test]

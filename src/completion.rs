@@ -269,8 +269,8 @@ impl<'a> Completer<'a> {
         }
     }
 
-    /// A subcommand can follow only before any flag or positional of its parent
-    /// (`args_conflicts_with_subcommands`), global flags (`--kubeconfig`) aside.
+    /// A subcommand can follow only before any flag or positional of its parent,
+    /// global flags (`--kubeconfig`, `--context`, `-v`) aside.
     fn subcommands_allowed(&self) -> bool {
         self.used.iter().all(|arg| arg.is_global_set()) && self.positionals == 0
     }
@@ -532,6 +532,10 @@ mod tests {
         let (values, _) = complete(&["--force", ""]);
         assert!(!values.contains(&"status".to_string()), "{values:?}");
         assert!(values.contains(&"--host".to_string()), "{values:?}");
+        // A global flag is no login flag.
+        let (values, _) = complete(&["-v", ""]);
+        assert!(values.contains(&"status".to_string()), "{values:?}");
+        assert!(complete(&["status", "--verb"]).0.contains(&"--verbose".to_string()));
     }
 
     #[test]

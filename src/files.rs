@@ -336,11 +336,15 @@ impl Lock {
     ) -> Result<Lock, LockError> {
         let file = open_lock_file(path)?;
         match file.try_lock() {
-            Ok(()) => return Ok(Lock { file }),
+            Ok(()) => {
+                crate::debug!(2, "lock {}: taken", path.display());
+                return Ok(Lock { file });
+            }
             Err(fs::TryLockError::WouldBlock) => {}
             Err(fs::TryLockError::Error(err)) => return Err(FileError::new("lock", path, err).into()),
         }
         let started = Instant::now();
+        crate::debug!("lock {} is held by {}; waiting", path.display(), describe_holder(path));
         let (sender, receiver) = std::sync::mpsc::sync_channel::<io::Result<File>>(1);
         std::thread::Builder::new()
             .name("lock-wait".into())
@@ -359,7 +363,10 @@ impl Lock {
             }
             let until = if noticed { timeout } else { notice_after.min(timeout) };
             match receiver.recv_timeout(until.saturating_sub(waited)) {
-                Ok(Ok(file)) => return Ok(Lock { file }),
+                Ok(Ok(file)) => {
+                    crate::debug!("lock {}: taken after waiting {} ms", path.display(), started.elapsed().as_millis());
+                    return Ok(Lock { file });
+                }
                 Ok(Err(err)) => return Err(FileError::new("lock", path, err).into()),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if !noticed && started.elapsed() >= notice_after && started.elapsed() < timeout {
@@ -379,7 +386,10 @@ impl Lock {
     pub fn try_acquire(path: &Path) -> Result<Option<Lock>, FileError> {
         let file = open_lock_file(path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(Lock { file })),
+            Ok(()) => {
+                crate::debug!(2, "lock {}: taken", path.display());
+                Ok(Some(Lock { file }))
+            }
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(err)) => Err(FileError::new("lock", path, err)),
         }

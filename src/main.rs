@@ -5,6 +5,7 @@
 mod app;
 mod cli;
 mod completion;
+mod debug;
 mod error;
 mod exec;
 mod files;
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     nss::pin_builtin_services();
     let cli = cli::Cli::parse_command_line();
+    debug::set_level(settings::debug_level(cli.verbose));
     match app::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {

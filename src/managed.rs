@@ -15,9 +15,14 @@ use crate::session::SessionLocation;
 /// path, so that krew upgrades and moves keep working.
 pub const PLUGIN_COMMAND: &str = "kubectl-oulogin";
 
-/// How kubectl should tell a user that the plugin is missing.
-pub const INSTALL_HINT: &str = "kubectl-oulogin is not on PATH; install it with `kubectl krew install oulogin` \
-     or `cargo install kubectl-oulogin`";
+/// How kubectl should tell a user that the plugin is missing. Through this
+/// project's krew index: the default index's `oulogin` is an older,
+/// deprecated plugin.
+pub const INSTALL_HINT: &str = concat!(
+    "kubectl-oulogin is not on PATH; install it with `kubectl krew index add oulogin ",
+    env!("CARGO_PKG_REPOSITORY"),
+    "` and then `kubectl krew install oulogin/oulogin`, or with `cargo install kubectl-oulogin`"
+);
 
 /// Where the session behind an exec stanza lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,8 @@ pub mod env {
     pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
     /// `1`: `token` never opens a browser.
     pub const OULOGIN_NO_BROWSER: &str = "OULOGIN_NO_BROWSER";
+    /// `1` or `2`: debug lines on stderr, as `-v`/`-vv` (for the commands kubectl runs).
+    pub const OULOGIN_DEBUG: &str = "OULOGIN_DEBUG";
     /// The ExecCredential request client-go hands to `token`.
     pub const KUBERNETES_EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
     /// The user's login shell: which `eval` form a hint shows.
@@ -71,6 +73,16 @@ pub enum BrowserChoice {
 }
 
 impl BrowserChoice {
+    /// Which browser, in words (for debug lines).
+    pub fn describe(&self) -> String {
+        match self {
+            BrowserChoice::NoBrowser => "no browser (`--no-browser`)".to_string(),
+            BrowserChoice::Command(command) => format!("`{command}` (`--browser-command`)"),
+            BrowserChoice::BrowserEnv(list) => format!("`{list}` (`BROWSER`)"),
+            BrowserChoice::System => "the system browser".to_string(),
+        }
+    }
+
     pub fn resolve(no_browser: bool, command: Option<&str>) -> BrowserChoice {
         if no_browser {
             BrowserChoice::NoBrowser
@@ -251,6 +263,22 @@ pub fn no_browser_from_env() -> bool {
     std::env::var(env::OULOGIN_NO_BROWSER).is_ok_and(|value| value == "1")
 }
 
+/// The debug level: the higher of `-v` (counted) and `OULOGIN_DEBUG` (`1`,
+/// `2`; `0`, `false`, `no` or empty is off; any other value is `1`).
+pub fn debug_level(verbose: u8) -> u8 {
+    let from_env = std::env::var(env::OULOGIN_DEBUG).map(|value| env_debug_level(&value)).unwrap_or(0);
+    verbose.max(from_env).min(crate::debug::MAX_LEVEL)
+}
+
+fn env_debug_level(value: &str) -> u8 {
+    let value = value.trim();
+    match value.parse::<u8>() {
+        Ok(level) => level,
+        Err(_) if value.is_empty() || ["false", "no", "off"].iter().any(|off| value.eq_ignore_ascii_case(off)) => 0,
+        Err(_) => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +297,13 @@ mod tests {
             force: false,
             auth_provider: false,
             paths,
+        }
+    }
+
+    #[test]
+    fn oulogin_debug_values_read_as_levels() {
+        for (value, level) in [("", 0), ("0", 0), ("no", 0), ("1", 1), ("2", 2), ("9", 9), ("yes", 1), (" 2 ", 2)] {
+            assert_eq!(env_debug_level(value), level, "{value:?}");
         }
     }
 

@@ -324,6 +324,11 @@ impl Kubeconfigs {
         let mut seen_targets = HashSet::new();
         for path in paths {
             let bytes = read_if_exists(&path)?;
+            crate::debug!(
+                "kubeconfig {}: {}",
+                path.display(),
+                bytes.as_ref().map_or("absent".to_string(), |bytes| format!("read ({} bytes)", bytes.len()))
+            );
             if bytes.is_some()
                 && let Ok(target) = std::fs::canonicalize(&path)
                 && !seen_targets.insert(target)

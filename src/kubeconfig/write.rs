@@ -381,6 +381,7 @@ fn write_file(file: &mut KubeconfigFile, holds_secret: bool) -> Result<(), Kubec
             file.path.display()
         ));
     }
+    crate::debug!("kubeconfig {}: written ({} bytes, to {})", file.path.display(), text.len(), target.display());
     file.bytes = Some(text.into_bytes());
     Ok(())
 }
@@ -433,6 +434,9 @@ impl KubectlLock {
                     }
                     let stood = standing.observe(&lock);
                     let waited = started.elapsed();
+                    if waited < pause {
+                        crate::debug!("kubectl's lock {} exists; waiting for it to go", lock.display());
+                    }
                     if stood >= KUBECTL_LOCK_WAIT || waited >= KUBECTL_BUSY_WAIT {
                         return Err(KubeconfigError::Locked { path: file.to_path_buf(), lock, waited });
                     }

@@ -378,6 +378,7 @@ async fn recv_interrupt(interrupt: &mut Option<tokio::signal::unix::Signal>) -> 
 }
 
 fn open_browser(choice: &BrowserChoice, url: &str, events: &mpsc::UnboundedSender<Event>) {
+    crate::debug!("opening {} with {}", crate::debug::redact_url(url), choice.describe());
     match browser::launch(choice, url) {
         Launch::Opened | Launch::NotWanted => {}
         Launch::Failed { why } => {
@@ -541,6 +542,11 @@ async fn respond(
         return Ok(page.into_response());
     }
     let host_header = request.headers().get(hyper::header::HOST).and_then(|value| value.to_str().ok());
+    crate::debug!(
+        "loopback listener: {} {}",
+        request.method(),
+        crate::debug::redact_target(request.uri().path(), request.uri().query())
+    );
     let route = callback::route(
         request.method().as_str(),
         request.uri().path(),

@@ -8,7 +8,10 @@
 //! never talk to the network (the cached `token`) never build one.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper_util::client::proxy::matcher::Matcher as ProxyMatcher;
 
 use super::TrustConfig;
 use super::clock::Receipt;
@@ -46,6 +49,10 @@ pub enum HttpError {
     /// Any other failure sending the request or reading the answer.
     #[error("the request to `{url}` failed: {why}")]
     Request { url: String, why: String },
+    /// The proxy in the way failed, or asks for credentials (`auth_required`:
+    /// HTTP 407). `proxy` is `scheme://host:port`, never with credentials.
+    #[error("cannot reach `{url}` through the proxy `{proxy}`: {why}")]
+    Proxy { url: String, proxy: String, why: String, auth_required: bool },
     /// The I/O runtime could not be started.
     #[error("cannot start the I/O runtime for `{url}`")]
     Runtime {
@@ -65,12 +72,17 @@ impl Hint for HttpError {
                 "if OpenUnison uses a private CA or a self-signed certificate, give it with `--certificate-authority FILE`"
                     .to_string(),
             ),
-            HttpError::Connect { .. } => Some(match proxy_variable() {
-                Some(name) => format!(
-                    "check the host name and port, that OpenUnison is reachable from here, and the proxy that `{name}` names"
-                ),
-                None => "check the host name and port, and that OpenUnison is reachable from here".to_string(),
-            }),
+            HttpError::Connect { .. } => Some("check the host name and port, and that OpenUnison is reachable from here".to_string()),
+            HttpError::Proxy { auth_required: true, .. } => Some(
+                "give the proxy's user name and password in its URL (`HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT`), \
+                 or list the OpenUnison host in `NO_PROXY` if it is reachable without the proxy"
+                    .to_string(),
+            ),
+            HttpError::Proxy { .. } => Some(
+                "check the proxy settings (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, or the system's) and that the proxy is \
+                 reachable from here"
+                    .to_string(),
+            ),
             HttpError::Timeout { .. } => Some("check the network and the OpenUnison server, then try again".to_string()),
             HttpError::Status { status, .. } if status.is_redirection() => {
                 Some("redirects are not followed; check that `--host` names the OpenUnison host itself".to_string())
@@ -89,14 +101,6 @@ impl Hint for HttpError {
             _ => None,
         }
     }
-}
-
-/// The environment variable that sends HTTPS requests through a proxy, if
-/// one is set (its value may hold a password, so only its name is shown).
-fn proxy_variable() -> Option<&'static str> {
-    ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-        .into_iter()
-        .find(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }
 
 /// A response read in full (up to [`MAX_BODY_BYTES`]).
@@ -158,6 +162,10 @@ pub struct Http {
     client: reqwest::Client,
     connect_timeout: Duration,
     request_timeout: Duration,
+    /// The proxy rules reqwest applies (the same `hyper-util` matcher, read
+    /// from the same environment and system settings), to name the proxy in
+    /// errors and debug lines.
+    proxies: Arc<ProxyMatcher>,
 }
 
 impl Http {
@@ -180,7 +188,24 @@ impl Http {
             .user_agent(concat!("kubectl-oulogin/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| TrustError::Setup { why: err.to_string() })?;
-        Ok(Http { client, connect_timeout, request_timeout })
+        Ok(Http { client, connect_timeout, request_timeout, proxies: Arc::new(ProxyMatcher::from_system()) })
+    }
+
+    /// The proxy a request to `url` goes through, as `scheme://host:port`
+    /// (credentials left out), or `None` for a direct connection.
+    pub fn proxy_for(&self, url: &str) -> Option<String> {
+        let uri = url.parse::<hyper::Uri>().ok()?;
+        let proxy = self.proxies.intercept(&uri)?;
+        let proxy = proxy.uri();
+        let host = proxy.host()?;
+        let port = proxy.port_u16().map(|port| format!(":{port}")).unwrap_or_default();
+        Some(format!("{}://{host}{port}", proxy.scheme_str().unwrap_or("http")))
+    }
+
+    /// Whether the proxy for `url` was given a user name (and password).
+    fn proxy_credentials_given(&self, url: &str) -> bool {
+        let Ok(uri) = url.parse::<hyper::Uri>() else { return false };
+        self.proxies.intercept(&uri).is_some_and(|proxy| proxy.basic_auth().is_some() || proxy.raw_auth().is_some())
     }
 
     /// `GET url`, with `Authorization: Bearer <token>` when given.
@@ -190,7 +215,7 @@ impl Http {
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
-        self.send(url, request).await
+        self.send("GET", url, request).await
     }
 
     /// `POST url` with a form-encoded body.
@@ -198,10 +223,27 @@ impl Http {
         // OpenUnison answers some failures with JSON only when asked for it.
         let request =
             with_typed_host(self.client.post(url), url).header(reqwest::header::ACCEPT, "application/json").form(form);
-        self.send(url, request).await
+        self.send("POST", url, request).await
     }
 
-    async fn send(&self, url: &str, request: reqwest::RequestBuilder) -> Result<Response, HttpError> {
+    async fn send(&self, method: &str, url: &str, request: reqwest::RequestBuilder) -> Result<Response, HttpError> {
+        let started = Instant::now();
+        let result = self.send_inner(url, request).await;
+        crate::debug!(
+            "HTTP {method} {} -> {} after {} ms, {}{}",
+            crate::debug::redact_url(url),
+            match &result {
+                Ok(response) => format!("{} ({} bytes)", response.status, response.body.len()),
+                Err(_) => "failed".to_string(),
+            },
+            started.elapsed().as_millis(),
+            self.proxy_for(url).map(|proxy| format!("through the proxy {proxy}")).unwrap_or_else(|| "direct".into()),
+            result.as_ref().err().map(|err| format!(": {err}")).unwrap_or_default()
+        );
+        result
+    }
+
+    async fn send_inner(&self, url: &str, request: reqwest::RequestBuilder) -> Result<Response, HttpError> {
         let sent = std::time::SystemTime::now();
         let mut response = request.send().await.map_err(|err| self.classify(url, err))?;
         let received = std::time::SystemTime::now();
@@ -231,14 +273,41 @@ impl Http {
 
     /// Sorts a reqwest error into what the user can act on.
     fn classify(&self, url: &str, err: reqwest::Error) -> HttpError {
+        let proxy = self.proxy_for(url);
         let url = url.to_string();
         let why = root_cause(&err);
+        if let Some(proxy) = proxy.clone()
+            && find_rustls_error(&err).is_none()
+            && (err.is_connect() || why.contains("tunnel error"))
+        {
+            // hyper-util's tunnel says only "proxy authorization required" for a 407.
+            let auth_required = why.contains("proxy authorization required");
+            let why = match (auth_required, err.is_timeout()) {
+                (true, _) if self.proxy_credentials_given(&url) => {
+                    "the proxy refused the user name and password in the proxy URL (HTTP 407: proxy authentication required)"
+                        .to_string()
+                }
+                (true, _) => "the proxy requires proxy authentication (HTTP 407)".to_string(),
+                (false, true) => format!(
+                    "no connection within {}",
+                    humantime::format_duration(self.connect_timeout)
+                ),
+                (false, false) => why,
+            };
+            return HttpError::Proxy { url, proxy, why, auth_required };
+        }
         if err.is_timeout() {
             let after = if err.is_connect() { self.connect_timeout } else { self.request_timeout };
             return HttpError::Timeout { url, after };
         }
         if let Some(tls) = find_rustls_error(&err) {
-            return HttpError::Tls { url, why: describe_tls_error(tls) };
+            let why = describe_tls_error(tls);
+            // A proxy that intercepts TLS shows its own certificate.
+            let why = match proxy {
+                Some(proxy) => format!("{why} (through the proxy `{proxy}`)"),
+                None => why,
+            };
+            return HttpError::Tls { url, why };
         }
         if err.is_connect() {
             return HttpError::Connect { url, why };

@@ -61,6 +61,9 @@ pub enum RefreshError {
     /// The CA certificates could not be loaded.
     #[error(transparent)]
     Trust(#[from] TrustError),
+    /// The proxy failed or wants credentials; the session may still be alive.
+    #[error(transparent)]
+    Proxy(HttpError),
 }
 
 impl Hint for RefreshError {
@@ -78,6 +81,7 @@ impl Hint for RefreshError {
                     .to_string(),
             ),
             RefreshError::Trust(err) => err.hint(),
+            RefreshError::Proxy(err) => err.hint().map(|hint| format!("{hint}; the session is kept")),
             RefreshError::ServerError { .. } | RefreshError::Timeout { .. } | RefreshError::Unreachable { .. } => {
                 Some("the session is kept; try again once OpenUnison is reachable".to_string())
             }
@@ -97,6 +101,7 @@ impl From<HttpError> for RefreshError {
             HttpError::Timeout { url, after } => RefreshError::Timeout { url, after },
             HttpError::Connect { url, why } | HttpError::Request { url, why } => RefreshError::Unreachable { url, why },
             HttpError::Tls { url, why } => RefreshError::Tls { url, why },
+            err @ HttpError::Proxy { .. } => RefreshError::Proxy(err),
             HttpError::TooLarge { url } => RefreshError::InvalidResponse {
                 url,
                 why: format!("it is larger than {} bytes", client::MAX_BODY_BYTES),

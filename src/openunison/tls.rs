@@ -198,6 +198,11 @@ impl TrustSources {
             sources.add_supplied(read_bundle(path, &origin, true)?, &origin);
         }
         sources.add_trust_config(trust)?;
+        crate::debug!(
+            "TLS trust: {} system roots; {}",
+            sources.system.len(),
+            describe_supplied(sources.supplied.len(), ssl_cert_file.as_deref(), trust)
+        );
         Ok(sources)
     }
 
@@ -280,6 +285,18 @@ impl TrustSources {
 /// The rustls configuration for talking to OpenUnison with `trust`.
 pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TrustError> {
     TrustSources::load(trust)?.client_config()
+}
+
+/// The supplied certificates and where they came from, for the debug line.
+fn describe_supplied(count: usize, ssl_cert_file: Option<&Path>, trust: &TrustConfig) -> String {
+    let mut origins = Vec::new();
+    origins.extend(ssl_cert_file.map(|path| format!("`SSL_CERT_FILE` {}", path.display())));
+    origins.extend(trust.ca_file.as_ref().map(|path| format!("the CA file {}", path.display())));
+    origins.extend(trust.ca_pem.as_ref().map(|_| "the OpenUnison CA kept with the session".to_string()));
+    if origins.is_empty() {
+        return "no CA supplied".to_string();
+    }
+    format!("{count} supplied certificate(s), also pinned when self-signed, from {}", origins.join(", "))
 }
 
 fn pem_error(origin: String, problem: PemProblem) -> TrustError {

@@ -210,6 +210,7 @@ pub(crate) fn read_in_checked_dir(location: &SessionLocation) -> Result<Session,
             SessionError::File(err)
         }
     })?;
+    crate::debug!("session {}: read ({} bytes)", path.display(), bytes.len());
     parse(&path, &bytes)
 }
 
@@ -259,6 +260,7 @@ pub fn save(location: &SessionLocation, session: &Session) -> Result<(), Session
     let mut bytes = serde_json::to_vec_pretty(session).expect("a session always serialises");
     bytes.push(b'\n');
     files::write_atomic(&location.json_path(), &bytes, 0o600)?;
+    crate::debug!("session {}: written", location.json_path().display());
     Ok(())
 }
 
@@ -311,6 +313,7 @@ pub fn delete(location: &SessionLocation) -> Result<bool, SessionError> {
     }
     let _lock = lock(location)?;
     let existed = remove_if_present(&location.json_path())?;
+    crate::debug!("session {}: {}", location.json_path().display(), if existed { "removed" } else { "absent" });
     remove_if_present(&location.cooldown_path())?;
     remove_if_present(&location.handouts_path())?;
     Ok(existed)

@@ -227,22 +227,34 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
     // rejection forced the refresh that brought it: the cached token's unless
     // a renewal replaced it.
     let (lifetime, handed_out, kind) = match cached {
-        Some(lifetime) if !rejected => (lifetime, cached_fingerprint, Kind::Handed),
-        Some(lifetime) => match renew(request, &mut session, &mut lock, renewer) {
-            Ok(renewed) => (renewed, fingerprint(session.id_token.expose()), Kind::Forced),
-            // The token looked rejected but we cannot get another; the cached one
-            // is still within its lifetime, so it is the best answer there is.
-            Err(Renewed::Unreachable(err)) => {
-                crate::output::warn(format!(
-                    "could not refresh the session for `{}` ({}); handing out the cached token",
-                    session.host,
-                    crate::output::sanitize(&err.to_string())
-                ));
-                (lifetime, cached_fingerprint, Kind::Handed)
+        Some(lifetime) if !rejected => {
+            crate::debug!("token: the cached token is fresh ({}); handing it out", describe_lifetime(lifetime, now));
+            (lifetime, cached_fingerprint, Kind::Handed)
+        }
+        Some(lifetime) => {
+            crate::debug!(
+                "token: the cached token is fresh ({}), but process {} asks again for it and it looks rejected: \
+                 refreshing",
+                describe_lifetime(lifetime, now),
+                request.parent
+            );
+            match renew(request, &mut session, &mut lock, renewer) {
+                Ok(renewed) => (renewed, fingerprint(session.id_token.expose()), Kind::Forced),
+                // The token looked rejected but we cannot get another; the cached one
+                // is still within its lifetime, so it is the best answer there is.
+                Err(Renewed::Unreachable(err)) => {
+                    crate::output::warn(format!(
+                        "could not refresh the session for `{}` ({}); handing out the cached token",
+                        session.host,
+                        crate::output::sanitize(&err.to_string())
+                    ));
+                    (lifetime, cached_fingerprint, Kind::Handed)
+                }
+                Err(Renewed::Failed(err)) => return Err(err),
             }
-            Err(Renewed::Failed(err)) => return Err(err),
-        },
+        }
         None => {
+            crate::debug!("token: the cached token is stale or unreadable; refreshing");
             let renewed = renew(request, &mut session, &mut lock, renewer).map_err(Renewed::into_error)?;
             (renewed, fingerprint(session.id_token.expose()), Kind::Handed)
         }
@@ -334,14 +346,24 @@ fn renew(
     // strike: the server spends the old refresh token as it answers.
     let mut held = HeldSignals::hold();
     let renewal = match renewer.refresh(session) {
-        Ok(renewal) => renewal,
+        Ok(renewal) => {
+            crate::debug!("token: refreshed");
+            renewal
+        }
         Err(failure) => {
             // Nothing to save: a signal that came meanwhile ends us now, and
             // a browser login keeps its own Ctrl-C.
             stop_if_signalled(&mut held).map_err(Renewed::Failed)?;
             match failure {
-                RefreshFailure::Other(err) => return Err(Renewed::Unreachable(err)),
+                RefreshFailure::Other(err) => {
+                    crate::debug!("token: the refresh failed; the session is kept");
+                    return Err(Renewed::Unreachable(err));
+                }
                 RefreshFailure::SessionGone { url } => {
+                    crate::debug!(
+                        "token: {} refused the refresh token (401): the session is gone",
+                        crate::debug::redact_url(&url)
+                    );
                     login_again(request, session, &url, lock, renewer).map_err(Renewed::Failed)?
                 }
             }
@@ -398,17 +420,23 @@ fn login_again(
     let host = session.host.to_string();
     let isolated = location.is_isolated();
     if let Some(left) = cooldown::remaining(location, SystemTime::now()) {
+        crate::debug!(
+            "token: a browser login failed {} s ago or less; no new one during the cool-down",
+            left.as_secs()
+        );
         let remembered = super::LoginFlags::of(session);
         return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated, remembered }.into());
     }
     let environment = request.browser_environment.clone().unwrap_or_else(BrowserEnvironment::detect);
     if let Some(reason) = environment.refusal(&session.browser) {
+        crate::debug!("token: no browser login: {reason}");
         let remembered = super::LoginFlags::of(session);
         return Err(
             SessionError::Ended { host, refused_by: refused_by.to_string(), reason, isolated, remembered }.into()
         );
     }
     lock.set_holder(files::HOLDER_LOGIN);
+    crate::debug!("token: starting a browser login with {}", session.browser.describe());
     crate::output::info(format!(
         "the OpenUnison session for `{host}` has ended (`{refused_by}` refused its refresh token); \
          logging in again in the browser"
@@ -433,6 +461,12 @@ fn login_again(
 fn lifetime_of(token: &Secret, received: Option<Receipt>) -> Option<Lifetime> {
     let times = crate::openunison::jwt::read_times(token.expose()).ok()?;
     Some(Lifetime { exp: times.exp, iat: times.iat, received })
+}
+
+/// "expires in 42 s" for debug lines.
+fn describe_lifetime(lifetime: Lifetime, now: SystemTime) -> String {
+    let left_ms = lifetime.exp.saturating_mul(1000).saturating_sub(expiry::unix_millis(now));
+    format!("expires in {} s, refresh margin {} ms", left_ms.div_euclid(1000), expiry::margin_ms(lifetime))
 }
 
 fn unix_micros(time: SystemTime) -> i64 {

@@ -581,6 +581,11 @@ impl FakeOpenUnison {
         lock(&self.shared.state).issued.clone()
     }
 
+    /// Every authorization code the fake issued (used or not), for leak searches.
+    pub fn issued_codes(&self) -> Vec<String> {
+        lock(&self.shared.state).codes.keys().cloned().collect()
+    }
+
     /// The refresh token a session currently holds, for tests that play client.
     pub fn current_refresh_tokens(&self) -> Vec<String> {
         lock(&self.shared.state).sessions.values().map(|session| session.refresh_token.clone()).collect()

@@ -141,7 +141,10 @@ fn the_written_user_is_an_exec_stanza_without_secrets() {
     assert_eq!(exec["command"], "kubectl-oulogin");
     assert_eq!(exec["interactiveMode"], "Never");
     assert_eq!(exec["provideClusterInfo"], false);
-    assert!(exec["installHint"].as_str().is_some_and(|hint| hint.contains("krew install oulogin")));
+    // Through the project's own krew index: the default index's `oulogin` is another plugin.
+    let hint = exec["installHint"].as_str().unwrap_or_default();
+    let index = format!("kubectl krew index add oulogin {}", env!("CARGO_PKG_REPOSITORY"));
+    assert!(hint.contains(&index) && hint.contains("kubectl krew install oulogin/oulogin"), "{hint}");
     let args: Vec<&str> = exec["args"].as_array().expect("args").iter().map(|arg| arg.as_str().unwrap()).collect();
     assert_eq!(args, ["token", "--session", &stem(&fake), "--host", &fake.host()]);
     assert!(exec.get("env").is_none_or(Value::is_null), "no env: {exec}");

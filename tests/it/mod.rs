@@ -3,6 +3,7 @@
 mod browser;
 mod clients;
 mod crash;
+mod debug;
 mod deployments;
 mod fake_server;
 mod files;
@@ -14,6 +15,7 @@ mod login;
 mod manage;
 mod packaging;
 mod preflight;
+mod proxy;
 mod race;
 mod resilience;
 mod sandbox;

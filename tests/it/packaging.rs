@@ -308,6 +308,76 @@ fn is_sha256(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
 }
 
+/// Every (os, arch) krew knows (validate-krew-manifest's list); a selector
+/// must match one of them.
+const KREW_PLATFORMS: [(&str, &str); 11] = [
+    ("windows", "386"),
+    ("windows", "amd64"),
+    ("windows", "arm64"),
+    ("linux", "386"),
+    ("linux", "amd64"),
+    ("linux", "arm"),
+    ("linux", "arm64"),
+    ("linux", "ppc64le"),
+    ("darwin", "386"),
+    ("darwin", "amd64"),
+    ("darwin", "arm64"),
+];
+
+/// The file names krew's validation accepts as the license (case ignored).
+const KREW_LICENSE_NAMES: [&str; 8] =
+    ["license", "license.txt", "license.md", "licenses", "licenses.txt", "licenses.md", "copying", "copying.txt"];
+
+/// krew's version rule: a leading `v`, then a semantic version as
+/// Kubernetes parses it (three numeric parts without leading zeros, an
+/// optional `-pre.release` and `+build`, each of dot-separated alphanumerics
+/// and hyphens).
+fn is_krew_semver(version: &str) -> bool {
+    let Some(rest) = version.strip_prefix('v') else { return false };
+    let identifiers = |text: &str| {
+        text.split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-'))
+    };
+    let (rest, build) = rest.split_once('+').map_or((rest, None), |(rest, build)| (rest, Some(build)));
+    let (core, pre) = rest.split_once('-').map_or((rest, None), |(core, pre)| (core, Some(pre)));
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|part| {
+            !part.is_empty()
+                && part.bytes().all(|byte| byte.is_ascii_digit())
+                && (part.len() == 1 || !part.starts_with('0'))
+        })
+        && pre.is_none_or(identifiers)
+        && build.is_none_or(identifiers)
+}
+
+/// krew's `IsSafePluginName`: `^[\w-]+$` and no reserved Windows device name.
+fn is_safe_plugin_name(name: &str) -> bool {
+    const RESERVED: [&str; 22] = [
+        "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1",
+        "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    ];
+    !name.is_empty()
+        && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+        && !RESERVED.iter().any(|reserved| reserved.eq_ignore_ascii_case(name))
+}
+
+/// What `validate-krew-manifest -manifest PATH` checks before installing:
+/// a `.yaml` file named after the plugin, then the manifest itself.
+fn validate_manifest_file(path: &Path) -> Vec<(String, String, String)> {
+    let file_name = path.file_name().and_then(|name| name.to_str()).expect("a manifest file name");
+    let plugin = file_name.strip_suffix(".yaml").unwrap_or_else(|| panic!("`{file_name}` does not end in `.yaml`"));
+    assert!(is_safe_plugin_name(plugin), "`{plugin}` is no plugin name krew allows");
+    let manifest = read_manifest(path);
+    assert_eq!(
+        manifest["metadata"]["name"].as_str(),
+        Some(plugin),
+        "krew wants `{}` to hold the plugin named after the file",
+        path.display()
+    );
+    validate_manifest(&manifest)
+}
+
 /// Checks the manifest the way `krew install --manifest` and the krew-index
 /// validation do; returns the target triple each (os, arch) pair points at.
 fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
@@ -324,13 +394,16 @@ fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
     let spec = field(manifest, "spec", "");
     only_fields(spec, &["version", "homepage", "shortDescription", "description", "caveats", "platforms"], "spec");
     let version = text(spec, "version", "spec");
+    assert!(is_krew_semver(version), "spec.version `{version}` is not `v` and a semantic version");
     assert_eq!(version, format!("v{}", env!("CARGO_PKG_VERSION")), "spec.version is not Cargo.toml's version");
     let short = text(spec, "shortDescription", "spec");
-    assert!(short.len() <= 50 && !short.contains('\n'), "shortDescription must be one short line: {short:?}");
+    assert!(short.len() <= 50 && !short.contains(['\r', '\n']), "shortDescription must be one short line: {short:?}");
+    // krew's guide: say what the plugin is for, not how to use it.
     let description = text(spec, "description", "spec");
-    assert!(description.contains("exec") && description.contains("lock"), "description must explain sessions and exec");
+    assert!(description.contains("OpenUnison") && description.contains("lock"), "description: {description}");
+    assert!(!description.contains("--") && !description.contains("kubectl oulogin"), "no usage in: {description}");
     let caveats = text(spec, "caveats", "spec");
-    assert!(caveats.contains("certificate") && caveats.contains("reachable"), "caveats: {caveats}");
+    assert!(caveats.contains("PATH"), "caveats must say the plugin has to stay on PATH: {caveats}");
     assert!(text(spec, "homepage", "spec").starts_with("https://"), "homepage must be an https URL");
 
     let platforms = field(spec, "platforms", "spec").as_array().expect("spec.platforms is a list");
@@ -346,6 +419,10 @@ fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
         only_fields(labels, &["os", "arch"], &format!("{at}.selector.matchLabels"));
         let os = text(labels, "os", &at).to_string();
         let arch = text(labels, "arch", &at).to_string();
+        assert!(
+            KREW_PLATFORMS.contains(&(os.as_str(), arch.as_str())),
+            "{at} selects {os}/{arch}, which krew does not know"
+        );
         assert!(pairs.insert((os.clone(), arch.clone())), "two platforms select {os}/{arch}");
 
         let uri = text(platform, "uri", &at);
@@ -368,6 +445,7 @@ fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
         let bin = text(platform, "bin", &at);
         assert_eq!(bin, if windows { "kubectl-oulogin.exe" } else { "kubectl-oulogin" }, "{at}.bin");
         let files = field(platform, "files", &at).as_array().expect("files is a list");
+        assert!(!files.is_empty(), "{at}.files must be left out or non-empty");
         let mut installed = Vec::new();
         for (file_index, file) in files.iter().enumerate() {
             let file_at = format!("{at}.files[{file_index}]");
@@ -383,7 +461,20 @@ fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
             installed.iter().any(|name| name == bin),
             "{at}: bin `{bin}` is not among the installed files {installed:?}"
         );
-        assert!(installed.iter().any(|name| name == "LICENSE"), "{at}: LICENSE is not installed");
+        assert!(
+            installed.iter().any(|name| KREW_LICENSE_NAMES.contains(&name.to_ascii_lowercase().as_str())),
+            "{at}: no license file is installed (krew looks for {KREW_LICENSE_NAMES:?})"
+        );
+        // The completion-shim caveat speaks to exactly the systems whose archive has the shim.
+        let has_shim = installed.iter().any(|name| name == "kubectl_complete-oulogin");
+        let os_word = match os.as_str() {
+            "linux" => "Linux",
+            "darwin" => "macOS",
+            _ => "Windows",
+        };
+        let shim_caveat = caveats.split("\n\n").find(|paragraph| paragraph.contains("kubectl_complete-oulogin"));
+        let told = shim_caveat.is_some_and(|paragraph| paragraph.contains(os_word));
+        assert_eq!(told, has_shim, "{at}: the completion-shim caveat does not match the archive ({os_word})");
         targets.push((os, arch, target.to_string()));
     }
     let expected: BTreeSet<_> = PLATFORMS.iter().map(|(os, arch, _)| (os.to_string(), arch.to_string())).collect();
@@ -399,10 +490,35 @@ fn krew_manifest_is_valid_as_krew_reads_it() {
 }
 
 #[test]
+fn krew_versions_and_names_follow_krews_rules() {
+    for good in ["v0.1.0", "v1.20.3", "v1.0.0-rc.1", "v1.0.0+build.5", "v10.0.0-alpha-1"] {
+        assert!(is_krew_semver(good), "{good}");
+    }
+    for bad in ["0.1.0", "v0.1", "v1.2.3.4", "v01.2.3", "v1.2.3-", "v1.2.3-a..b", "v1.2.x", "V1.2.3", "v"] {
+        assert!(!is_krew_semver(bad), "{bad}");
+    }
+    assert!(is_safe_plugin_name("oulogin") && is_safe_plugin_name("open_unison-cli"));
+    for bad in ["", "ou/login", "ou.login", "con", "LPT1"] {
+        assert!(!is_safe_plugin_name(bad), "{bad:?}");
+    }
+    // The index file must carry the plugin's name.
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = dir.path().join("openunison.yaml");
+    std::fs::copy(repo().join("krew-manifest.yaml"), &renamed).unwrap();
+    assert!(
+        std::panic::catch_unwind(|| validate_manifest_file(&renamed)).is_err(),
+        "a file not named after the plugin"
+    );
+    let named = dir.path().join("oulogin.yaml");
+    std::fs::copy(repo().join("krew-manifest.yaml"), &named).unwrap();
+    validate_manifest_file(&named);
+}
+
+#[test]
 fn manifest_validation_rejects_what_krew_rejects() {
     let good = read_manifest(&repo().join("krew-manifest.yaml"));
     type Breakage = fn(&mut Value);
-    let broken: [(&str, Breakage); 6] = [
+    let broken: [(&str, Breakage); 12] = [
         // An unquoted all-digit checksum is a YAML number, which krew's decoding rejects.
         ("numeric sha256", |m| m["spec"]["platforms"][0]["sha256"] = Value::from(0)),
         ("duplicate os/arch", |m| {
@@ -415,6 +531,23 @@ fn manifest_validation_rejects_what_krew_rejects() {
             m["spec"]["platforms"][2].as_object_mut().unwrap().remove("selector");
         }),
         ("unknown field", |m| m["spec"]["platforms"][0]["shasum"] = Value::from("x")),
+        ("version without v", |m| m["spec"]["version"] = Value::from(env!("CARGO_PKG_VERSION"))),
+        ("a platform krew does not know", |m| {
+            m["spec"]["platforms"][0]["selector"]["matchLabels"]["os"] = Value::from("plan9");
+        }),
+        ("no license installed", |m| {
+            let files = m["spec"]["platforms"][0]["files"].as_array_mut().unwrap();
+            files.retain(|file| file["from"] != "LICENSE");
+        }),
+        ("empty files", |m| m["spec"]["platforms"][0]["files"] = Value::Array(Vec::new())),
+        ("a shim caveat for an archive without the shim", |m| {
+            let files = m["spec"]["platforms"][0]["files"].as_array_mut().unwrap();
+            files.retain(|file| file["from"] != "kubectl_complete-oulogin");
+        }),
+        ("usage in the description", |m| {
+            m["spec"]["description"] =
+                Value::from("Run `kubectl oulogin --host H` to log in through OpenUnison under a lock.");
+        }),
     ];
     for (what, breaks) in broken {
         let mut manifest = good.clone();
@@ -498,6 +631,14 @@ fn release_archive_matches_manifest_and_installs_like_krew() {
     let original = read_manifest(&repo().join("krew-manifest.yaml"));
     let filled = read_manifest(&manifest_copy);
     validate_manifest(&filled);
+    // The project's krew index: `plugins/oulogin.yaml`, the manifest as filled in.
+    let index_file = dist.join("krew-index").join("plugins").join("oulogin.yaml");
+    validate_manifest_file(&index_file);
+    assert_eq!(
+        std::fs::read_to_string(&index_file).unwrap(),
+        std::fs::read_to_string(&manifest_copy).unwrap(),
+        "the index holds another manifest than the one release.sh filled in"
+    );
     let entry = platform_entry(&filled, os, arch);
     let uri = entry["uri"].as_str().unwrap();
     let archive = dist.join(uri.rsplit('/').next().unwrap());

@@ -136,6 +136,55 @@ fn no_token_reaches_output_argv_or_the_environment_of_children() {
     assert!(leaks.is_empty(), "tokens reached the output of: {leaks:#?}");
 }
 
+#[test]
+fn debug_output_carries_no_token_code_cookie_or_authorization() {
+    let scene = Scene::new();
+    let mut runs: Vec<(&str, Output)> = Vec::new();
+    runs.push(("login", scene.login(&["-vv"])));
+    scene.expire_session_token();
+    let refreshed = scene.env.oulogin(scene.token_args()).env("OULOGIN_DEBUG", "2").run();
+    runs.push(("token", refreshed.clone()));
+    // A token that looks rejected (asked for again at once) is refreshed too.
+    runs.push(("token", scene.env.oulogin(scene.token_args()).env("OULOGIN_DEBUG", "2").run()));
+    runs.push(("login", scene.login(&["--force", "-vv"])));
+    let mut exec_args = vec!["exec".to_string(), "-vv".into()];
+    exec_args.extend(scene.login_args());
+    exec_args.extend([
+        "--".to_string(),
+        "kubectl".into(),
+        "get".into(),
+        "--raw".into(),
+        "/api/v1/namespaces/default".into(),
+    ]);
+    runs.push(("exec", scene.env.oulogin(&exec_args).env("OULOGIN_DEBUG", "2").run()));
+    for (_, output) in &runs {
+        output.assert_success();
+        assert!(output.stderr.lines().any(|line| line.starts_with("debug: HTTP ")), "no debug output:\n{output}");
+    }
+    assert_only_the_credential(&refreshed, &scene.ou.issued_tokens());
+
+    let mut secrets = scene.ou.issued_tokens();
+    let codes = scene.ou.issued_codes();
+    assert_eq!(codes.len(), 3, "three browser logins, three codes");
+    secrets.extend(codes);
+    let captured: Vec<CapturedRun> = runs
+        .iter()
+        .map(|(what, output)| CapturedRun {
+            program: "kubectl-oulogin".into(),
+            args: vec![what.to_string()],
+            stdout: output.stdout.clone(),
+            stderr: output.stderr.clone(),
+        })
+        .collect();
+    let leaks = leaks_in(&captured, &secrets);
+    assert!(leaks.is_empty(), "a token or code reached the debug output of: {leaks:#?}");
+    for (_, output) in &runs {
+        for word in ["Bearer", "authorization:", "Authorization:", "cookie", "Cookie", "refresh_token="] {
+            assert!(!output.stderr.contains(word), "`{word}` in:\n{output}");
+        }
+    }
+}
+
 /// Listening TCP sockets on `port`: (`tcp` or `tcp6`, local address in /proc's hex, inode).
 fn listeners_on(port: u16) -> Vec<(String, String, String)> {
     let mut found = Vec::new();
