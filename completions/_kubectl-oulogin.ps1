@@ -33,6 +33,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Log in even if the existing session still works')
             [CompletionResult]::new('--auth-provider', '--auth-provider', [CompletionResultType]::ParameterName, 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)')
             [CompletionResult]::new('--isolated', '--isolated', [CompletionResultType]::ParameterName, 'Log in to a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -60,6 +62,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Log in even if the existing session still works')
             [CompletionResult]::new('--auth-provider', '--auth-provider', [CompletionResultType]::ParameterName, 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -71,6 +75,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
             [CompletionResult]::new('--logged-out', '--logged-out', [CompletionResultType]::ParameterName, 'Written by `logout`: fail at once, naming the command that logs in again')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -81,6 +87,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
             [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Ask OpenUnison whether each session is still alive (costs one refresh per session); exit 1 when one is not')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -90,6 +98,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Log out of every context this tool manages (instead of `--context NAME`, default: the current one)')
             [CompletionResult]::new('--purge', '--purge', [CompletionResultType]::ParameterName, 'Also remove the context and cluster entries, not only the credentials')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -97,6 +107,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
         'kubectl-oulogin;completion' {
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -104,6 +116,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
         'kubectl-oulogin;version' {
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -111,11 +125,15 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-oulogin' -ScriptBlock {
         'kubectl-oulogin;__complete' {
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             break
         }
         'kubectl-oulogin;__man' {
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Use this kubeconfig file instead of the KUBECONFIG rules')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break

@@ -77,7 +77,7 @@ _kubectl__oulogin() {
 
     case "${cmd}" in
         kubectl__oulogin)
-            opts="-h -V --kubeconfig --context --host --certificate-authority --certificate-authority-data --no-browser --browser-command --port --timeout --force --auth-provider --isolated --help --version exec token status logout completion version __complete __man help"
+            opts="-v -h -V --kubeconfig --context --host --certificate-authority --certificate-authority-data --no-browser --browser-command --port --timeout --force --auth-provider --isolated --verbose --help --version exec token status logout completion version __complete __man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -123,7 +123,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd____complete)
-            opts="--kubeconfig --context"
+            opts="-v --kubeconfig --context --verbose"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -145,7 +145,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd____man)
-            opts="-h --kubeconfig --context --help"
+            opts="-v -h --kubeconfig --context --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,7 +167,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__completion)
-            opts="-h --kubeconfig --context --help bash elvish fish powershell zsh"
+            opts="-v -h --kubeconfig --context --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,7 +189,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__exec)
-            opts="-h --host --certificate-authority --certificate-authority-data --no-browser --browser-command --port --timeout --force --auth-provider --kubeconfig --context --help"
+            opts="-v -h --host --certificate-authority --certificate-authority-data --no-browser --browser-command --port --timeout --force --auth-provider --kubeconfig --context --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -375,7 +375,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__logout)
-            opts="-h --all --purge --kubeconfig --context --help"
+            opts="-v -h --all --purge --kubeconfig --context --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -397,7 +397,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__status)
-            opts="-o -h --output --check --kubeconfig --context --help"
+            opts="-o -v -h --output --check --kubeconfig --context --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -427,7 +427,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__token)
-            opts="-h --session --session-file --host --logged-out --kubeconfig --context --help"
+            opts="-v -h --session --session-file --host --logged-out --kubeconfig --context --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -461,7 +461,7 @@ _kubectl__oulogin() {
             return 0
             ;;
         kubectl__subcmd__oulogin__subcmd__version)
-            opts="-h --kubeconfig --context --help"
+            opts="-v -h --kubeconfig --context --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

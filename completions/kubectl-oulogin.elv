@@ -30,6 +30,8 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand --force 'Log in even if the existing session still works'
             cand --auth-provider 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
             cand --isolated 'Log in to a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -56,6 +58,8 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand --no-browser 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin'
             cand --force 'Log in even if the existing session still works'
             cand --auth-provider 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -66,6 +70,8 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
             cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
             cand --logged-out 'Written by `logout`: fail at once, naming the command that logs in again'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -75,6 +81,8 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
             cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
             cand --check 'Ask OpenUnison whether each session is still alive (costs one refresh per session); exit 1 when one is not'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -83,28 +91,38 @@ set edit:completion:arg-completer[kubectl-oulogin] = {|@words|
             cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
             cand --all 'Log out of every context this tool manages (instead of `--context NAME`, default: the current one)'
             cand --purge 'Also remove the context and cluster entries, not only the credentials'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
         &'kubectl-oulogin;completion'= {
             cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
             cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'kubectl-oulogin;version'= {
             cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
             cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'kubectl-oulogin;__complete'= {
             cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
             cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
         }
         &'kubectl-oulogin;__man'= {
             cand --kubeconfig 'Use this kubeconfig file instead of the KUBECONFIG rules'
             cand --context 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context'
+            cand -v 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
+            cand --verbose 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
             cand -h 'Print help'
             cand --help 'Print help'
         }

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_kubectl_oulogin_global_optspecs
-    string join \n kubeconfig= context= host= certificate-authority= certificate-authority-data= no-browser browser-command= port= timeout= force auth-provider isolated h/help V/version
+    string join \n kubeconfig= context= host= certificate-authority= certificate-authority-data= no-browser browser-command= port= timeout= force auth-provider isolated v/verbose h/help V/version
 end
 
 function __fish_kubectl_oulogin_needs_command
@@ -36,6 +36,7 @@ complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l no-brow
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l force -d 'Log in even if the existing session still works'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l auth-provider -d 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l isolated -d 'Log in to a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -s V -l version -d 'Print version'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -f -a "exec" -d 'Run a command with its own fresh kubeconfig and OpenUnison session, removed again when the command exits'
@@ -58,6 +59,7 @@ complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -l
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -l no-browser -d 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -l force -d 'Log in even if the existing session still works'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -l auth-provider -d 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand exec" -s h -l help -d 'Print help'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -l session -d 'Name of a session under `$KUBECACHEDIR/oulogin/`' -r
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -l session-file -d 'Path of a session file (isolated kubeconfigs keep theirs beside them)' -r -F
@@ -65,6 +67,7 @@ complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -l kubeconfig -d 'Use this kubeconfig file instead of the KUBECONFIG rules' -r -F
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -l context -d 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context' -r
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -l logged-out -d 'Written by `logout`: fail at once, naming the command that logs in again'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand token" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -s o -l output -d 'Output format: `wide` adds the session file, the server session\'s inactivity timeout and the groups; `name` prints context names only' -r -f -a "table\t''
 wide\t''
@@ -74,22 +77,28 @@ yaml\t''"
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -l kubeconfig -d 'Use this kubeconfig file instead of the KUBECONFIG rules' -r -F
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -l context -d 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context' -r
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -l check -d 'Ask OpenUnison whether each session is still alive (costs one refresh per session); exit 1 when one is not'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand status" -s h -l help -d 'Print help'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -l kubeconfig -d 'Use this kubeconfig file instead of the KUBECONFIG rules' -r -F
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -l context -d 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context' -r
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -l all -d 'Log out of every context this tool manages (instead of `--context NAME`, default: the current one)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -l purge -d 'Also remove the context and cluster entries, not only the credentials'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand completion" -l kubeconfig -d 'Use this kubeconfig file instead of the KUBECONFIG rules' -r -F
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand completion" -l context -d 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context' -r
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand completion" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand completion" -s h -l help -d 'Print help'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand version" -l kubeconfig -d 'Use this kubeconfig file instead of the KUBECONFIG rules' -r -F
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand version" -l context -d 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context' -r
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand version" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand version" -s h -l help -d 'Print help'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand __complete" -l kubeconfig -d 'Use this kubeconfig file instead of the KUBECONFIG rules' -r -F
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand __complete" -l context -d 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context' -r
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand __complete" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand __man" -l kubeconfig -d 'Use this kubeconfig file instead of the KUBECONFIG rules' -r -F
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand __man" -l context -d 'The context to act on: to log in (again) for, to log out of, to show. With `--host`, the name of the new context' -r
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand __man" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand __man" -s h -l help -d 'Print help'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand help; and not __fish_seen_subcommand_from exec token status logout completion version __complete __man help" -f -a "exec" -d 'Run a command with its own fresh kubeconfig and OpenUnison session, removed again when the command exits'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_using_subcommand help; and not __fish_seen_subcommand_from exec token status logout completion version __complete __man help" -f -a "token" -d 'The exec credential plugin that kubeconfigs written by this tool call'
