@@ -65,16 +65,18 @@ fn a_wrong_ca_is_an_error_before_the_browser_opens() {
 fn a_broken_proxy_is_an_error_before_the_browser_opens() {
     let scene = Scene::new();
     let dead_proxy = format!("http://127.0.0.1:{}", free_port());
+    let with_password = dead_proxy.replace("http://", "http://jdoe:proxy-secret@");
     let started = Instant::now();
     let output = scene
         .env
         .oulogin(login_to(&scene, &scene.ou.host(), &scene.ca_file))
-        .env("HTTPS_PROXY", &dead_proxy)
+        .env("HTTPS_PROXY", &with_password)
         .timeout(Duration::from_secs(90))
         .run();
     let url = format!("{}/.well-known/openid-configuration", scene.ou.cli_issuer());
     assert_refused_before_the_browser(&scene, &output, started.elapsed(), &url);
-    assert!(output.stderr.contains("the proxy that `HTTPS_PROXY` names"), "{output}");
-    assert!(!output.stderr.contains(&dead_proxy), "{output}");
+    // The proxy is named, its password never.
+    assert!(output.stderr.contains(&format!("through the proxy `{dead_proxy}`")), "{output}");
+    assert!(!output.stderr.contains("proxy-secret"), "{output}");
     assert_eq!(scene.ou.counters().cli_login_hits, 0);
 }
