@@ -705,7 +705,11 @@ fn contexts(args: &[String]) -> Result<()> {
     println!("|---:|---:|---:|---:|");
     for count in [10, 1_000, 20_000] {
         let name = format!("contexts-{count}");
-        std::fs::write(world.kubeconfig(&name), other_tools_contexts(count)).map_err(|err| err.to_string())?;
+        std::fs::write(
+            world.kubeconfig(&name),
+            fake::kubeconfigs::other_tools_contexts(count, &fake::kubeconfigs::realistic_ca_data()),
+        )
+        .map_err(|err| err.to_string())?;
         let size = std::fs::metadata(world.kubeconfig(&name)).map_err(|err| err.to_string())?.len();
         let mut logins = Vec::new();
         let mut statuses = Vec::new();
@@ -727,35 +731,4 @@ fn contexts(args: &[String]) -> Result<()> {
         println!("| {count} | {:.1} MB | {} | {} |", size as f64 / 1e6, ms(login), ms(status));
     }
     Ok(())
-}
-
-/// A kubeconfig of `count` contexts of other tools, shaped like real ones
-/// (a 1.1 kB CA per cluster, token and exec users, namespaces), no anchors.
-fn other_tools_contexts(count: usize) -> String {
-    let ca = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM".repeat(26);
-    let mut clusters = String::new();
-    let mut users = String::new();
-    let mut contexts = String::new();
-    for index in 0..count {
-        clusters.push_str(&format!(
-            "- name: cluster-{index}\n  cluster:\n    server: https://api-{index}.example.com:6443\n    \
-             certificate-authority-data: {ca}\n"
-        ));
-        if index % 2 == 0 {
-            users.push_str(&format!("- name: user-{index}\n  user:\n    token: token-{index}\n"));
-        } else {
-            users.push_str(&format!(
-                "- name: user-{index}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      \
-                 command: aws\n      args: [eks, get-token, --cluster-name, c-{index}]\n"
-            ));
-        }
-        contexts.push_str(&format!(
-            "- name: context-{index}\n  context:\n    cluster: cluster-{index}\n    user: user-{index}\n    \
-             namespace: team-{index}\n"
-        ));
-    }
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n{clusters}users:\n{users}contexts:\n{contexts}\
-         current-context: context-0\npreferences: {{}}\n"
-    )
 }

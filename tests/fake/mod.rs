@@ -13,6 +13,7 @@ pub mod client;
 pub mod gson;
 pub mod jwt;
 pub mod kube_api;
+pub mod kubeconfigs;
 pub mod openunison;
 pub mod pki;
 pub mod server;

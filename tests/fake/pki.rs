@@ -33,45 +33,42 @@ fn loopback_params(common_name: &str) -> CertificateParams {
     params
 }
 
+/// A fresh key and the parameters of a `CA:TRUE` certificate without SANs.
+fn ca_params(common_name: &str) -> (KeyPair, CertificateParams) {
+    let key = KeyPair::generate().expect("key generation");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("no SANs");
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    (key, params)
+}
+
 impl TestCa {
-    pub fn generate(common_name: &str) -> TestCa {
-        let key = KeyPair::generate().expect("key generation");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no SANs");
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages =
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    fn self_sign(key: KeyPair, params: CertificateParams) -> TestCa {
         let cert = params.self_signed(&key).expect("self-signed CA");
         TestCa { pem: cert.pem(), der: cert.der().clone(), issuer: Issuer::new(params, key) }
     }
 
+    pub fn generate(common_name: &str) -> TestCa {
+        let (key, params) = ca_params(common_name);
+        TestCa::self_sign(key, params)
+    }
+
     /// A CA that was valid in 2001 only.
     pub fn generate_expired(common_name: &str) -> TestCa {
-        let key = KeyPair::generate().expect("key generation");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no SANs");
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages =
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let (key, mut params) = ca_params(common_name);
         params.not_before = rcgen::date_time_ymd(2001, 1, 1);
         params.not_after = rcgen::date_time_ymd(2002, 1, 1);
-        let cert = params.self_signed(&key).expect("self-signed CA");
-        TestCa { pem: cert.pem(), der: cert.der().clone(), issuer: Issuer::new(params, key) }
+        TestCa::self_sign(key, params)
     }
 
     /// A CA whose certificate carries a 70 kB non-critical extension: Go's
     /// x509 takes it, webpki refuses any certificate over 64 KiB.
     pub fn generate_oversized(common_name: &str) -> TestCa {
-        let key = KeyPair::generate().expect("key generation");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no SANs");
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages =
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let (key, mut params) = ca_params(common_name);
         params.custom_extensions =
             vec![rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], vec![0x04; 70_000])];
-        let cert = params.self_signed(&key).expect("self-signed CA");
-        TestCa { pem: cert.pem(), der: cert.der().clone(), issuer: Issuer::new(params, key) }
+        TestCa::self_sign(key, params)
     }
 
     /// A leaf for 127.0.0.1 and localhost, signed by this CA.

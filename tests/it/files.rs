@@ -116,32 +116,13 @@ fn auth_provider_tokens_make_a_readable_kubeconfig_private_and_say_so() {
     assert!(!output.stderr.contains("made private"), "{output}");
 }
 
-/// `count` contexts of other tools, each with its cluster and user, no anchors.
-fn many_contexts(count: usize) -> String {
-    let mut clusters = String::new();
-    let mut users = String::new();
-    let mut contexts = String::new();
-    for index in 0..count {
-        clusters.push_str(&format!(
-            "- name: cluster-{index}\n  cluster:\n    server: https://api-{index}.example.com:6443\n    \
-             certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t\n"
-        ));
-        users.push_str(&format!("- name: user-{index}\n  user:\n    token: token-{index}\n"));
-        contexts.push_str(&format!(
-            "- name: context-{index}\n  context:\n    cluster: cluster-{index}\n    user: user-{index}\n    \
-             namespace: team-{index}\n"
-        ));
-    }
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n{clusters}users:\n{users}contexts:\n{contexts}\
-         current-context: context-0\npreferences: {{}}\n"
-    )
-}
-
 #[test]
 fn a_login_into_a_kubeconfig_of_twenty_thousand_contexts_keeps_them_all() {
     let scene = Scene::new();
-    scene.env.write_kubeconfig(&many_contexts(20_000));
+    scene.env.write_kubeconfig(&crate::fake::kubeconfigs::other_tools_contexts(
+        20_000,
+        "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t",
+    ));
     scene.login(&[]).assert_success();
     let names = scene.env.kubectl(["config", "get-contexts", "-o", "name"]).timeout(Duration::from_secs(60)).run();
     names.assert_success();
