@@ -19,11 +19,13 @@ pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the API server said about a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Any answer but `401` (`200`, and also `403`: authenticated, merely not allowed).
+    /// A `2xx`, or `403`: authenticated, merely not allowed.
     Accepted,
     /// `401`: the API server does not take it.
     Rejected,
-    /// No answer to go by.
+    /// No answer to go by: no connection, TLS we cannot trust, or a status
+    /// that says nothing of the token (`404` from something that is not a
+    /// Kubernetes API server, `429`, `5xx`).
     Unknown,
 }
 
@@ -38,8 +40,10 @@ pub fn verify(api_server: &ApiServer, token: &str) -> Verdict {
     };
     match client::block_on(&url, http.get(&url, Some(token))) {
         Ok(Ok(response)) if response.status == reqwest::StatusCode::UNAUTHORIZED => Verdict::Rejected,
-        Ok(Ok(_)) => Verdict::Accepted,
-        Ok(Err(_)) | Err(_) => Verdict::Unknown,
+        Ok(Ok(response)) if response.status.is_success() || response.status == reqwest::StatusCode::FORBIDDEN => {
+            Verdict::Accepted
+        }
+        Ok(Ok(_)) | Ok(Err(_)) | Err(_) => Verdict::Unknown,
     }
 }
 
@@ -55,9 +59,16 @@ mod tests {
     }
 
     #[test]
-    fn a_401_is_a_rejection_and_any_other_answer_an_acceptance() {
+    fn a_401_is_a_rejection_a_2xx_or_403_an_acceptance_and_other_statuses_say_nothing() {
         let (ca, leaf) = ca_and_leaf(&["127.0.0.1"]);
-        for (status, expected) in [(401, Verdict::Rejected), (200, Verdict::Accepted), (403, Verdict::Accepted)] {
+        for (status, expected) in [
+            (401, Verdict::Rejected),
+            (200, Verdict::Accepted),
+            (403, Verdict::Accepted),
+            (404, Verdict::Unknown),
+            (429, Verdict::Unknown),
+            (503, Verdict::Unknown),
+        ] {
             let server = answering(&leaf, status);
             let api_server = ApiServer { url: server.url("/"), ca_pem: Some(ca.cert_pem.clone()) };
             assert_eq!(verify(&api_server, "tok"), expected, "HTTP {status}");
