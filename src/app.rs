@@ -55,7 +55,7 @@ fn login_command(global: &GlobalArgs, args: &LoginArgs, isolated: bool) -> Resul
 
     if !settings.force
         && !settings.auth_provider
-        && let Some(context) = reusable_context(&config, &target, &settings)
+        && let Some(context) = reusable_context(&config, &target, &settings)?
     {
         if config.current_context() != Some(context.as_str()) {
             let name = context.clone();
@@ -290,20 +290,31 @@ fn foreign_context(config: &Kubeconfigs, name: &str) -> bool {
 
 /// A context of ours for `target`'s host whose session still works (refreshed
 /// if need be, never with a browser).
-fn reusable_context(config: &Kubeconfigs, target: &LoginTarget, settings: &LoginSettings) -> Option<String> {
-    managed::managed_contexts(config).into_iter().find_map(|context| {
+/// A Ctrl-C (or SIGTERM/SIGHUP) that arrived while a check held it ends the
+/// command; any other failure of the check only means "not reusable".
+fn reusable_context(
+    config: &Kubeconfigs,
+    target: &LoginTarget,
+    settings: &LoginSettings,
+) -> Result<Option<String>, Error> {
+    for context in managed::managed_contexts(config) {
         if target.context.as_deref().is_some_and(|wanted| wanted != context.name) {
-            return None;
+            continue;
         }
         let Credentials::Exec { host: Some(host), session: Some(session_ref) } = &context.credentials else {
-            return None;
+            continue;
         };
         if host != &target.host {
-            return None;
+            continue;
         }
-        let location = session_ref.location(&settings.paths.session_dir)?;
-        session::check_alive(&location).ok().filter(|alive| *alive).map(|_| context.name.clone())
-    })
+        let Some(location) = session_ref.location(&settings.paths.session_dir) else { continue };
+        match session::check_alive(&location) {
+            Ok(true) => return Ok(Some(context.name.clone())),
+            Err(err) if err.is_interrupted() => return Err(err),
+            Ok(false) | Err(_) => {}
+        }
+    }
+    Ok(None)
 }
 
 fn report_login(target: &LoginTarget, bootstrap: &Bootstrap, names: &EntryNames, auth_provider: bool) {

@@ -72,7 +72,7 @@ impl Cli {
             }
         }
         // `_mut` takes the values out instead of cloning every match first.
-        Cli::from_arg_matches_mut(&mut matches)
+        Cli::from_arg_matches_mut(&mut matches).map_err(|err| err.format(&mut command))
     }
 }
 

@@ -50,6 +50,12 @@ impl Hint for Error {
 }
 
 impl Error {
+    /// A signal held during a refresh arrived: the command must end (exit
+    /// 130/143/129) instead of carrying on as if the refresh had just failed.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Session(crate::session::SessionError::Interrupted { .. }))
+    }
+
     pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
         Error::Usage { message: message.into(), hint }
     }

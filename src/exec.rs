@@ -425,12 +425,18 @@ fn idle_for(path: &Path, now: SystemTime) -> Duration {
 }
 
 /// Removes what killed runs and discarded shells left behind; never fails the run.
-fn remove_leftovers(session_dir: &Path) {
+fn remove_leftovers(session_dir: &Path) -> Result<(), Error> {
     remove_leftovers_with(session_dir, SystemTime::now(), &|location| session::check_alive(location))
 }
 
 /// [`remove_leftovers`], asking `probe` whether a session still works.
-fn remove_leftovers_with(session_dir: &Path, now: SystemTime, probe: &dyn Fn(&SessionLocation) -> Result<bool, Error>) {
+/// Fails only when a signal held during a probe's refresh arrived (the run
+/// must end then, with its exit status).
+fn remove_leftovers_with(
+    session_dir: &Path,
+    now: SystemTime,
+    probe: &dyn Fn(&SessionLocation) -> Result<bool, Error>,
+) -> Result<(), Error> {
     for leftover in find_leftovers(session_dir, now) {
         match leftover {
             Leftover::Remove(dir) => remove_unused(&dir),
@@ -454,11 +460,13 @@ fn remove_leftovers_with(session_dir: &Path, now: SystemTime, probe: &dyn Fn(&Se
                         }
                         let _ = File::create(dir.join(PROBED_MARKER));
                     }
+                    Err(err) if err.is_interrupted() => return Err(err),
                     Err(_) => {}
                 }
             }
         }
     }
+    Ok(())
 }
 
 /// Removes a leftover directory, unless a refresh holds its session lock
@@ -479,7 +487,9 @@ pub fn export_line(kubeconfig: &Path) -> String {
 /// How to take the private kubeconfig into the user's shell (fish, or else
 /// a POSIX shell), now and next time.
 /// `login` is what follows `--host`: the host and the flags to repeat.
-fn shell_hint(kubeconfig: &Path, login: &str, fish: bool) -> String {
+/// `host` is quoted for the shell, `flags` (the remembered login flags) come quoted.
+fn shell_hint(kubeconfig: &Path, host: &str, flags: &str, fish: bool) -> String {
+    let login = format!("{}{flags}", shell_words::quote(host));
     if fish {
         format!(
             "in fish: set -gx KUBECONFIG {}; next time `eval (kubectl oulogin --host {login} --isolated)` does it",
@@ -512,7 +522,7 @@ pub fn exec_command(global: &GlobalArgs, args: &LoginArgs, command: &[OsString])
         // A mistyped command must not cost a browser login.
         check_runnable(program)?;
     }
-    remove_leftovers(&settings.paths.session_dir);
+    remove_leftovers(&settings.paths.session_dir)?;
     let target = private_target(&settings)?;
     let settings = settings.with_remembered(&target.remembered);
     let dir = PrivateDir::create(&settings.paths.session_dir, Purpose::Exec)?;
@@ -527,7 +537,7 @@ pub fn exec_command(global: &GlobalArgs, args: &LoginArgs, command: &[OsString])
 
 /// `kubectl oulogin --host H --isolated`: prints the `export` line on stdout.
 pub fn isolated_command(settings: &LoginSettings) -> Result<ExitStatus, Error> {
-    remove_leftovers(&settings.paths.session_dir);
+    remove_leftovers(&settings.paths.session_dir)?;
     let target = private_target(settings)?;
     let settings = &settings.with_remembered(&target.remembered);
     let dir = PrivateDir::create(&settings.paths.session_dir, Purpose::Isolated)?;
@@ -545,7 +555,7 @@ pub fn isolated_command(settings: &LoginSettings) -> Result<ExitStatus, Error> {
         ..Default::default()
     }
     .login_flags();
-    output::info(shell_hint(&kubeconfig, &format!("{}{flags}", target.host), crate::settings::user_shell_is_fish()));
+    output::info(shell_hint(&kubeconfig, target.host.as_str(), &flags, crate::settings::user_shell_is_fish()));
     println!("{}", export_line(&kubeconfig));
     Ok(ExitStatus::Success)
 }
@@ -643,19 +653,25 @@ mod tests {
     #[test]
     fn the_isolated_hint_is_for_the_users_shell_only() {
         let kubeconfig = Path::new("/tmp/x/kubeconfig");
-        let fish = shell_hint(kubeconfig, "ou.example.com", true);
+        let fish = shell_hint(kubeconfig, "ou.example.com", "", true);
         assert_eq!(
             fish,
             "in fish: set -gx KUBECONFIG '/tmp/x/kubeconfig'; next time \
              `eval (kubectl oulogin --host ou.example.com --isolated)` does it"
         );
-        let posix = shell_hint(kubeconfig, "ou.example.com", false);
+        let posix = shell_hint(kubeconfig, "ou.example.com", "", false);
         assert_eq!(
             posix,
             "in this shell: export KUBECONFIG='/tmp/x/kubeconfig'; next time \
              `eval \"$(kubectl oulogin --host ou.example.com --isolated)\"` does it"
         );
         assert!(!posix.contains("fish") && !fish.contains("$("));
+        // A host from someone else's kubeconfig cannot smuggle a command into an `eval`.
+        let hostile = shell_hint(kubeconfig, "ou.example.com;touch${IFS}pwned", " --port 8401", false);
+        assert!(
+            hostile.contains("kubectl oulogin --host 'ou.example.com;touch${IFS}pwned' --port 8401 --isolated"),
+            "{hostile}"
+        );
     }
 
     #[test]
@@ -752,7 +768,7 @@ mod tests {
             }
             Ok(location.dir() == alive)
         };
-        remove_leftovers_with(&session_dir, SystemTime::now(), &probe);
+        remove_leftovers_with(&session_dir, SystemTime::now(), &probe).unwrap();
 
         let mut expected_probes = vec![dead.clone(), alive.clone()];
         expected_probes.sort();
@@ -771,10 +787,10 @@ mod tests {
 
         // The next run does not probe the live one again at once.
         probed.borrow_mut().clear();
-        remove_leftovers_with(&session_dir, SystemTime::now(), &probe);
+        remove_leftovers_with(&session_dir, SystemTime::now(), &probe).unwrap();
         assert!(probed.borrow().is_empty(), "{:?}", probed.borrow());
         // ... but still counts its idle time from the last real use.
-        remove_leftovers_with(&session_dir, SystemTime::now() + minutes(24 * 60), &probe);
+        remove_leftovers_with(&session_dir, SystemTime::now() + minutes(24 * 60), &probe).unwrap();
         assert!(!alive.exists() && !legacy.exists() && !fresh.exists());
         assert!(logging_in.path().exists());
     }

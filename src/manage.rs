@@ -285,12 +285,20 @@ fn context_status(
         state: "unknown",
         state_reason: None,
     };
-    let show_claims = |row: &mut ContextStatus, token: &str| {
+    // A session's token is judged as `token` judges it: its lifetime counted
+    // from when it arrived, with the server's clock skew taken out.
+    let now_ms = unix_now.saturating_mul(1000);
+    let show_claims = |row: &mut ContextStatus, token: &str, received: Option<session::Receipt>| {
         let claims = cached_claims(token);
-        row.token_expires_in_seconds = claims.exp.map(|exp| exp - unix_now);
-        row.idle_seconds = claims.iat.map(|iat| (unix_now - iat).max(0));
+        let expires_ms =
+            claims.exp.map(|exp| session::local_expiry_ms(session::Lifetime { exp, iat: claims.iat, received }));
+        row.token_expires_in_seconds = expires_ms.map(|expires| (expires - now_ms).div_euclid(1000));
+        row.idle_seconds = match received {
+            Some(received) => Some((now_ms - received.at_ms).div_euclid(1000).max(0)),
+            None => claims.iat.map(|iat| (unix_now - iat).max(0)),
+        };
         row.groups = claims.groups;
-        claims.exp.is_some_and(|exp| exp > unix_now)
+        expires_ms.is_some_and(|expires| expires > now_ms)
     };
     match &context.credentials {
         Credentials::Exec { session: Some(session_ref), .. } => {
@@ -308,7 +316,7 @@ fn context_status(
                     return row;
                 }
             };
-            let fresh = show_claims(&mut row, stored.id_token.expose());
+            let fresh = show_claims(&mut row, stored.id_token.expose(), stored.id_token_received);
             (row.state, row.state_reason) = if check {
                 match session::check_alive(&location) {
                     Ok(true) => ("alive", None),
@@ -321,7 +329,7 @@ fn context_status(
                 ("unknown", Some("the cached token has expired; `--check` asks OpenUnison".into()))
             };
             if check && let Ok(refreshed) = session::load(&location) {
-                show_claims(&mut row, refreshed.id_token.expose());
+                show_claims(&mut row, refreshed.id_token.expose(), refreshed.id_token_received);
             }
         }
         Credentials::Exec { session: None, .. } => {
@@ -343,7 +351,7 @@ fn context_status(
                 .and_then(|user| config.user(user))
                 .and_then(|user| user.pointer("/auth-provider/config/id-token"))
                 .and_then(|token| token.as_str());
-            if token.is_some_and(|token| show_claims(&mut row, token)) {
+            if token.is_some_and(|token| show_claims(&mut row, token, None)) {
                 row.state = "alive";
             } else {
                 row.state_reason =
@@ -506,6 +514,13 @@ pub fn logout_command(global: &GlobalArgs, args: &LogoutArgs) -> Result<ExitStat
             })
             .collect()
     };
+
+    // A kubeconfig that cannot take the logged-out entries (a device,
+    // write-protected) is found before any session goes, so that a refused
+    // logout leaves everything as it was.
+    for context in &targets {
+        config.check_writable_for_login(Some(&context.name))?;
+    }
 
     // Sessions first: once they are gone, no tool can refresh through them.
     let mut hosts: Vec<String> = Vec::new();

@@ -293,6 +293,7 @@ fn describe_supplied(count: usize, ssl_cert_file: Option<&Path>, trust: &TrustCo
     origins.extend(ssl_cert_file.map(|path| format!("`SSL_CERT_FILE` {}", path.display())));
     origins.extend(trust.ca_file.as_ref().map(|path| format!("the CA file {}", path.display())));
     origins.extend(trust.ca_pem.as_ref().map(|_| "the OpenUnison CA kept with the session".to_string()));
+    origins.extend(trust.ca_data.as_ref().map(|_| "`--certificate-authority-data`".to_string()));
     if origins.is_empty() {
         return "no CA supplied".to_string();
     }

@@ -26,7 +26,9 @@ use std::time::Duration;
 use crate::error::{FileError, Hint};
 use crate::settings::BrowserChoice;
 
+pub use crate::openunison::clock::Receipt;
 pub use cooldown::start as start_cool_down;
+pub use expiry::{Lifetime, local_expiry_ms};
 pub use probe::check_alive;
 pub use store::{ApiServer, SESSION_FORMAT_VERSION, Secret, Session, SessionLocation, delete, load, store_login};
 pub use token::{ExecApiVersion, TokenRequest, run_token};

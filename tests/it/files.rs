@@ -185,3 +185,23 @@ fn a_planted_session_directory_symlink_is_refused_and_cannot_be_swapped_in_later
     assert_failed_naming(&output, &format!("`{}`", shared.display()), true);
     assert!(output.stderr.contains("not sticky"), "{output}");
 }
+
+#[test]
+fn a_logout_the_kubeconfig_cannot_take_leaves_the_session_in_place() {
+    let scene = Scene::new();
+    scene.login(&[]).assert_success();
+    let session = scene.session_file();
+    assert!(session.exists());
+    give_to_nobody(scene.env.root());
+    std::fs::set_permissions(&scene.env.kubeconfig, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&scene.env.kubeconfig).unwrap();
+    let output = oulogin_unprivileged(&scene.env, &["logout".to_string()]).run();
+    assert_failed_naming(
+        &output,
+        &format!("cannot write kubeconfig `{}`: permission denied", scene.env.kubeconfig.display()),
+        true,
+    );
+    // Refused as a whole: the session still serves, the kubeconfig is untouched.
+    assert!(session.exists(), "logout removed the session of a context it could not log out:\n{output}");
+    assert_eq!(std::fs::read(&scene.env.kubeconfig).unwrap(), before);
+}

@@ -231,6 +231,18 @@ fn works_across_expiries_with_the_server_clock_off_by(offset_secs: i64) {
     let browser = FakeBrowser::for_fake(&ou, BrowserMode::Follow);
     let env = TestEnv::new();
     env.oulogin(login_args(&ou, &browser)).run().assert_success();
+    // `status` counts the token's lifetime from its arrival too, not `exp`
+    // against our clock (which would be ten minutes off either way).
+    let status = env.oulogin(["status", "-o", "json"]).run();
+    status.assert_success();
+    let left =
+        serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap()["contexts"][0]["tokenExpiresInSeconds"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        (0..=SKEW_TOKEN_LIFETIME_SECS as i64).contains(&left),
+        "{left} s left of a {SKEW_TOKEN_LIFETIME_SECS} s token: {status}"
+    );
 
     let started = Instant::now();
     let mut runs = 0;
