@@ -206,6 +206,30 @@ fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_s
     }
 }
 
+#[test]
+fn ctrl_c_during_the_reuse_checks_refresh_ends_the_login_instead_of_opening_the_browser() {
+    let ou =
+        FakeOpenUnison::start(FakeConfig { token_lifetime_secs: 3, ..FakeConfig::with_redirect_port(free_port()) });
+    let browser = FakeBrowser::for_fake(&ou, BrowserMode::Follow);
+    let env = TestEnv::new();
+    env.oulogin(login_args(&ou, &browser)).run().assert_success();
+    // Past the token's margin (1 s of 3): the reuse check has to refresh.
+    std::thread::sleep(Duration::from_millis(2_500));
+    ou.hold_refreshes(true);
+    let mut running = env.oulogin(login_args(&ou, &browser)).spawn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ou.counters().refresh_requests == 0 && running.is_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(ou.counters().refresh_requests, 1, "the reuse check never refreshed");
+    running.signal(libc::SIGINT);
+    ou.hold_refreshes(false);
+    let output = running.wait(Duration::from_secs(30));
+    output.assert_code(130);
+    assert_eq!(browser.opened(), 1, "Ctrl-C went on to a browser login:\n{output}");
+    assert_eq!(ou.successful_refreshes(), 1, "{output}");
+}
+
 /// Token lifetime for the skew tests: short, so that a test crosses expiries
 /// in seconds, yet long enough that the estimate of the server's clock (off
 /// by up to a second plus the round trip, `Date` having whole seconds) and
