@@ -758,6 +758,18 @@ mod tests {
             .set_modified(SystemTime::now() - minutes(30 * 60))
             .unwrap();
         let alive_used = fs::metadata(alive.join("session.json")).unwrap().modified().unwrap();
+        // Each directory was locked while it was made: another test of this
+        // process that forked meanwhile shares that lock until its child execs
+        // (the descriptor is close-on-exec), and the directory would look in
+        // use. Wait for those children (bounded) before judging.
+        for dir in [&fresh, &dead, &alive, &ancient, &legacy, &unfinished] {
+            for _ in 0..100 {
+                if !matches!(activity(dir), Activity::InUse) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
 
         let probed = std::cell::RefCell::new(Vec::new());
         let probe = |location: &SessionLocation| {
