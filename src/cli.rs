@@ -276,9 +276,6 @@ pub struct CompleteArgs {
     pub words: Vec<String>,
 }
 
-/// The loopback port OpenUnison's chart registers in its redirect URI.
-pub const DEFAULT_PORT: u16 = 8400;
-
 /// The range `--timeout` accepts. Past a day nobody is waiting for a browser,
 /// and an unbounded value would overflow the deadline arithmetic downstream.
 pub const TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(24 * 3600);

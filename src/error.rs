@@ -60,13 +60,16 @@ impl Error {
         Error::Usage { message: message.into(), hint }
     }
 
+    /// What caused the error, outermost first (the error itself left out).
+    pub fn causes(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+        std::iter::successors(std::error::Error::source(self), |cause| cause.source())
+    }
+
     /// Renders the error as the lines printed on stderr.
     pub fn render(&self) -> String {
         let mut text = format!("error: {}", crate::output::sanitize(&self.to_string()));
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
+        for cause in self.causes() {
             text.push_str(&format!("\n  caused by: {}", crate::output::sanitize(&cause.to_string())));
-            source = cause.source();
         }
         if let Some(hint) = self.hint() {
             text.push_str(&format!("\nhint: {}", crate::output::sanitize(&hint)));

@@ -366,10 +366,8 @@ fn context_status(
 /// An error as one line: the message and its causes, without the hint.
 fn one_line_error(err: &Error) -> String {
     let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
+    for cause in err.causes() {
         text.push_str(&format!(": {cause}"));
-        source = cause.source();
     }
     text
 }

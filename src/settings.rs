@@ -29,9 +29,6 @@ pub mod env {
     pub const SHELL: &str = "SHELL";
 }
 
-/// The loopback port OpenUnison's chart registers (`--port`'s default).
-pub const DEFAULT_LOGIN_PORT: u16 = crate::cli::DEFAULT_PORT;
-
 /// Where files live.
 #[derive(Debug, Clone)]
 pub struct Paths {

@@ -95,7 +95,7 @@ impl LoginFlags {
         if let Some(file) = &session.trust.ca_file {
             words.extend(["--certificate-authority".to_string(), file.to_string_lossy().into_owned()]);
         }
-        if session.login_port != crate::settings::DEFAULT_LOGIN_PORT {
+        if session.login_port != crate::settings::DEFAULT_PORT {
             words.extend(["--port".to_string(), session.login_port.to_string()]);
         }
         match &session.browser {
