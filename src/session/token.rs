@@ -465,7 +465,8 @@ fn lifetime_of(token: &Secret, received: Option<Receipt>) -> Option<Lifetime> {
 
 /// "expires in 42 s" for debug lines.
 fn describe_lifetime(lifetime: Lifetime, now: SystemTime) -> String {
-    let left_ms = lifetime.exp.saturating_mul(1000).saturating_sub(expiry::unix_millis(now));
+    // By our clock, as freshness is judged: the skew the receipt showed taken out.
+    let left_ms = expiry::local_expiry_ms(lifetime).saturating_sub(expiry::unix_millis(now));
     format!("expires in {} s, refresh margin {} ms", left_ms.div_euclid(1000), expiry::margin_ms(lifetime))
 }
 
