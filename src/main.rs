@@ -16,6 +16,7 @@ mod managed;
 mod nss;
 mod openunison;
 mod output;
+mod platform;
 mod session;
 mod settings;
 

@@ -1,0 +1,16 @@
+//! The platform seam: everything that differs between Unix and Windows
+//! (file modes and owners, devices and inodes, atomic replace, process
+//! liveness and parent ids, signals and child control, terminals). The rest
+//! of the crate calls `platform::files` and `platform::process` and never
+//! `std::os::unix`, `libc` or `windows_sys` itself; a port adds a sibling
+//! directory beside `unix/` and `windows/`.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub use unix::{files, process};
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::{files, process};

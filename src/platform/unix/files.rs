@@ -1,0 +1,1 @@
+//! Unix files: permissions, owners, devices, inodes and atomic replace.

@@ -1,0 +1,4 @@
+//! The Unix side of the platform seam (see `platform`): one file per concern.
+
+pub mod files;
+pub mod process;

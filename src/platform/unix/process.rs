@@ -1,0 +1,1 @@
+//! Unix processes: liveness, parent ids, signals and child control.

@@ -1,0 +1,1 @@
+//! Windows files: permissions, owners, devices, inodes and atomic replace.

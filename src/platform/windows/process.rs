@@ -1,0 +1,1 @@
+//! Windows processes: liveness, parent ids, signals and child control.
