@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     nss::pin_builtin_services();
     let cli = cli::Cli::parse_command_line();
     debug::set_level(settings::debug_level(cli.verbose));
+    openunison::tls::set_environment(settings::trust_environment());
     match app::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {

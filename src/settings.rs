@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{GlobalArgs, LoginArgs};
+use crate::cli::{GlobalArgs, LoginArgs, TokenArgs};
 use crate::error::Error;
-use crate::openunison::{Host, TrustConfig};
+use crate::openunison::{Host, TrustConfig, TrustEnvironment};
+use crate::session::SessionLocation;
 
 /// Every environment variable the plugin reads, in one place.
 pub mod env {
@@ -27,6 +28,20 @@ pub mod env {
     pub const KUBERNETES_EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
     /// The user's login shell: which `eval` form a hint shows.
     pub const SHELL: &str = "SHELL";
+    /// Set: rustls-native-certs reads the system store from there, so the
+    /// distribution's bundle is not read in its place.
+    pub const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
+    /// X11 and Wayland displays: whether `token` has one to open the system browser on.
+    pub const DISPLAY: &str = "DISPLAY";
+    pub const WAYLAND_DISPLAY: &str = "WAYLAND_DISPLAY";
+    /// Set inside WSL, which opens Windows' browser without a display.
+    pub const WSL_DISTRO_NAME: &str = "WSL_DISTRO_NAME";
+    pub const WSL_INTEROP: &str = "WSL_INTEROP";
+}
+
+/// Whether an environment variable is set to something.
+fn is_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|value| !value.is_empty())
 }
 
 /// Where files live.
@@ -189,6 +204,70 @@ impl LoginSettings {
     }
 }
 
+/// Whether `token` may open a browser, as far as the environment goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserEnvironment {
+    /// `OULOGIN_NO_BROWSER=1`.
+    pub forbidden: bool,
+    /// A display to open the system browser on: `Some(true)` outside Linux or
+    /// with `DISPLAY`, `WAYLAND_DISPLAY` or a WSL variable set; `None` when
+    /// none is set and only the kernel can tell whether this is WSL (asked
+    /// only when a browser login is in question, to keep the hot path lean).
+    pub display: Option<bool>,
+}
+
+impl BrowserEnvironment {
+    pub fn from_env() -> BrowserEnvironment {
+        let display = !cfg!(target_os = "linux")
+            || [env::DISPLAY, env::WAYLAND_DISPLAY, env::WSL_DISTRO_NAME, env::WSL_INTEROP].into_iter().any(is_set);
+        BrowserEnvironment {
+            forbidden: std::env::var(env::OULOGIN_NO_BROWSER).is_ok_and(|value| value == "1"),
+            display: display.then_some(true),
+        }
+    }
+}
+
+/// Everything `token` needs from its command line and the environment.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// `--session NAME` under the session directory, or `--session-file PATH`.
+    pub location: SessionLocation,
+    /// `--host`, for messages that name the login command.
+    pub host: Option<String>,
+    pub paths: Paths,
+    /// `KUBERNETES_EXEC_INFO`.
+    pub exec_info: Option<String>,
+    pub browser_environment: BrowserEnvironment,
+}
+
+impl TokenSettings {
+    pub fn resolve(args: &TokenArgs) -> Result<TokenSettings, Error> {
+        let paths = Paths::from_env()?;
+        let location = match (&args.session, &args.session_file) {
+            (_, Some(file)) => SessionLocation::from_file(file),
+            (Some(name), None) => SessionLocation::named(&paths.session_dir, name)?,
+            (None, None) => {
+                return Err(Error::usage("`token` needs `--session` or `--session-file`", None));
+            }
+        };
+        Ok(TokenSettings {
+            location,
+            host: args.host.clone(),
+            paths,
+            exec_info: std::env::var(env::KUBERNETES_EXEC_INFO).ok(),
+            browser_environment: BrowserEnvironment::from_env(),
+        })
+    }
+}
+
+/// The command layer's way in to `token` (until dispatch resolves
+/// [`TokenSettings`] itself and calls [`TokenRequest::new`](crate::session::TokenRequest::new)).
+impl crate::session::TokenRequest {
+    pub fn resolve(args: &TokenArgs) -> Result<crate::session::TokenRequest, Error> {
+        Ok(crate::session::TokenRequest::new(TokenSettings::resolve(args)?))
+    }
+}
+
 /// `--certificate-authority-data`: base64 PEM, as in a kubeconfig.
 fn decode_ca_data(data: &str) -> Result<String, Error> {
     use base64::Engine as _;
@@ -255,9 +334,13 @@ pub fn user_shell_is_fish() -> bool {
     std::env::var_os(env::SHELL).is_some_and(|shell| Path::new(&shell).file_name().is_some_and(|name| name == "fish"))
 }
 
-/// Whether `OULOGIN_NO_BROWSER=1` forbids `token` to open a browser.
-pub fn no_browser_from_env() -> bool {
-    std::env::var(env::OULOGIN_NO_BROWSER).is_ok_and(|value| value == "1")
+/// What the environment adds to TLS trust (`SSL_CERT_FILE`, `SSL_CERT_DIR`),
+/// read once for the process.
+pub fn trust_environment() -> TrustEnvironment {
+    TrustEnvironment {
+        ssl_cert_file: std::env::var_os(env::SSL_CERT_FILE).filter(|value| !value.is_empty()).map(PathBuf::from),
+        ssl_cert_dir_set: std::env::var_os(env::SSL_CERT_DIR).is_some(),
+    }
 }
 
 /// The debug level: the higher of `-v` (counted) and `OULOGIN_DEBUG` (`1`,

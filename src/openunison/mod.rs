@@ -161,6 +161,16 @@ impl TrustConfig {
     }
 }
 
+/// What the environment adds to the trust of every connection, resolved once
+/// by the settings; never stored with a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustEnvironment {
+    /// `SSL_CERT_FILE`: an extra CA bundle, on every platform.
+    pub ssl_cert_file: Option<PathBuf>,
+    /// `SSL_CERT_DIR` is set: the system store is read from there.
+    pub ssl_cert_dir_set: bool,
+}
+
 /// Failures talking to OpenUnison. Every variant names the URL (or, for a
 /// token that fails verification, the issuer).
 #[derive(Debug, thiserror::Error)]

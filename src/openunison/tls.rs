@@ -15,7 +15,7 @@
 //! the private key.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::DigitallySignedStruct;
 use rustls::client::WebPkiServerVerifier;
@@ -23,7 +23,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
-use super::TrustConfig;
+use super::{TrustConfig, TrustEnvironment};
 use crate::error::Hint;
 
 /// Directories that hold the system's CA certificates when `SSL_CERT_FILE`
@@ -189,11 +189,10 @@ struct TrustSources {
 impl TrustSources {
     /// Reads every source for `trust`: `SSL_CERT_FILE` from the environment,
     /// the system store, `ca_file` and `ca_pem`.
-    fn load(trust: &TrustConfig) -> Result<TrustSources, TrustError> {
-        let ssl_cert_file =
-            std::env::var_os(crate::settings::env::SSL_CERT_FILE).filter(|value| !value.is_empty()).map(PathBuf::from);
-        let mut sources = TrustSources { system: load_system_roots(ssl_cert_file.is_some()), supplied: Vec::new() };
-        if let Some(path) = &ssl_cert_file {
+    fn load(trust: &TrustConfig, environment: &TrustEnvironment) -> Result<TrustSources, TrustError> {
+        let ssl_cert_file = environment.ssl_cert_file.as_ref();
+        let mut sources = TrustSources { system: load_system_roots(environment), supplied: Vec::new() };
+        if let Some(path) = ssl_cert_file {
             let origin = format!("`{}` (`SSL_CERT_FILE`)", path.display());
             sources.add_supplied(read_bundle(path, &origin, true)?, &origin);
         }
@@ -201,7 +200,7 @@ impl TrustSources {
         crate::debug!(
             "TLS trust: {} system roots; {}",
             sources.system.len(),
-            describe_supplied(sources.supplied.len(), ssl_cert_file.as_deref(), trust)
+            describe_supplied(sources.supplied.len(), ssl_cert_file.map(PathBuf::as_path), trust)
         );
         Ok(sources)
     }
@@ -282,9 +281,18 @@ impl TrustSources {
     }
 }
 
+/// The environment's part of every connection's trust: set once at start
+/// (unset, as in unit tests, it adds nothing).
+static ENVIRONMENT: OnceLock<TrustEnvironment> = OnceLock::new();
+
+/// Sets what the environment adds to TLS trust, for the rest of the process.
+pub fn set_environment(environment: TrustEnvironment) {
+    let _ = ENVIRONMENT.set(environment);
+}
+
 /// The rustls configuration for talking to OpenUnison with `trust`.
 pub fn client_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, TrustError> {
-    TrustSources::load(trust)?.client_config()
+    TrustSources::load(trust, ENVIRONMENT.get_or_init(TrustEnvironment::default))?.client_config()
 }
 
 /// The supplied certificates and where they came from, for the debug line.
@@ -337,9 +345,9 @@ fn read_bundle(path: &Path, origin: &str, lenient: bool) -> Result<Vec<Certifica
 
 /// The platform's trusted roots. Errors are not fatal: a missing system store
 /// is fine when the user supplied the CA.
-fn load_system_roots(ssl_cert_file_set: bool) -> Vec<CertificateDer<'static>> {
+fn load_system_roots(environment: &TrustEnvironment) -> Vec<CertificateDer<'static>> {
     #[cfg(all(unix, not(target_os = "macos")))]
-    if std::env::var_os("SSL_CERT_DIR").is_none()
+    if !environment.ssl_cert_dir_set
         && let Some(bundle) = SYSTEM_CA_BUNDLES.iter().map(Path::new).find(|bundle| bundle.is_file())
     {
         // The distribution's bundle holds every system root. The probe behind
@@ -353,14 +361,14 @@ fn load_system_roots(ssl_cert_file_set: bool) -> Vec<CertificateDer<'static>> {
     }
     let mut certs = rustls_native_certs::load_native_certs().certs;
     #[cfg(all(unix, not(target_os = "macos")))]
-    if ssl_cert_file_set && std::env::var_os("SSL_CERT_DIR").is_none() {
+    if environment.ssl_cert_file.is_some() && !environment.ssl_cert_dir_set {
         // rustls-native-certs loaded only `SSL_CERT_FILE`; add the system store.
         for dir in SYSTEM_CA_DIRS.iter().map(Path::new).filter(|dir| dir.is_dir()) {
             certs.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
         }
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]
-    let _ = ssl_cert_file_set;
+    let _ = environment;
     certs
 }
 
@@ -900,6 +908,21 @@ mod tests {
         let mut cut = lines.clone();
         cut.remove(3);
         assert!(decode_pem_certificates(&cut.join("\n")).is_err(), "a line missing breaks the DER framing");
+    }
+
+    #[test]
+    fn the_environments_ssl_cert_file_is_a_supplied_bundle_and_nothing_else_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, _) = ca_and_leaf(&["localhost"]);
+        let bundle = dir.path().join("bundle.pem");
+        std::fs::write(&bundle, &ca.cert_pem).unwrap();
+        let environment = TrustEnvironment { ssl_cert_file: Some(bundle.clone()), ssl_cert_dir_set: false };
+        let sources = TrustSources::load(&TrustConfig::default(), &environment).unwrap();
+        let origins: Vec<&str> = sources.supplied.iter().map(|(_, origin)| origin.as_str()).collect();
+        assert_eq!(origins, [format!("`{}` (`SSL_CERT_FILE`)", bundle.display())]);
+        // What the settings resolved is all there is: no environment, no extra bundle.
+        let without = TrustSources::load(&TrustConfig::default(), &TrustEnvironment::default()).unwrap();
+        assert!(without.supplied.is_empty());
     }
 
     #[test]

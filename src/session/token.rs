@@ -9,11 +9,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::cli::TokenArgs;
 use crate::error::Error;
 use crate::files::{self, Lock};
 use crate::openunison::clock::Receipt;
-use crate::settings::{self, BrowserChoice, Paths};
+use crate::settings::{BrowserChoice, BrowserEnvironment, TokenSettings};
 
 use super::SessionError;
 use super::cooldown;
@@ -68,45 +67,25 @@ pub fn exec_credential(version: ExecApiVersion, token: &str, expires_at: i64) ->
     format!("{document}\n")
 }
 
-/// Whether `token` may open a browser, as far as the environment goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrowserEnvironment {
-    /// `OULOGIN_NO_BROWSER=1`.
-    pub forbidden: bool,
-    /// A display to open the system browser on (always true outside Linux).
-    pub display: bool,
-}
-
-impl BrowserEnvironment {
-    pub fn detect() -> BrowserEnvironment {
-        let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
-        let display = !cfg!(target_os = "linux") || set("DISPLAY") || set("WAYLAND_DISPLAY") || is_wsl(&set);
-        BrowserEnvironment { forbidden: settings::no_browser_from_env(), display }
-    }
-
-    /// Why no browser may be opened for a session that remembers `browser`, if so.
-    pub fn refusal(&self, browser: &BrowserChoice) -> Option<&'static str> {
-        if self.forbidden {
-            Some("`OULOGIN_NO_BROWSER=1` is set")
-        } else if *browser == BrowserChoice::NoBrowser {
-            Some("the session was created with `--no-browser`")
-        } else if *browser == BrowserChoice::System && !self.display {
-            Some("there is no display to open a browser on (neither `DISPLAY` nor `WAYLAND_DISPLAY` is set)")
-        } else {
-            None
-        }
+/// Why no browser may be opened for a session that remembers `browser`, if so.
+fn browser_refusal(environment: &BrowserEnvironment, browser: &BrowserChoice) -> Option<&'static str> {
+    if environment.forbidden {
+        Some("`OULOGIN_NO_BROWSER=1` is set")
+    } else if *browser == BrowserChoice::NoBrowser {
+        Some("the session was created with `--no-browser`")
+    } else if *browser == BrowserChoice::System && !environment.display.unwrap_or_else(is_wsl_kernel) {
+        Some("there is no display to open a browser on (neither `DISPLAY` nor `WAYLAND_DISPLAY` is set)")
+    } else {
+        None
     }
 }
 
-/// WSL opens Windows' browser without an X display.
-fn is_wsl(set: &dyn Fn(&str) -> bool) -> bool {
-    set("WSL_DISTRO_NAME")
-        || set("WSL_INTEROP")
-        || std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .is_ok_and(|text| text.to_lowercase().contains("microsoft"))
+/// A WSL kernel (started without WSL's variables) opens Windows' browser without an X display.
+fn is_wsl_kernel() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").is_ok_and(|text| text.to_lowercase().contains("microsoft"))
 }
 
-/// Everything `token` needs, resolved from the command line and environment.
+/// Everything `token` needs: its settings, and the process that runs it.
 #[derive(Debug, Clone)]
 pub struct TokenRequest {
     pub location: SessionLocation,
@@ -116,30 +95,21 @@ pub struct TokenRequest {
     pub session_dir: PathBuf,
     /// `KUBERNETES_EXEC_INFO`.
     pub exec_info: Option<String>,
-    /// `None`: looked up only when a browser login is in question (keeps the hot path lean).
-    pub browser_environment: Option<BrowserEnvironment>,
+    pub browser_environment: BrowserEnvironment,
     /// The client process that runs us (the 401 heuristic's key).
     pub parent: u32,
 }
 
 impl TokenRequest {
-    pub fn resolve(args: &TokenArgs) -> Result<TokenRequest, Error> {
-        let paths = Paths::from_env()?;
-        let location = match (&args.session, &args.session_file) {
-            (_, Some(file)) => SessionLocation::from_file(file),
-            (Some(name), None) => SessionLocation::named(&paths.session_dir, name)?,
-            (None, None) => {
-                return Err(Error::usage("`token` needs `--session` or `--session-file`", None));
-            }
-        };
-        Ok(TokenRequest {
-            location,
-            host: args.host.clone(),
-            session_dir: paths.session_dir,
-            exec_info: std::env::var(settings::env::KUBERNETES_EXEC_INFO).ok(),
-            browser_environment: None,
+    pub fn new(settings: TokenSettings) -> TokenRequest {
+        TokenRequest {
+            location: settings.location,
+            host: settings.host,
+            session_dir: settings.paths.session_dir,
+            exec_info: settings.exec_info,
+            browser_environment: settings.browser_environment,
             parent: std::os::unix::process::parent_id(),
-        })
+        }
     }
 }
 
@@ -427,8 +397,7 @@ fn login_again(
         let remembered = super::LoginFlags::of(session);
         return Err(SessionError::CoolingDown { host, left_secs: left.as_secs().max(1), isolated, remembered }.into());
     }
-    let environment = request.browser_environment.clone().unwrap_or_else(BrowserEnvironment::detect);
-    if let Some(reason) = environment.refusal(&session.browser) {
+    if let Some(reason) = browser_refusal(&request.browser_environment, &session.browser) {
         crate::debug!("token: no browser login: {reason}");
         let remembered = super::LoginFlags::of(session);
         return Err(
@@ -570,7 +539,7 @@ mod tests {
             host: Some("ou.example.com:8443".to_string()),
             session_dir: dir,
             exec_info: Some(r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#.to_string()),
-            browser_environment: Some(BrowserEnvironment { forbidden: false, display: true }),
+            browser_environment: BrowserEnvironment { forbidden: false, display: Some(true) },
             parent: 4242,
         };
         Setup { _temp: temp, request }
@@ -819,13 +788,13 @@ mod tests {
     #[test]
     fn no_browser_is_opened_when_none_may_be() {
         let cases = [
-            (BrowserChoice::System, BrowserEnvironment { forbidden: true, display: true }, "OULOGIN_NO_BROWSER"),
-            (BrowserChoice::NoBrowser, BrowserEnvironment { forbidden: false, display: true }, "--no-browser"),
-            (BrowserChoice::System, BrowserEnvironment { forbidden: false, display: false }, "no display"),
+            (BrowserChoice::System, BrowserEnvironment { forbidden: true, display: Some(true) }, "OULOGIN_NO_BROWSER"),
+            (BrowserChoice::NoBrowser, BrowserEnvironment { forbidden: false, display: Some(true) }, "--no-browser"),
+            (BrowserChoice::System, BrowserEnvironment { forbidden: false, display: Some(false) }, "no display"),
         ];
         for (browser, environment, reason) in cases {
             let mut setup = setup(&jwt("old", 60, 55), browser);
-            setup.request.browser_environment = Some(environment);
+            setup.request.browser_environment = environment;
             let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
             let err = issue(&setup.request, &fake).unwrap_err();
             assert_eq!(fake.logins.load(Ordering::SeqCst), 0);
@@ -837,7 +806,7 @@ mod tests {
         }
         // A browser command of its own needs no display.
         let mut setup = setup(&jwt("old", 60, 55), BrowserChoice::Command("w3m".to_string()));
-        setup.request.browser_environment = Some(BrowserEnvironment { forbidden: false, display: false });
+        setup.request.browser_environment = BrowserEnvironment { forbidden: false, display: Some(false) };
         let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
         issue(&setup.request, &fake).unwrap();
         assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
@@ -872,7 +841,7 @@ mod tests {
             host: None,
             session_dir: dir.clone(),
             exec_info: None,
-            browser_environment: Some(BrowserEnvironment { forbidden: false, display: true }),
+            browser_environment: BrowserEnvironment { forbidden: false, display: Some(true) },
             parent: 1,
         };
         let fake = FakeOpenUnison { refresh_fails: Some(true), ..Default::default() };
