@@ -379,6 +379,33 @@ pub const OUT_OF_PERIOD_HINT: &str =
 /// How the message about such a certificate starts.
 pub const OUT_OF_PERIOD_PREFIX: &str = "the CA certificate ";
 
+/// Where a time stands against a certificate's validity period: the one
+/// comparison behind both a trust anchor left out for its dates and a pinned
+/// server certificate refused for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Period {
+    Within,
+    /// After `notAfter` (Unix seconds).
+    Expired { not_after: i64 },
+    /// Before `notBefore` (Unix seconds).
+    NotYetValid { not_before: i64 },
+}
+
+impl Period {
+    /// `None` when the certificate's dates cannot be read.
+    fn of(cert: &CertificateDer<'_>, now: UnixTime) -> Option<Period> {
+        let (not_before, not_after) = der::validity(cert.as_ref())?;
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        Some(if now > not_after {
+            Period::Expired { not_after }
+        } else if now < not_before {
+            Period::NotYetValid { not_before }
+        } else {
+            Period::Within
+        })
+    }
+}
+
 /// A trust anchor left out because the time is outside its validity period.
 #[derive(Debug)]
 struct OutOfPeriod {
@@ -393,18 +420,14 @@ impl OutOfPeriod {
     /// `Some` when `now` is outside `cert`'s validity period. A certificate
     /// whose dates cannot be read is left to webpki.
     fn check(cert: &CertificateDer<'static>, origin: &str, now: UnixTime) -> Option<OutOfPeriod> {
-        let (not_before, not_after) = der::validity(cert.as_ref())?;
-        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         let date = |secs: i64| {
             let time = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs.max(0).unsigned_abs()));
             time.map(|time| humantime::format_rfc3339_seconds(time).to_string()).unwrap_or_else(|| secs.to_string())
         };
-        let when = if now > not_after {
-            format!("expired on {} (notAfter)", date(not_after))
-        } else if now < not_before {
-            format!("is not valid before {} (notBefore)", date(not_before))
-        } else {
-            return None;
+        let when = match Period::of(cert, now)? {
+            Period::Within => return None,
+            Period::Expired { not_after } => format!("expired on {} (notAfter)", date(not_after)),
+            Period::NotYetValid { not_before } => format!("is not valid before {} (notBefore)", date(not_before)),
         };
         let subject = der::subject(cert.as_ref())?;
         let why = format!("{OUT_OF_PERIOD_PREFIX}`{}` from {origin} {when}", der::describe_name(subject));
@@ -496,16 +519,13 @@ fn verify_pinned(
 ) -> Result<(), rustls::Error> {
     let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
     rustls::client::verify_server_name(&parsed, server_name)?;
-    let (not_before, not_after) = der::validity(end_entity.as_ref())
-        .ok_or(rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
-    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-    if now < not_before {
-        return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidYet));
-    }
-    if now > not_after {
-        return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired));
-    }
-    Ok(())
+    let problem = match Period::of(end_entity, now) {
+        Some(Period::Within) => return Ok(()),
+        Some(Period::Expired { .. }) => rustls::CertificateError::Expired,
+        Some(Period::NotYetValid { .. }) => rustls::CertificateError::NotValidYet,
+        None => rustls::CertificateError::BadEncoding,
+    };
+    Err(rustls::Error::InvalidCertificate(problem))
 }
 
 /// Just enough DER to read a certificate's validity period, which webpki does
