@@ -67,7 +67,24 @@ impl Error {
 
     /// Renders the error as the lines printed on stderr.
     pub fn render(&self) -> String {
-        let mut text = format!("error: {}", crate::output::sanitize(&self.to_string()));
+        self.render_after(format!("error: {}", crate::output::sanitize(&self.to_string())))
+    }
+
+    /// Renders an error that does not end the command: `warning: CONTEXT:
+    /// ERROR` (or `warning: ERROR`), then its causes and hint as
+    /// [`render`](Error::render) shows them.
+    pub fn render_as_warning(&self, context: Option<&str>) -> String {
+        let message = crate::output::sanitize(&self.to_string());
+        let first = match context {
+            Some(context) => format!("warning: {}: {message}", crate::output::sanitize(context)),
+            None => format!("warning: {message}"),
+        };
+        self.render_after(first)
+    }
+
+    /// `first`, then a `caused by:` line per cause and the `hint:` line.
+    fn render_after(&self, first: String) -> String {
+        let mut text = first;
         for cause in self.causes() {
             text.push_str(&format!("\n  caused by: {}", crate::output::sanitize(&cause.to_string())));
         }

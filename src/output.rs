@@ -65,6 +65,18 @@ pub fn warn(message: impl AsRef<str>) {
     eprintln!("warning: {}", message.as_ref());
 }
 
+/// An error that does not end the command, on stderr: `warning: ERROR`, its
+/// causes and its hint, as `error:` would show them.
+pub fn warn_error(err: &crate::error::Error) {
+    eprintln!("{}", err.render_as_warning(None));
+}
+
+/// [`warn_error`] with what failed (and what follows) before the error:
+/// `warning: CONTEXT: ERROR`.
+pub fn warn_error_with(context: impl AsRef<str>, err: &crate::error::Error) {
+    eprintln!("{}", err.render_as_warning(Some(context.as_ref())));
+}
+
 /// Whether stderr is a terminal a person watches.
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
@@ -117,6 +129,32 @@ mod tests {
         assert_eq!(describe_exit(std::process::ExitStatus::from_raw(3 << 8)), "exited with status 3");
         assert_eq!(describe_exit(std::process::ExitStatus::from_raw(9)), "was killed by signal 9 (SIGKILL)");
         assert_eq!(describe_exit(std::process::ExitStatus::from_raw(60)), "was killed by signal 60");
+    }
+
+    #[test]
+    fn a_non_fatal_error_renders_as_a_warning_with_its_cause_and_hint_on_their_own_lines() {
+        use crate::error::{Error, FileError};
+        let denied = || {
+            Error::from(FileError::new(
+                "write",
+                "/s/x.lock",
+                std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            ))
+        };
+        let error = denied().render();
+        let warning = denied().render_as_warning(None);
+        assert!(!warning.contains("error:"), "no `warning: error:` doubling: {warning}");
+        assert_eq!(warning.strip_prefix("warning: "), error.strip_prefix("error: "), "the same lines as `error:`");
+        let lines: Vec<&str> = warning.lines().collect();
+        assert_eq!(lines[0], "warning: cannot write `/s/x.lock`");
+        assert!(lines[1].starts_with("  caused by: "), "{warning}");
+        assert_eq!(lines[2], "hint: check the permissions of `/s/x.lock` and its directory");
+
+        let with_context = denied().render_as_warning(Some("the new tokens could not be saved"));
+        assert!(with_context.starts_with("warning: the new tokens could not be saved: cannot write `/s/x.lock`\n"));
+        assert!(with_context.ends_with("\nhint: check the permissions of `/s/x.lock` and its directory"));
+        let hostile = Error::usage("bad", None).render_as_warning(Some("host `a\u{1b}[31m`"));
+        assert_eq!(hostile, "warning: host `a\\u{1b}[31m`: bad");
     }
 
     #[test]

@@ -386,9 +386,13 @@ pub const OUT_OF_PERIOD_PREFIX: &str = "the CA certificate ";
 enum Period {
     Within,
     /// After `notAfter` (Unix seconds).
-    Expired { not_after: i64 },
+    Expired {
+        not_after: i64,
+    },
     /// Before `notBefore` (Unix seconds).
-    NotYetValid { not_before: i64 },
+    NotYetValid {
+        not_before: i64,
+    },
 }
 
 impl Period {
@@ -1019,7 +1023,7 @@ mod tests {
     #[test]
     fn the_system_store_is_loaded_without_the_user_bundle() {
         // Nothing to assert about its content here; it must not fail.
-        let _ = load_system_roots(false);
+        let _ = load_system_roots(&TrustEnvironment::default());
         assert!(matches!(TrustSources::default().client_config(), Err(TrustError::NoRoots)));
     }
 }

@@ -213,11 +213,13 @@ pub fn issue(request: &TokenRequest, renewer: &dyn Renewer) -> Result<String, Er
                 // The token looked rejected but we cannot get another; the cached one
                 // is still within its lifetime, so it is the best answer there is.
                 Err(Renewed::Unreachable(err)) => {
-                    crate::output::warn(format!(
-                        "could not refresh the session for `{}` ({}); handing out the cached token",
-                        session.host,
-                        crate::output::sanitize(&err.to_string())
-                    ));
+                    crate::output::warn_error_with(
+                        format!(
+                            "could not refresh the session for `{}`, so the cached token is handed out",
+                            session.host
+                        ),
+                        &err,
+                    );
                     (lifetime, cached_fingerprint, Kind::Handed)
                 }
                 Err(Renewed::Failed(err)) => return Err(err),
@@ -357,9 +359,10 @@ fn renew(
         // The server has already rotated the refresh token: the one on disk is
         // spent. Failing now would throw away a good id_token as well, so this
         // call still gets it; only the session is lost.
-        let rendered = Error::from(err).render();
-        let why = rendered.strip_prefix("error: ").unwrap_or(&rendered);
-        crate::output::warn(format!("the new tokens for `{}` could not be saved: {why}", session.host));
+        crate::output::warn_error_with(
+            format!("the new tokens for `{}` could not be saved", session.host),
+            &Error::from(err),
+        );
         crate::output::warn(
             "the session is not kept: this call gets the new token, and the next one will need a login",
         );
@@ -418,7 +421,7 @@ fn login_again(
         Err(err) => {
             // Without the marker every background caller would open its own tab.
             if let Err(marker) = cooldown::start(location) {
-                crate::output::warn(crate::error::Error::from(marker).render());
+                crate::output::warn_error(&Error::from(marker));
             }
             Err(err)
         }
