@@ -38,15 +38,15 @@ fn a_host_other_than_network_openunison_host_gets_a_hint_naming_it_and_the_issue
     let scene = Scene::with(FakeConfig { ou_host_name: Some("ou.example".into()), ..config() });
     let before = scene.files();
     let output = scene.login(&[]);
-    let bootstrap_url = format!("{}/k8slogin/token/user", scene.ou.base_url());
+    let bootstrap_url = format!("{}/k8slogin/token/user", scene.fake.base_url());
     assert_failed_naming(&output, &bootstrap_url, true);
     let hint = output.stderr.split("hint: ").nth(1).unwrap_or_else(|| panic!("no hint:\n{output}"));
-    for needed in ["`--host`", "network.openunison_host", "port 443", &scene.ou.cli_issuer()] {
+    for needed in ["`--host`", "network.openunison_host", "port 443", &scene.fake.cli_issuer()] {
         assert!(hint.contains(needed), "the hint does not say {needed:?}:\n{output}");
     }
     // Our own checks passed (the token was verified); the bootstrap refused it.
-    assert_eq!(scene.ou.code_exchanges(), 1);
-    assert_eq!(scene.ou.counters().bootstrap_failures, 1);
+    assert_eq!(scene.fake.code_exchanges(), 1);
+    assert_eq!(scene.fake.counters().bootstrap_failures, 1);
     assert_eq!(scene.files(), before);
 }
 
@@ -81,13 +81,13 @@ fn a_host_name_with_capitals_is_sent_as_typed_and_the_session_works() {
 fn a_transient_refresh_401_is_asked_again_instead_of_opening_a_browser() {
     let scene = Scene::new().logged_in();
     scene.expire_session_token();
-    scene.ou.set_fault(Fault::RefreshTransient401);
+    scene.fake.set_fault(Fault::RefreshTransient401);
     let output = scene.token();
     output.assert_success();
-    assert_eq!(scene.ou.successful_refreshes(), 1, "events: {:#?}", scene.ou.events());
-    assert_eq!(scene.ou.failed_refreshes(), 1, "events: {:#?}", scene.ou.events());
+    assert_eq!(scene.fake.successful_refreshes(), 1, "events: {:#?}", scene.fake.events());
+    assert_eq!(scene.fake.failed_refreshes(), 1, "events: {:#?}", scene.fake.events());
     assert_eq!(scene.browser.opened(), 1, "only the first login opened a browser:\n{output}");
-    assert_eq!(scene.ou.sessions_minted(), 1);
+    assert_eq!(scene.fake.sessions_minted(), 1);
     let credential: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
     assert_eq!(credential["status"]["token"], scene.session_json()["id_token"]);
 }
@@ -205,13 +205,13 @@ fn an_expired_certificate_authority_is_refused_naming_it() {
 #[test]
 fn a_server_url_with_a_line_break_or_tab_is_refused() {
     let scene = Scene::new().logged_in();
-    let url = format!("{}/k8slogin/token/user", scene.ou.base_url());
-    let api = scene.ou.api_server_url();
+    let url = format!("{}/k8slogin/token/user", scene.fake.base_url());
+    let api = scene.fake.api_server_url();
     for (bad, shown) in [(api.replace("127.0.0.1:", "127.0.0.1\n:"), "'\\n'"), (format!("{api}/\tx"), "'\\t'")] {
         let before = scene.files();
-        scene.ou.set_fault(Fault::BootstrapServerUrl(bad.clone()));
+        scene.fake.set_fault(Fault::BootstrapServerUrl(bad.clone()));
         let output: Output = scene.login(&["--force"]);
-        scene.ou.clear_faults();
+        scene.fake.clear_faults();
         assert_failed_naming(&output, &url, true);
         assert!(output.stderr.contains("API server URL") && output.stderr.contains(shown), "{bad:?}:\n{output}");
         assert_eq!(scene.files(), before, "{bad:?}: a file changed:\n{output}");
