@@ -74,6 +74,14 @@ impl Browser {
         self.visit(url, true)
     }
 
+    /// The loopback `/redirect?code=…&state=…` URL the fake sends this
+    /// browser to from `url`, not yet requested; panics with the visit shown
+    /// if there is none.
+    pub fn loopback_redirect(&self, url: &str) -> String {
+        let reached = self.follow_until_loopback_redirect(url);
+        reached.loopback_redirect.clone().unwrap_or_else(|| panic!("no loopback redirect: {reached:#?}"))
+    }
+
     fn visit(&self, start: &str, stop_at_loopback_redirect: bool) -> BrowseOutcome {
         let mut outcome = BrowseOutcome::default();
         let mut current = match url::Url::parse(start) {

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::hostile::{FOREIGN_KUBECONFIG, Scene, assert_failed_naming};
 use super::login::{entry, kubectl_get, read_yaml};
-use crate::common::{Output, TestEnv, free_port, login_args};
-use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, Fault};
+use crate::common::{Output, TestContext, free_port, login_args};
+use crate::fake::{FakeBrowser, FakeConfig, FakeOpenUnison, Fault};
 
 fn config() -> FakeConfig {
     FakeConfig::with_redirect_port(free_port())
@@ -54,13 +54,11 @@ fn a_host_other_than_network_openunison_host_gets_a_hint_naming_it_and_the_issue
 fn a_host_name_with_capitals_is_sent_as_typed_and_the_session_works() {
     // OpenUnison compares the issuer letter for letter: lower-casing `--host`
     // would make the bootstrap refuse the token.
-    let fake = FakeOpenUnison::start(FakeConfig {
+    let TestContext { env, fake, browser } = TestContext::with_config(FakeConfig {
         ou_host_name: Some("LocalHost".into()),
         token_lifetime_secs: 5,
         ..config()
     });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
     let typed = format!("LocalHost:{}", fake.port());
     assert_eq!(fake.ou_host(), typed);
     let login = env.oulogin(args_for_host(&fake, &browser, &typed)).run();
@@ -94,9 +92,8 @@ fn a_transient_refresh_401_is_asked_again_instead_of_opening_a_browser() {
 
 #[test]
 fn auth_provider_without_an_openunison_ca_writes_the_users_ca_for_client_go() {
-    let fake = FakeOpenUnison::start(FakeConfig { include_ou_ca: false, token_lifetime_secs: 5, ..config() });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } =
+        TestContext::with_config(FakeConfig { include_ou_ca: false, token_lifetime_secs: 5, ..config() });
     let mut args = login_args(&fake, &browser);
     args.push("--auth-provider".into());
     env.oulogin(args).run().assert_success();
@@ -114,9 +111,7 @@ fn auth_provider_without_an_openunison_ca_writes_the_users_ca_for_client_go() {
 fn insecure_skip_tls_verify_goes_when_the_cluster_gets_a_ca() {
     // The old Go plugin resets this flag whenever it writes the cluster; users
     // patched it in to get past a broken CA, and kubectl refuses it beside one.
-    let fake = FakeOpenUnison::start(config());
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::with_config(config());
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let patched = String::from_utf8(env.read_kubeconfig()).unwrap().replacen(
         "    server: ",
@@ -141,9 +136,8 @@ fn insecure_skip_tls_verify_goes_when_the_cluster_gets_a_ca() {
 /// server) presents; then once more with the CA the bootstrap handed out as
 /// the only trust.
 fn login_kubectl_refresh_over_one_self_signed_certificate(config: FakeConfig) {
-    let fake = FakeOpenUnison::start(FakeConfig { impersonation: true, token_lifetime_secs: 5, ..config });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } =
+        TestContext::with_config(FakeConfig { impersonation: true, token_lifetime_secs: 5, ..config });
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let config = read_yaml(&env.kubeconfig);
     let cluster = &entry(&config, "clusters", "kubernetes").expect("the cluster")["cluster"];
@@ -175,9 +169,8 @@ fn a_self_signed_ca_certificate_serves_login_kubectl_and_refresh() {
 
 #[test]
 fn an_api_server_ca_only_go_can_read_is_passed_on_to_kubectl() {
-    let fake = FakeOpenUnison::start(FakeConfig { oversized_api_ca: true, ..config() });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } =
+        TestContext::with_config(FakeConfig { oversized_api_ca: true, ..config() });
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let config = read_yaml(&env.kubeconfig);
     let cluster = &entry(&config, "clusters", "kubernetes").expect("the cluster")["cluster"];
@@ -189,9 +182,7 @@ fn an_api_server_ca_only_go_can_read_is_passed_on_to_kubectl() {
 
 #[test]
 fn an_expired_certificate_authority_is_refused_naming_it() {
-    let fake = FakeOpenUnison::start(FakeConfig { expired_ca: true, ..config() });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::with_config(FakeConfig { expired_ca: true, ..config() });
     env.write_kubeconfig(FOREIGN_KUBECONFIG);
     let output = env.oulogin(login_args(&fake, &browser)).run();
     assert_failed_naming(&output, &fake.host(), true);

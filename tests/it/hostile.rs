@@ -331,9 +331,9 @@ impl WaitingLogin {
 
     /// The fake's `/redirect?code=…&state=…` for this login, not yet delivered.
     pub fn callback_target(&self) -> String {
-        let outcome = crate::fake::browser::Browser::new(&[&self.scene.fake.ca_pem()])
-            .follow_until_loopback_redirect(&self.authorization_url());
-        let url = url::Url::parse(outcome.loopback_redirect.as_deref().expect("the fake redirects back")).unwrap();
+        let loopback = crate::fake::browser::Browser::new(&[&self.scene.fake.ca_pem()])
+            .loopback_redirect(&self.authorization_url());
+        let url = url::Url::parse(&loopback).unwrap();
         format!("{}?{}", url.path(), url.query().unwrap_or(""))
     }
 

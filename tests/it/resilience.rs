@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 use super::token::{just_expired_token, mint_session};
-use crate::common::{TestEnv, free_port, login_args, plugin_path};
+use crate::common::{TestContext, TestEnv, fake_config, free_port, login_args, plugin_path};
 use crate::fake::openunison::RefreshOutcome;
 use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, now_secs};
 
@@ -208,10 +208,8 @@ fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_s
 
 #[test]
 fn ctrl_c_during_the_reuse_checks_refresh_ends_the_login_instead_of_opening_the_browser() {
-    let ou =
-        FakeOpenUnison::start(FakeConfig { token_lifetime_secs: 3, ..FakeConfig::with_redirect_port(free_port()) });
-    let browser = FakeBrowser::for_fake(&ou, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake: ou, browser } =
+        TestContext::with_config(FakeConfig { token_lifetime_secs: 3, ..fake_config() });
     env.oulogin(login_args(&ou, &browser)).run().assert_success();
     // Past the token's margin (1 s of 3): the reuse check has to refresh.
     std::thread::sleep(Duration::from_millis(2_500));

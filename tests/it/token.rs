@@ -36,9 +36,7 @@ pub(super) fn mint_session(ou: &FakeOpenUnison) -> (String, String) {
         .append_pair("scope", "openid profile email")
         .append_pair("state", "test-state")
         .append_pair("nonce", "test-nonce");
-    let outcome = Browser::new(&[&ca]).follow_until_loopback_redirect(authorize.as_str());
-    let loopback =
-        url::Url::parse(outcome.loopback_redirect.as_deref().expect("the fake redirects to the loopback")).unwrap();
+    let loopback = url::Url::parse(&Browser::new(&[&ca]).loopback_redirect(authorize.as_str())).unwrap();
     let code = loopback.query_pairs().find(|(name, _)| name == "code").expect("a code").1.into_owned();
     let client = TestClient::new(&[&ca]);
     let exchanged = client
