@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::hostile::{FOREIGN_KUBECONFIG, Scene, assert_failed_naming};
-use crate::common::{Output, Running, free_port};
+use crate::common::{Output, Running, fake_config};
 use crate::fake::{FakeConfig, random_bytes};
 
 /// A uniformly random number below `bound`.
@@ -287,8 +287,7 @@ fn fifty_logins_and_a_kubectl_writer_share_one_kubeconfig_without_losing_entries
     env.write_kubeconfig(FOREIGN_KUBECONFIG);
     let fakes: Vec<_> = (0..STRESS_HOSTS)
         .map(|index| {
-            let mut config = FakeConfig::with_redirect_port(free_port());
-            config.cluster_name = format!("cluster-{index}");
+            let config = FakeConfig { cluster_name: format!("cluster-{index}"), ..fake_config() };
             let fake = crate::fake::FakeOpenUnison::start(config);
             let browser = crate::fake::FakeBrowser::for_fake(&fake, crate::fake::BrowserMode::Follow);
             (fake, browser)

@@ -342,6 +342,15 @@ impl WaitingLogin {
         crate::fake::browser::Browser::new(&[&self.scene.fake.ca_pem()]).follow(&self.authorization_url())
     }
 
+    /// Logs in in a browser (which must reach the login-complete page), then
+    /// waits for the plugin, which must succeed.
+    pub fn complete_in_browser_and_finish(self) -> (Scene, Output) {
+        assert!(self.complete_in_browser().reached_login_complete());
+        let (scene, output) = self.finish();
+        output.assert_success();
+        (scene, output)
+    }
+
     pub fn finish(self) -> (Scene, Output) {
         let output = self.running.wait(Duration::from_secs(60));
         (self.scene, output)
@@ -359,10 +368,8 @@ fn a_callback_without_a_code_is_refused_and_the_login_keeps_waiting() {
     let answer = raw_request(login.port, "GET", &format!("/redirect?state={state}"), &login.own_host()).unwrap();
     assert_eq!(answer.status, 400, "{answer:?}");
     assert!(answer.body.contains("no authorization code"), "{answer:?}");
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
-    assert_eq!((scene.fake.code_exchanges(), scene.fake.counters().code_exchange_failures), (1, 0));
+    let (scene, _) = login.complete_in_browser_and_finish();
+    assert_one_code_exchange_none_failed(&scene);
 }
 
 #[test]
@@ -403,7 +410,7 @@ fn repeated_callbacks_exchange_the_code_once() {
     {
         assert_ne!(late.status, 302, "{late:?}");
     }
-    assert_eq!((scene.fake.code_exchanges(), scene.fake.counters().code_exchange_failures), (1, 0));
+    assert_one_code_exchange_none_failed(&scene);
 }
 
 #[test]
@@ -417,10 +424,8 @@ fn a_foreign_host_header_is_forbidden_and_the_login_continues() {
     assert!(start.header("location").is_none() && !start.body.contains(&state), "{start:?}");
     let forged = raw_request(login.port, "GET", &format!("/redirect?code=forged&state={state}"), &rebound).unwrap();
     assert_eq!(forged.status, 403, "{forged:?}");
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
-    assert_eq!((scene.fake.code_exchanges(), scene.fake.counters().code_exchange_failures), (1, 0));
+    let (scene, _) = login.complete_in_browser_and_finish();
+    assert_one_code_exchange_none_failed(&scene);
 }
 
 #[test]
@@ -433,11 +438,15 @@ fn a_cross_site_callback_without_the_state_is_refused_without_consuming_the_logi
         assert_eq!(answer.status, 400, "{target}: {answer:?}");
         assert!(answer.body.contains("does not belong to the login"), "{target}: {answer:?}");
     }
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
+    let (scene, output) = login.complete_in_browser_and_finish();
     assert!(output.stderr.contains("without this login's state; still waiting"), "{output}");
     // The attacker's code never reached OpenUnison.
+    assert_one_code_exchange_none_failed(&scene);
+}
+
+/// The fake exchanged one code, and no exchange failed.
+#[track_caller]
+pub fn assert_one_code_exchange_none_failed(scene: &Scene) {
     assert_eq!((scene.fake.code_exchanges(), scene.fake.counters().code_exchange_failures), (1, 0));
 }
 

@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::hostile::{Scene, WaitingLogin, assert_failed_naming, raw_request, running_as_root};
+use super::hostile::{
+    Scene, WaitingLogin, assert_failed_naming, assert_one_code_exchange_none_failed, raw_request, running_as_root,
+};
 use crate::fake::Fault;
 
 /// Far longer than any of these logins may take: a login still waiting for
@@ -84,9 +86,7 @@ fn an_error_with_another_state_does_not_end_the_login() {
     let answer = raw_request(login.port, "GET", target, &login.own_host()).unwrap();
     assert_eq!(answer.status, 400, "{answer:?}");
     assert!(answer.body.contains("Not this login"), "{answer:?}");
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
+    let (scene, output) = login.complete_in_browser_and_finish();
     assert!(output.stderr.contains("ignored an error `access_denied`"), "{output}");
     assert_eq!(scene.fake.code_exchanges(), 1);
 }
@@ -101,9 +101,7 @@ fn the_authorization_url_is_handed_out_once() {
     assert!(second.header("location").is_none() && !second.body.contains(&state), "{second:?}");
     assert!(second.body.contains("already started"), "{second:?}");
     // The first browser still finishes the login.
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
+    let (scene, output) = login.complete_in_browser_and_finish();
     assert!(output.stderr.contains("was asked for again"), "{output}");
     assert_eq!(scene.fake.code_exchanges(), 1);
 }
@@ -142,12 +140,10 @@ fn another_users_process_can_neither_start_nor_end_the_login() {
         let (status, answer) = as_another_user(&format!("{base}{target}"));
         assert_eq!(status, 403, "{target}: {answer}");
     }
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
+    let (scene, output) = login.complete_in_browser_and_finish();
     assert!(output.stderr.contains("another user (uid 65534)"), "{output}");
     assert!(!output.stderr.contains("forged"), "{output}");
-    assert_eq!((scene.fake.code_exchanges(), scene.fake.counters().code_exchange_failures), (1, 0));
+    assert_one_code_exchange_none_failed(&scene);
 }
 
 #[test]
@@ -176,6 +172,5 @@ fn an_idle_connection_is_closed_within_seconds() {
     let closed = idle.read_to_end(&mut answer);
     assert!(closed.is_ok(), "still open after 15 s: {closed:?}");
     assert!(answer.is_empty() || String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"), "{answer:?}");
-    assert!(login.complete_in_browser().reached_login_complete());
-    login.finish().1.assert_success();
+    login.complete_in_browser_and_finish();
 }

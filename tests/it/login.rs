@@ -48,6 +48,16 @@ pub(super) fn kubectl_get(env: &TestEnv) -> Output {
     env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).run()
 }
 
+/// kubectl gets through now and again once the fake's 5 s token has expired,
+/// which took at least one refresh.
+#[track_caller]
+pub(super) fn assert_kubectl_works_across_an_expiry(env: &TestEnv, fake: &FakeOpenUnison) {
+    kubectl_get(env).assert_success();
+    std::thread::sleep(Duration::from_secs(6));
+    kubectl_get(env).assert_success();
+    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
+}
+
 /// A YAML file as JSON values (the kubeconfig module's own parser is not ours to test with).
 pub(super) fn yaml(bytes: &[u8]) -> Value {
     serde_saphyr::from_str(std::str::from_utf8(bytes).expect("UTF-8 kubeconfig")).expect("YAML kubeconfig")
@@ -322,11 +332,8 @@ fn a_self_signed_openunison_certificate_is_trusted_when_given_as_the_certificate
     let TestContext { env, fake, browser } =
         TestContext::with_config(FakeConfig { self_signed: true, token_lifetime_secs: 5, ..fake_config() });
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
-    kubectl_get(&env).assert_success();
     // Past the expiry, `token` refreshes over the same self-signed certificate.
-    std::thread::sleep(Duration::from_secs(6));
-    kubectl_get(&env).assert_success();
-    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
+    assert_kubectl_works_across_an_expiry(&env, &fake);
 }
 
 #[test]
@@ -739,11 +746,8 @@ fn auth_provider_writes_the_legacy_block_that_kubectl_can_use() {
     assert_eq!(provider["config"]["client-id"], "kubernetes");
     assert!(provider["config"]["idp-certificate-authority-data"].is_string());
     assert!(!env.session_dir().join(format!("{}.json", stem(&fake))).exists(), "client-go keeps this session");
-    kubectl_get(&env).assert_success();
     // client-go's own oidc provider refreshes it once the 5 s token has expired.
-    std::thread::sleep(Duration::from_secs(6));
-    kubectl_get(&env).assert_success();
-    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
+    assert_kubectl_works_across_an_expiry(&env, &fake);
 }
 
 #[test]

@@ -497,16 +497,22 @@ impl TwoFiles {
     }
 }
 
+/// Both hosts logged in to (A first), with `KUBECONFIG` naming two files.
+fn logged_in_to_both_across_two_files() -> (TwoHosts, TwoFiles) {
+    let hosts = TwoHosts::start();
+    let files = TwoFiles::new();
+    hosts.log_in_to_both(&files.env);
+    (hosts, files)
+}
+
 fn session_file(env: &TestEnv, fake: &FakeOpenUnison) -> std::path::PathBuf {
     env.session_dir().join(format!("{}.json", stem(fake)))
 }
 
 #[test]
 fn logout_of_one_context_leaves_the_other_working_and_everything_else_unchanged() {
-    let hosts = TwoHosts::start();
-    let files = TwoFiles::new();
+    let (hosts, files) = logged_in_to_both_across_two_files();
     let env = &files.env;
-    hosts.log_in_to_both(env);
     let b_name = hosts.b_name();
     let before = read_yaml(&files.ours);
 
@@ -582,10 +588,8 @@ fn logout_all_removes_only_what_we_wrote() {
 
 #[test]
 fn logout_purge_removes_the_context_and_its_cluster() {
-    let hosts = TwoHosts::start();
-    let files = TwoFiles::new();
+    let (hosts, files) = logged_in_to_both_across_two_files();
     let env = &files.env;
-    hosts.log_in_to_both(env);
     let b_name = hosts.b_name();
     let before = read_yaml(&files.ours);
 

@@ -73,8 +73,7 @@ fn run_in_shell(env: &TestEnv, command: &str) -> Vec<String> {
 
 #[test]
 fn a_login_hint_pasted_into_a_shell_runs_exactly_what_it_says() {
-    let ou = FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()));
-    let env = TestEnv::new();
+    let TestContext { env, fake: ou, .. } = TestContext::new();
     // A remembered CA path with a space and a `'`, and a browser command of two words.
     let odd_dir = env.root().join("it's a dir");
     std::fs::create_dir_all(&odd_dir).unwrap();
@@ -131,8 +130,7 @@ fn credential_token(stdout: &str) -> String {
 
 #[test]
 fn a_refresh_that_cannot_be_saved_still_answers_this_call_and_says_the_session_is_lost() {
-    let ou = FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()));
-    let env = TestEnv::new();
+    let TestContext { env, fake: ou, .. } = TestContext::new();
     let stem = stale_session(&env, &ou);
     let session_file = env.session_dir().join(format!("{stem}.json"));
     let before = std::fs::read(&session_file).unwrap();
@@ -175,8 +173,7 @@ fn stored_refresh_token(env: &TestEnv, stem: &str) -> String {
 #[test]
 fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_survives() {
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
-        let ou = FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()));
-        let env = TestEnv::new();
+        let TestContext { env, fake: ou, .. } = TestContext::new();
         let stem = stale_session(&env, &ou);
         let spent = stored_refresh_token(&env, &stem);
         // The refresh stays on the server until the signal has been sent.

@@ -250,9 +250,7 @@ fn the_loopback_listener_binds_127_0_0_1_only_and_answers_two_paths() {
         assert_eq!(answer.status, 404, "{method} {target}: {answer:?}");
         assert!(answer.header("location").is_none() && !answer.body.contains(&state), "{method} {target}: {answer:?}");
     }
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
+    let (scene, _) = login.complete_in_browser_and_finish();
     assert_eq!(scene.fake.code_exchanges(), 1);
     assert!(listeners_on(scene.fake.redirect_port()).is_empty(), "the listener outlived the login");
 }

@@ -121,6 +121,21 @@ impl TestContext {
         self.env.command("/bin/sh", args).env("KUBERNETES_EXEC_INFO", exec_info(V1)).spawn()
     }
 
+    /// A `token` run that holds the session's lock for a refresh the fake
+    /// answers after `delay`, once its lock file says so.
+    fn refresh_holder(&self, delay: Duration) -> crate::common::Running {
+        self.fake.set_refresh_delay(delay);
+        let holder = self.env.oulogin(self.token_args()).env("KUBERNETES_EXEC_INFO", exec_info(V1)).spawn();
+        let lock_file = self.env.session_dir().join(format!("{}.lock", self.stem()));
+        let holding = format!("{} refresh", holder.pid());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&lock_file).unwrap_or_default().contains(&holding) {
+            assert!(Instant::now() < deadline, "the holder never started its refresh");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        holder
+    }
+
     fn stored(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.session_file()).unwrap()).unwrap()
     }
@@ -167,15 +182,7 @@ fn twenty_four_processes_through_one_expiry_share_one_refresh() {
 #[test]
 fn a_lock_holder_killed_mid_refresh_does_not_hold_up_the_next_call() {
     let ctx = TestContext::new().with_expired_session();
-    ctx.fake.set_refresh_delay(Duration::from_secs(30));
-    let holder = ctx.env.oulogin(ctx.token_args()).env("KUBERNETES_EXEC_INFO", exec_info(V1)).spawn();
-    let lock_file = ctx.env.session_dir().join(format!("{}.lock", ctx.stem()));
-    let expected = format!("{} refresh", holder.pid());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&lock_file).unwrap_or_default().contains(&expected) {
-        assert!(Instant::now() < deadline, "the holder never started its refresh");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let holder = ctx.refresh_holder(Duration::from_secs(30));
     holder.kill();
     ctx.fake.set_refresh_delay(Duration::ZERO);
     let started = Instant::now();
@@ -410,24 +417,13 @@ fn an_abandoned_browser_login_makes_later_calls_fail_fast_without_a_browser() {
 #[test]
 fn a_waiter_says_once_what_it_waits_for_and_then_reuses_the_result() {
     let ctx = TestContext::new().with_expired_session();
-    ctx.fake.set_refresh_delay(Duration::from_millis(2500));
-    let holder = ctx.env.oulogin(ctx.token_args()).env("KUBERNETES_EXEC_INFO", exec_info(V1)).spawn();
-    let lock_file = ctx.env.session_dir().join(format!("{}.lock", ctx.stem()));
-    let holding = format!("{} refresh", holder.pid());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&lock_file).unwrap_or_default().contains(&holding) {
-        assert!(Instant::now() < deadline, "the holder never started its refresh");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let holder = ctx.refresh_holder(Duration::from_millis(2500));
+    let holder_pid = holder.pid();
     let waiter = ctx.token_via_own_parent().wait(Duration::from_secs(60));
     let holder = holder.wait(Duration::from_secs(60));
     assert_eq!(token_of(&waiter), token_of(&holder));
     assert_eq!(ctx.fake.successful_refreshes(), 1);
-    let expected = format!("waiting for process {} (refresh)", holder_pid(&holding));
+    let expected = format!("waiting for process {holder_pid} (refresh)");
     assert_eq!(waiter.stderr.lines().count(), 1, "one line:\n{waiter}");
     waiter.assert_stderr_contains(&expected);
-}
-
-fn holder_pid(record: &str) -> &str {
-    record.split(' ').next().unwrap()
 }
