@@ -236,6 +236,18 @@ impl FakeBrowser {
         self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).outcomes.clone()
     }
 
+    /// The finished `Follow` visits once there are at least `count` (or all
+    /// there are after `timeout`). A login can end before the browser has
+    /// loaded the page the listener answered with, so a test that looks at
+    /// a visit waits for it here.
+    pub fn finished_visits(&self, count: usize, timeout: Duration) -> Vec<BrowseOutcome> {
+        let deadline = Instant::now() + timeout;
+        while self.outcomes().len() < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.outcomes()
+    }
+
     /// Waits until `count` URLs were opened; false on timeout.
     pub fn wait_for_opened(&self, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;

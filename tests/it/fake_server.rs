@@ -449,11 +449,7 @@ fn the_fake_browser_follows_the_login_chain_from_a_browser_command() {
     let callback = listener.join().unwrap().expect("the browser reached /redirect");
     assert!(callback.starts_with("/redirect?code="), "{callback}");
     assert!(callback.ends_with("&state=st"), "{callback}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while browser.outcomes().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let outcome = &browser.outcomes()[0];
+    let outcome = &browser.finished_visits(1, Duration::from_secs(5))[0];
     assert!(outcome.completed(), "{outcome:?}");
     assert_eq!(outcome.hops.len(), 4, "{outcome:?}");
     assert_eq!(fake.counters().browser_logins, 1, "the cookie from /cli-login is sent to /auth");

@@ -83,7 +83,9 @@ impl Scene {
         Scene { ctx, ca_file }
     }
 
-    /// `--host H --certificate-authority CA --port P --browser-command CMD`.
+    /// `--host H --certificate-authority CA --port P --browser-command CMD`,
+    /// with the CA copy that outlives the fake (where `TestContext::login_args`
+    /// names the fake's own file).
     pub fn login_args(&self) -> Vec<String> {
         vec![
             "--host".into(),
@@ -380,7 +382,7 @@ fn an_error_from_openunison_is_shown_in_the_browser_and_on_stderr() {
     let output = scene.login(&[]);
     assert_failed_naming(&output, "access_denied", false);
     assert!(output.stderr.contains("OpenUnison refused the login"), "{output}");
-    let outcomes = scene.browser.outcomes();
+    let outcomes = scene.browser.finished_visits(1, Duration::from_secs(10));
     let page = outcomes.last().expect("the browser finished its visit");
     assert_eq!(page.final_status, 400, "{page:?}");
     assert!(page.final_body.contains("access_denied") && page.final_body.contains("Login refused"), "{page:?}");
@@ -887,7 +889,7 @@ fn an_error_text_with_terminal_escapes_is_printed_escaped_and_not_served_raw() {
     let output = scene.login(&[]);
     assert_failed_naming(&output, "denied\\u{1b}[31m", false);
     assert_no_raw_control(&output);
-    let outcomes = scene.browser.outcomes();
+    let outcomes = scene.browser.finished_visits(1, Duration::from_secs(10));
     let page = &outcomes.last().expect("the browser finished its visit").final_body;
     assert!(page.contains("denied") && !page.contains('\u{1b}') && !page.contains('\u{7}'), "{page}");
 }

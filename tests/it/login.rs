@@ -102,7 +102,8 @@ fn login_then_kubectl_works_before_and_after_the_token_expires() {
     let login = env.oulogin(login_args(&fake, &browser)).run();
     login.assert_success();
     assert_eq!(browser.opened(), 1);
-    assert!(browser.outcomes().iter().any(|outcome| outcome.reached_login_complete()), "{:#?}", browser.outcomes());
+    let visits = browser.finished_visits(1, Duration::from_secs(10));
+    assert!(visits.iter().any(|outcome| outcome.reached_login_complete()), "{visits:#?}");
     kubectl_get(&env).assert_success();
     let ok_before = fake.api().ok_requests();
     assert!(ok_before >= 1);

@@ -269,7 +269,7 @@ fn every_authorization_request_has_pkce_s256_and_long_random_state_and_nonce() {
     let mut all_bits = Vec::new();
     for round in 0..3 {
         scene.login(&["--force"]).assert_success();
-        let outcomes = scene.browser.outcomes();
+        let outcomes = scene.browser.finished_visits(round + 1, Duration::from_secs(10));
         let visit = &outcomes[round];
         let authorization = visit
             .hops
