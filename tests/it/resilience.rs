@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 use super::token::{just_expired_token, mint_session};
-use crate::common::{TestContext, TestEnv, fake_config, free_port, login_args, plugin_path};
+use crate::common::{TestContext, TestEnv, fake_config, login_args, plugin_path};
 use crate::fake::openunison::RefreshOutcome;
-use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, now_secs};
+use crate::fake::{FakeConfig, FakeOpenUnison, now_secs};
 
 #[test]
 fn a_huge_timeout_is_a_usage_error_not_a_panic() {
@@ -235,10 +235,10 @@ const SKEW_TOKEN_LIFETIME_SECS: u64 = 9;
 /// A login and back-to-back real kubectl requests against a fake OpenUnison
 /// (and API server) whose clock is `offset_secs` off ours, across two expiries.
 fn works_across_expiries_with_the_server_clock_off_by(offset_secs: i64) {
-    let ou = FakeOpenUnison::start(FakeConfig {
+    let TestContext { env, fake: ou, browser } = TestContext::with_config(FakeConfig {
         token_lifetime_secs: SKEW_TOKEN_LIFETIME_SECS,
         clock_offset_secs: offset_secs,
-        ..FakeConfig::with_redirect_port(free_port())
+        ..fake_config()
     });
     // The fake really is that far off, in its `Date` header too.
     let client = crate::fake::TestClient::new(&[&ou.ca_pem()]);
@@ -247,8 +247,6 @@ fn works_across_expiries_with_the_server_clock_off_by(offset_secs: i64) {
     let shown = date.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert!((shown - now_secs() - offset_secs).abs() <= 2, "Date {shown} for an offset of {offset_secs} s");
 
-    let browser = FakeBrowser::for_fake(&ou, BrowserMode::Follow);
-    let env = TestEnv::new();
     env.oulogin(login_args(&ou, &browser)).run().assert_success();
     // `status` counts the token's lifetime from its arrival too, not `exp`
     // against our clock (which would be ten minutes off either way).
