@@ -3,9 +3,14 @@
 //! real `kubectl` in a cleared environment, with a timeout that kills the
 //! whole process group. Every run's output is also kept in a process-wide
 //! list, so a security test can search all plugin output for issued tokens.
+//! `TestContext` (in `context.rs`) adds a fake OpenUnison and a fake browser.
 
 // Each test module uses a different part of the harness.
 #![allow(dead_code)]
+
+mod context;
+
+pub use context::{TestContext, fake_config};
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};

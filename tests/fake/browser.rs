@@ -74,6 +74,14 @@ impl Browser {
         self.visit(url, true)
     }
 
+    /// The loopback `/redirect?code=…&state=…` URL the fake sends this
+    /// browser to from `url`, not yet requested; panics with the visit shown
+    /// if there is none.
+    pub fn loopback_redirect(&self, url: &str) -> String {
+        let reached = self.follow_until_loopback_redirect(url);
+        reached.loopback_redirect.clone().unwrap_or_else(|| panic!("no loopback redirect: {reached:#?}"))
+    }
+
     fn visit(&self, start: &str, stop_at_loopback_redirect: bool) -> BrowseOutcome {
         let mut outcome = BrowseOutcome::default();
         let mut current = match url::Url::parse(start) {
@@ -226,6 +234,18 @@ impl FakeBrowser {
     /// Outcomes of finished `Follow` visits, in completion order.
     pub fn outcomes(&self) -> Vec<BrowseOutcome> {
         self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).outcomes.clone()
+    }
+
+    /// The finished `Follow` visits once there are at least `count` (or all
+    /// there are after `timeout`). A login can end before the browser has
+    /// loaded the page the listener answered with, so a test that looks at
+    /// a visit waits for it here.
+    pub fn finished_visits(&self, count: usize, timeout: Duration) -> Vec<BrowseOutcome> {
+        let deadline = Instant::now() + timeout;
+        while self.outcomes().len() < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.outcomes()
     }
 
     /// Waits until `count` URLs were opened; false on timeout.

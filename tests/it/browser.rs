@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
-use crate::common::{TestEnv, free_port};
+use crate::common::{TestContext, free_port};
 use crate::fake::{FakeConfig, FakeOpenUnison};
 
 /// How long Chromium may run before its wrapper kills it.
@@ -128,8 +128,7 @@ fn write_browser_script(dir: &Path, chromium: &Path, pin: &str) -> PathBuf {
 fn headless_chromium_logs_in_over_https_and_real_kubectl_then_works() {
     let chromium = chromium();
     let port = free_port();
-    let fake = FakeOpenUnison::start(FakeConfig::with_redirect_port(port));
-    let env = TestEnv::new();
+    let TestContext { env, fake, .. } = TestContext::with_config(FakeConfig::with_redirect_port(port));
     let dir = env.root().join("chromium");
     std::fs::create_dir(&dir).unwrap();
     let script = write_browser_script(&dir, &chromium, &spki_pin(&leaf_certificate(&fake)));

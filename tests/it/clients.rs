@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Output, TestEnv, free_port, login_args};
+use crate::common::{Output, TestContext, TestEnv, fake_config, login_args};
 use crate::fake::openunison::RefreshOutcome;
-use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison};
+use crate::fake::{FakeBrowser, FakeConfig, FakeOpenUnison};
 
 /// Short tokens, so that a loop crosses several expiries: each is handed out
 /// for 3 to 4 s (margin 2 s, whole seconds).
@@ -86,12 +86,8 @@ struct LoggedIn {
 
 impl LoggedIn {
     fn new() -> LoggedIn {
-        let fake = FakeOpenUnison::start(FakeConfig {
-            token_lifetime_secs: TOKEN_LIFETIME_SECS,
-            ..FakeConfig::with_redirect_port(free_port())
-        });
-        let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-        let env = TestEnv::new();
+        let TestContext { env, fake, browser } =
+            TestContext::with_config(FakeConfig { token_lifetime_secs: TOKEN_LIFETIME_SECS, ..fake_config() });
         env.oulogin(login_args(&fake, &browser)).run().assert_success();
         LoggedIn { fake, _browser: browser, env }
     }
@@ -245,9 +241,7 @@ fn a_session_that_does_not_know_its_api_server_costs_the_python_client_at_most_t
 
 #[test]
 fn kubectl_rerunning_the_plugin_after_a_401_gets_a_new_token_when_the_session_asks_the_api_server() {
-    let fake = FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()));
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let kubectl_get = || env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).run();
     kubectl_get().assert_success();

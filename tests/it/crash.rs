@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::hostile::{FOREIGN_KUBECONFIG, Scene, assert_failed_naming};
-use crate::common::{Output, Running, free_port};
+use crate::common::{Output, Running, fake_config};
 use crate::fake::{FakeConfig, random_bytes};
 
 /// A uniformly random number below `bound`.
@@ -78,7 +78,7 @@ fn check_after_kill(scene: &Scene, kubeconfig_before: &[u8], session_before: &[u
             .and_then(|contexts| contexts.iter().find(|context| context["name"] == json!(round)))
             .unwrap_or_else(|| panic!("{round}: the kubeconfig changed without the new context:\n{now:#}"))
             .clone();
-        assert_eq!(added["context"]["cluster"], json!(scene.ou.cluster_name()), "{round}");
+        assert_eq!(added["context"]["cluster"], json!(scene.fake.cluster_name()), "{round}");
         expected["contexts"].as_array_mut().unwrap().push(added);
         expected["current-context"] = json!(round);
         assert_eq!(now, expected, "{round}: the kubeconfig is neither the old nor the new content");
@@ -88,12 +88,12 @@ fn check_after_kill(scene: &Scene, kubeconfig_before: &[u8], session_before: &[u
     if session_now != session_before {
         let session: Value = serde_json::from_slice(&session_now)
             .unwrap_or_else(|err| panic!("{round}: the session file is torn ({err}):\n{run}"));
-        let issued = scene.ou.issued_tokens();
+        let issued = scene.fake.issued_tokens();
         for field in ["id_token", "refresh_token"] {
             let token = session[field].as_str().unwrap_or_else(|| panic!("{round}: no {field} in {session:#}"));
             assert!(issued.iter().any(|known| known == token), "{round}: the session's {field} was never issued");
         }
-        assert_eq!(session["host"], json!(scene.ou.host()), "{round}");
+        assert_eq!(session["host"], json!(scene.fake.host()), "{round}");
     }
     let session_changed = session_now != session_before;
 
@@ -152,9 +152,9 @@ fn killing_the_plugin_at_random_moments_never_tears_a_file_or_leaves_a_lock() {
             1 => {
                 let lock = kubectl_lock(&scene.env.kubeconfig);
                 std::fs::write(&lock, "").unwrap();
-                let minted = scene.ou.sessions_minted();
+                let minted = scene.fake.sessions_minted();
                 let running = scene.env.oulogin(&args).spawn();
-                let bootstrapped = wait_until(Duration::from_secs(20), || scene.ou.sessions_minted() > minted);
+                let bootstrapped = wait_until(Duration::from_secs(20), || scene.fake.sessions_minted() > minted);
                 std::thread::sleep(Duration::from_micros(random_below(50_000)));
                 std::fs::remove_file(&lock).unwrap();
                 assert!(bootstrapped, "{round}: the login never reached the bootstrap");
@@ -287,8 +287,7 @@ fn fifty_logins_and_a_kubectl_writer_share_one_kubeconfig_without_losing_entries
     env.write_kubeconfig(FOREIGN_KUBECONFIG);
     let fakes: Vec<_> = (0..STRESS_HOSTS)
         .map(|index| {
-            let mut config = FakeConfig::with_redirect_port(free_port());
-            config.cluster_name = format!("cluster-{index}");
+            let config = FakeConfig { cluster_name: format!("cluster-{index}"), ..fake_config() };
             let fake = crate::fake::FakeOpenUnison::start(config);
             let browser = crate::fake::FakeBrowser::for_fake(&fake, crate::fake::BrowserMode::Follow);
             (fake, browser)

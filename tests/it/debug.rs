@@ -19,7 +19,7 @@ fn assert_line(output: &Output, what: &str, matches: impl Fn(&str) -> bool) {
 #[test]
 fn a_verbose_login_shows_requests_trust_and_files_and_a_plain_run_shows_none() {
     let scene = Scene::new();
-    let base = scene.ou.base_url();
+    let base = scene.fake.base_url();
     let login = scene.login(&["-vv"]);
     login.assert_success();
     let kubeconfig = scene.env.kubeconfig.display().to_string();
@@ -86,7 +86,7 @@ fn oulogin_debug_shows_tokens_decisions_and_the_session_file() {
     let refreshed = scene.env.oulogin(scene.token_args()).env("OULOGIN_DEBUG", "2").run();
     refreshed.assert_success();
     assert_line(&refreshed, "the stale decision", |line| line.contains("token: the cached token is stale"));
-    let refresh = format!("debug: HTTP POST {}/auth/idp/k8sIdp/token -> 200 OK", scene.ou.base_url());
+    let refresh = format!("debug: HTTP POST {}/auth/idp/k8sIdp/token -> 200 OK", scene.fake.base_url());
     assert_line(&refreshed, "the refresh request", |line| line.starts_with(&refresh));
     assert_line(&refreshed, "the refresh", |line| line == "debug: token: refreshed");
     assert_line(&refreshed, "the session written", |line| line == format!("debug: session {session}: written"));
@@ -100,7 +100,7 @@ fn oulogin_debug_shows_tokens_decisions_and_the_session_file() {
 
     // A session that OpenUnison ended, with no browser allowed.
     scene.expire_session_token();
-    scene.ou.kill_all_sessions();
+    scene.fake.kill_all_sessions();
     let ended = scene.env.oulogin(scene.token_args()).env("OULOGIN_DEBUG", "1").env("OULOGIN_NO_BROWSER", "1").run();
     ended.assert_code(1);
     assert_line(&ended, "the 401", |line| line.contains("refused the refresh token (401): the session is gone"));

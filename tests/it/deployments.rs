@@ -11,9 +11,9 @@ use base64::Engine as _;
 use serde_json::json;
 
 use super::hostile::{FOREIGN_KUBECONFIG, Scene, assert_failed_naming};
-use super::login::{entry, kubectl_get, read_yaml};
-use crate::common::{Output, TestEnv, free_port, login_args};
-use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, Fault};
+use super::login::{assert_kubectl_works_across_an_expiry, entry, kubectl_get, read_yaml};
+use crate::common::{Output, TestContext, free_port, login_args};
+use crate::fake::{FakeBrowser, FakeConfig, FakeOpenUnison, Fault};
 
 fn config() -> FakeConfig {
     FakeConfig::with_redirect_port(free_port())
@@ -38,15 +38,15 @@ fn a_host_other_than_network_openunison_host_gets_a_hint_naming_it_and_the_issue
     let scene = Scene::with(FakeConfig { ou_host_name: Some("ou.example".into()), ..config() });
     let before = scene.files();
     let output = scene.login(&[]);
-    let bootstrap_url = format!("{}/k8slogin/token/user", scene.ou.base_url());
+    let bootstrap_url = format!("{}/k8slogin/token/user", scene.fake.base_url());
     assert_failed_naming(&output, &bootstrap_url, true);
     let hint = output.stderr.split("hint: ").nth(1).unwrap_or_else(|| panic!("no hint:\n{output}"));
-    for needed in ["`--host`", "network.openunison_host", "port 443", &scene.ou.cli_issuer()] {
+    for needed in ["`--host`", "network.openunison_host", "port 443", &scene.fake.cli_issuer()] {
         assert!(hint.contains(needed), "the hint does not say {needed:?}:\n{output}");
     }
     // Our own checks passed (the token was verified); the bootstrap refused it.
-    assert_eq!(scene.ou.code_exchanges(), 1);
-    assert_eq!(scene.ou.counters().bootstrap_failures, 1);
+    assert_eq!(scene.fake.code_exchanges(), 1);
+    assert_eq!(scene.fake.counters().bootstrap_failures, 1);
     assert_eq!(scene.files(), before);
 }
 
@@ -54,13 +54,11 @@ fn a_host_other_than_network_openunison_host_gets_a_hint_naming_it_and_the_issue
 fn a_host_name_with_capitals_is_sent_as_typed_and_the_session_works() {
     // OpenUnison compares the issuer letter for letter: lower-casing `--host`
     // would make the bootstrap refuse the token.
-    let fake = FakeOpenUnison::start(FakeConfig {
+    let TestContext { env, fake, browser } = TestContext::with_config(FakeConfig {
         ou_host_name: Some("LocalHost".into()),
         token_lifetime_secs: 5,
         ..config()
     });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
     let typed = format!("LocalHost:{}", fake.port());
     assert_eq!(fake.ou_host(), typed);
     let login = env.oulogin(args_for_host(&fake, &browser, &typed)).run();
@@ -71,52 +69,43 @@ fn a_host_name_with_capitals_is_sent_as_typed_and_the_session_works() {
     assert!(args.as_array().unwrap().contains(&json!(typed)), "--host as typed: {args}");
     // The session file name is the same for every spelling of the host.
     assert!(env.session_dir().join(format!("localhost_{}.json", fake.port())).is_file());
-    kubectl_get(&env).assert_success();
-    std::thread::sleep(Duration::from_secs(6));
-    kubectl_get(&env).assert_success();
-    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
+    assert_kubectl_works_across_an_expiry(&env, &fake);
 }
 
 #[test]
 fn a_transient_refresh_401_is_asked_again_instead_of_opening_a_browser() {
     let scene = Scene::new().logged_in();
     scene.expire_session_token();
-    scene.ou.set_fault(Fault::RefreshTransient401);
+    scene.fake.set_fault(Fault::RefreshTransient401);
     let output = scene.token();
     output.assert_success();
-    assert_eq!(scene.ou.successful_refreshes(), 1, "events: {:#?}", scene.ou.events());
-    assert_eq!(scene.ou.failed_refreshes(), 1, "events: {:#?}", scene.ou.events());
+    assert_eq!(scene.fake.successful_refreshes(), 1, "events: {:#?}", scene.fake.events());
+    assert_eq!(scene.fake.failed_refreshes(), 1, "events: {:#?}", scene.fake.events());
     assert_eq!(scene.browser.opened(), 1, "only the first login opened a browser:\n{output}");
-    assert_eq!(scene.ou.sessions_minted(), 1);
+    assert_eq!(scene.fake.sessions_minted(), 1);
     let credential: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
     assert_eq!(credential["status"]["token"], scene.session_json()["id_token"]);
 }
 
 #[test]
 fn auth_provider_without_an_openunison_ca_writes_the_users_ca_for_client_go() {
-    let fake = FakeOpenUnison::start(FakeConfig { include_ou_ca: false, token_lifetime_secs: 5, ..config() });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } =
+        TestContext::with_config(FakeConfig { include_ou_ca: false, token_lifetime_secs: 5, ..config() });
     let mut args = login_args(&fake, &browser);
     args.push("--auth-provider".into());
     env.oulogin(args).run().assert_success();
     let config = read_yaml(&env.kubeconfig);
     let provider = &entry(&config, "users", "jdoe@kubernetes").expect("the user")["user"]["auth-provider"];
     assert_eq!(decoded(&provider["config"]["idp-certificate-authority-data"]), fake.ca_pem());
-    kubectl_get(&env).assert_success();
     // client-go's in-tree oidc provider refreshes over TLS trusting only that CA.
-    std::thread::sleep(Duration::from_secs(6));
-    kubectl_get(&env).assert_success();
-    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
+    assert_kubectl_works_across_an_expiry(&env, &fake);
 }
 
 #[test]
 fn insecure_skip_tls_verify_goes_when_the_cluster_gets_a_ca() {
     // The old Go plugin resets this flag whenever it writes the cluster; users
     // patched it in to get past a broken CA, and kubectl refuses it beside one.
-    let fake = FakeOpenUnison::start(config());
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::with_config(config());
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let patched = String::from_utf8(env.read_kubeconfig()).unwrap().replacen(
         "    server: ",
@@ -141,9 +130,8 @@ fn insecure_skip_tls_verify_goes_when_the_cluster_gets_a_ca() {
 /// server) presents; then once more with the CA the bootstrap handed out as
 /// the only trust.
 fn login_kubectl_refresh_over_one_self_signed_certificate(config: FakeConfig) {
-    let fake = FakeOpenUnison::start(FakeConfig { impersonation: true, token_lifetime_secs: 5, ..config });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } =
+        TestContext::with_config(FakeConfig { impersonation: true, token_lifetime_secs: 5, ..config });
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let config = read_yaml(&env.kubeconfig);
     let cluster = &entry(&config, "clusters", "kubernetes").expect("the cluster")["cluster"];
@@ -175,9 +163,8 @@ fn a_self_signed_ca_certificate_serves_login_kubectl_and_refresh() {
 
 #[test]
 fn an_api_server_ca_only_go_can_read_is_passed_on_to_kubectl() {
-    let fake = FakeOpenUnison::start(FakeConfig { oversized_api_ca: true, ..config() });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } =
+        TestContext::with_config(FakeConfig { oversized_api_ca: true, ..config() });
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let config = read_yaml(&env.kubeconfig);
     let cluster = &entry(&config, "clusters", "kubernetes").expect("the cluster")["cluster"];
@@ -189,9 +176,7 @@ fn an_api_server_ca_only_go_can_read_is_passed_on_to_kubectl() {
 
 #[test]
 fn an_expired_certificate_authority_is_refused_naming_it() {
-    let fake = FakeOpenUnison::start(FakeConfig { expired_ca: true, ..config() });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::with_config(FakeConfig { expired_ca: true, ..config() });
     env.write_kubeconfig(FOREIGN_KUBECONFIG);
     let output = env.oulogin(login_args(&fake, &browser)).run();
     assert_failed_naming(&output, &fake.host(), true);
@@ -205,13 +190,13 @@ fn an_expired_certificate_authority_is_refused_naming_it() {
 #[test]
 fn a_server_url_with_a_line_break_or_tab_is_refused() {
     let scene = Scene::new().logged_in();
-    let url = format!("{}/k8slogin/token/user", scene.ou.base_url());
-    let api = scene.ou.api_server_url();
+    let url = format!("{}/k8slogin/token/user", scene.fake.base_url());
+    let api = scene.fake.api_server_url();
     for (bad, shown) in [(api.replace("127.0.0.1:", "127.0.0.1\n:"), "'\\n'"), (format!("{api}/\tx"), "'\\t'")] {
         let before = scene.files();
-        scene.ou.set_fault(Fault::BootstrapServerUrl(bad.clone()));
+        scene.fake.set_fault(Fault::BootstrapServerUrl(bad.clone()));
         let output: Output = scene.login(&["--force"]);
-        scene.ou.clear_faults();
+        scene.fake.clear_faults();
         assert_failed_naming(&output, &url, true);
         assert!(output.stderr.contains("API server URL") && output.stderr.contains(shown), "{bad:?}:\n{output}");
         assert_eq!(scene.files(), before, "{bad:?}: a file changed:\n{output}");

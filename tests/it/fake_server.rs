@@ -8,12 +8,12 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::common::free_port;
+use crate::common::{TestContext, fake_config};
 use crate::fake::openunison::RefreshOutcome;
-use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, Fault, TestClient, TestResponse, jwt};
+use crate::fake::{FakeConfig, FakeOpenUnison, Fault, TestClient, TestResponse, jwt};
 
 fn start() -> FakeOpenUnison {
-    FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()))
+    FakeOpenUnison::start(fake_config())
 }
 
 fn client_for(fake: &FakeOpenUnison) -> TestClient {
@@ -53,6 +53,12 @@ fn query_of(location: &str) -> Vec<(String, String)> {
 
 fn param(location: &str, name: &str) -> Option<String> {
     query_of(location).into_iter().find(|(key, _)| key == name).map(|(_, value)| value)
+}
+
+/// The code the fake's authorization endpoint redirects to the registered URI with.
+fn authorization_code(fake: &FakeOpenUnison, client: &TestClient, pkce: &Pkce) -> String {
+    let response = client.get(&authorize_url(fake, &fake.redirect_uri(), pkce, "s", "n"), &[]).unwrap();
+    param(response.header("location").unwrap(), "code").unwrap()
 }
 
 /// Authorization + code exchange as the plugin does it; returns the code-exchange response.
@@ -176,13 +182,7 @@ fn code_exchange_enforces_pkce_and_single_use() {
     assert_empty_json_error(&code_exchange(&fake, &client, Some("a-verifier-that-does-not-match-the-challenge")), 400);
 
     let pkce = new_pkce();
-    let location = client
-        .get(&authorize_url(&fake, &fake.redirect_uri(), &pkce, "s", "n"), &[])
-        .unwrap()
-        .header("location")
-        .unwrap()
-        .to_string();
-    let code = param(&location, "code").unwrap();
+    let code = authorization_code(&fake, &client, &pkce);
     let token_url = format!("{}/token", fake.cli_issuer());
     let without_verifier = client
         .post_form(
@@ -194,13 +194,7 @@ fn code_exchange_enforces_pkce_and_single_use() {
     assert_empty_json_error(&without_verifier, 400);
 
     let pkce = new_pkce();
-    let location = client
-        .get(&authorize_url(&fake, &fake.redirect_uri(), &pkce, "s", "n"), &[])
-        .unwrap()
-        .header("location")
-        .unwrap()
-        .to_string();
-    let code = param(&location, "code").unwrap();
+    let code = authorization_code(&fake, &client, &pkce);
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -387,7 +381,7 @@ fn the_api_server_accepts_only_valid_k8sidp_tokens() {
 
 #[test]
 fn the_self_signed_variant_serves_its_ca_certificate_as_its_own() {
-    let fake = FakeOpenUnison::start(FakeConfig { self_signed: true, ..FakeConfig::with_redirect_port(free_port()) });
+    let fake = FakeOpenUnison::start(FakeConfig { self_signed: true, ..fake_config() });
     let client = client_for(&fake);
     let response = bootstrap(&fake, &client);
     assert_eq!(response.status, 200);
@@ -443,10 +437,9 @@ fn fake_plugin_listener(port: u16, authorize: String) -> std::thread::JoinHandle
 
 #[test]
 fn the_fake_browser_follows_the_login_chain_from_a_browser_command() {
-    let fake = start();
+    let TestContext { fake, browser, .. } = TestContext::new();
     let authorize = authorize_url(&fake, &fake.redirect_uri(), &new_pkce(), "st", "n");
     let listener = fake_plugin_listener(fake.redirect_port(), authorize);
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
     let words = shell_words::split(browser.command()).unwrap();
     let url = format!("{}/cli-login", fake.base_url());
     let status = std::process::Command::new(&words[0]).args(&words[1..]).arg(&url).status().unwrap();
@@ -456,11 +449,7 @@ fn the_fake_browser_follows_the_login_chain_from_a_browser_command() {
     let callback = listener.join().unwrap().expect("the browser reached /redirect");
     assert!(callback.starts_with("/redirect?code="), "{callback}");
     assert!(callback.ends_with("&state=st"), "{callback}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while browser.outcomes().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let outcome = &browser.outcomes()[0];
+    let outcome = &browser.finished_visits(1, Duration::from_secs(5))[0];
     assert!(outcome.completed(), "{outcome:?}");
     assert_eq!(outcome.hops.len(), 4, "{outcome:?}");
     assert_eq!(fake.counters().browser_logins, 1, "the cookie from /cli-login is sent to /auth");
@@ -565,10 +554,7 @@ fn kubectls_legacy_oidc_provider_refreshes_against_the_fake_once_per_token() {
 
 #[test]
 fn cli_local_issuers_follow_the_host_header_and_the_bootstrap_wants_the_configured_host() {
-    let fake = FakeOpenUnison::start(FakeConfig {
-        ou_host_name: Some("ou.example".into()),
-        ..FakeConfig::with_redirect_port(free_port())
-    });
+    let fake = FakeOpenUnison::start(FakeConfig { ou_host_name: Some("ou.example".into()), ..fake_config() });
     let client = client_for(&fake);
     let id_token = cli_id_token(&fake, &client);
     assert_eq!(jwt::claims_unverified(&id_token).unwrap()["iss"], fake.cli_issuer(), "from the request's Host");

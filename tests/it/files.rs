@@ -128,10 +128,10 @@ fn a_login_into_a_kubeconfig_of_twenty_thousand_contexts_keeps_them_all() {
     names.assert_success();
     let names: Vec<&str> = names.stdout.lines().collect();
     assert_eq!(names.len(), 20_001, "{:?}", &names[..3]);
-    assert!(names.contains(&"context-19999") && names.contains(&scene.ou.cluster_name()));
+    assert!(names.contains(&"context-19999") && names.contains(&scene.fake.cluster_name()));
     let status = scene.env.oulogin(["status"]).timeout(Duration::from_secs(60)).run();
     status.assert_success();
-    assert!(status.stdout.contains(scene.ou.cluster_name()), "{status}");
+    assert!(status.stdout.contains(scene.fake.cluster_name()), "{status}");
 }
 
 #[test]

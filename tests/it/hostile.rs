@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Output, TestEnv, free_port};
-use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, Fault, now_secs};
+use crate::common::{Output, TestContext, TestEnv, fake_config, free_port};
+use crate::fake::{BrowserMode, FakeConfig, Fault, now_secs};
 
 /// A kubeconfig with entries that are not ours, so that "unchanged" means something.
 pub const FOREIGN_KUBECONFIG: &str = "\
@@ -41,13 +41,26 @@ extensions:
     anything: [1, 2, 3]
 ";
 
-/// One fake OpenUnison, one test world, and a fake browser that logs in.
+/// The shared context (a fake OpenUnison, a browser that logs in, a private
+/// world) with a foreign kubeconfig in place.
 pub struct Scene {
-    pub env: TestEnv,
-    pub ou: FakeOpenUnison,
-    pub browser: FakeBrowser,
+    pub ctx: TestContext,
     /// A copy of the fake's CA file that outlives the fake (for "server stopped" cases).
     pub ca_file: PathBuf,
+}
+
+impl std::ops::Deref for Scene {
+    type Target = TestContext;
+
+    fn deref(&self) -> &TestContext {
+        &self.ctx
+    }
+}
+
+impl std::ops::DerefMut for Scene {
+    fn deref_mut(&mut self) -> &mut TestContext {
+        &mut self.ctx
+    }
 }
 
 /// The kubeconfig and session file as bytes (`None`: absent).
@@ -59,28 +72,28 @@ pub struct Files {
 
 impl Scene {
     pub fn new() -> Scene {
-        Scene::with(FakeConfig::with_redirect_port(free_port()))
+        Scene::with(fake_config())
     }
 
     pub fn with(config: FakeConfig) -> Scene {
-        let ou = FakeOpenUnison::start(config);
-        let env = TestEnv::new();
-        let browser = FakeBrowser::for_fake(&ou, BrowserMode::Follow);
-        let ca_file = env.root().join("openunison-ca.pem");
-        std::fs::write(&ca_file, ou.ca_pem()).unwrap();
-        env.write_kubeconfig(FOREIGN_KUBECONFIG);
-        Scene { env, ou, browser, ca_file }
+        let ctx = TestContext::with_config(config);
+        let ca_file = ctx.env.root().join("openunison-ca.pem");
+        std::fs::write(&ca_file, ctx.fake.ca_pem()).unwrap();
+        ctx.env.write_kubeconfig(FOREIGN_KUBECONFIG);
+        Scene { ctx, ca_file }
     }
 
-    /// `--host H --certificate-authority CA --port P --browser-command CMD`.
+    /// `--host H --certificate-authority CA --port P --browser-command CMD`,
+    /// with the CA copy that outlives the fake (where `TestContext::login_args`
+    /// names the fake's own file).
     pub fn login_args(&self) -> Vec<String> {
         vec![
             "--host".into(),
-            self.ou.host(),
+            self.fake.host(),
             "--certificate-authority".into(),
             self.ca_file.display().to_string(),
             "--port".into(),
-            self.ou.redirect_port().to_string(),
+            self.fake.redirect_port().to_string(),
             "--browser-command".into(),
             self.browser.command().to_string(),
         ]
@@ -91,19 +104,6 @@ impl Scene {
         let mut args = self.login_args();
         args.extend(extra.iter().map(|arg| arg.to_string()));
         self.env.oulogin(args).timeout(Duration::from_secs(90)).run()
-    }
-
-    /// `ou.example.com_8443` for the fake's host.
-    pub fn stem(&self) -> String {
-        self.ou.host().replace(':', "_")
-    }
-
-    pub fn session_file(&self) -> PathBuf {
-        self.env.session_dir().join(format!("{}.json", self.stem()))
-    }
-
-    pub fn token_args(&self) -> Vec<String> {
-        vec!["token".into(), "--session".into(), self.stem(), "--host".into(), self.ou.host()]
     }
 
     /// `kubectl-oulogin token …` as client-go runs it.
@@ -142,10 +142,10 @@ impl Scene {
     /// Replaces the session's id_token with one signed by the fake that has
     /// just expired, so the next `token` must refresh.
     pub fn expire_session_token(&self) {
-        let mut claims = self.ou.k8s_claims(60);
+        let mut claims = self.fake.k8s_claims(60);
         claims["iat"] = json!(now_secs() - 61);
         claims["exp"] = json!(now_secs() - 1);
-        let expired = self.ou.sign(&claims);
+        let expired = self.fake.sign(&claims);
         self.edit_session(|session| session["id_token"] = json!(expired));
     }
 }
@@ -172,9 +172,9 @@ pub fn assert_failed_naming(output: &Output, named: &str, hint: bool) {
 #[track_caller]
 fn assert_login_refused(scene: &Scene, fault: Fault, url: &str, expected: &str) {
     let before = scene.files();
-    scene.ou.set_fault(fault.clone());
+    scene.fake.set_fault(fault.clone());
     let output = scene.login(&["--force"]);
-    scene.ou.clear_faults();
+    scene.fake.clear_faults();
     assert_failed_naming(&output, url, true);
     assert!(output.stderr.contains(expected), "{fault:?}: expected {expected:?} in the error:\n{output}");
     assert!(scene.files() == before, "{fault:?}: the kubeconfig or the session file changed:\n{output}");
@@ -183,7 +183,7 @@ fn assert_login_refused(scene: &Scene, fault: Fault, url: &str, expected: &str) 
 #[test]
 fn unusable_bootstrap_answers_fail_the_login_and_change_no_file() {
     let scene = Scene::new().logged_in();
-    let url = format!("{}/k8slogin/token/user", scene.ou.base_url());
+    let url = format!("{}/k8slogin/token/user", scene.fake.base_url());
     let cases = [
         (Fault::BootstrapNotJson, "did not answer JSON"),
         (Fault::BootstrapHtml200, "HTML page"),
@@ -204,24 +204,24 @@ fn unusable_bootstrap_answers_fail_the_login_and_change_no_file() {
 #[test]
 fn a_server_without_discovery_still_verifies_against_its_certs_endpoint() {
     let scene = Scene::new();
-    scene.ou.set_fault(Fault::DiscoveryStatus(404));
+    scene.fake.set_fault(Fault::DiscoveryStatus(404));
     scene.login(&[]).assert_success();
     // The keys were fetched from `…/k8s-login-cli/certs` and the token verified:
     // a bad signature is still caught on that path.
     let scene = Scene::new();
-    scene.ou.set_fault(Fault::DiscoveryStatus(404));
-    scene.ou.set_fault(Fault::CliTokenBadSignature);
+    scene.fake.set_fault(Fault::DiscoveryStatus(404));
+    scene.fake.set_fault(Fault::CliTokenBadSignature);
     assert_eq!(scene.login(&[]).status.code(), Some(1));
 }
 
 #[test]
 fn unknown_extra_fields_in_the_bootstrap_are_accepted() {
     let scene = Scene::new();
-    scene.ou.set_fault(Fault::BootstrapExtraFields);
+    scene.fake.set_fault(Fault::BootstrapExtraFields);
     let output = scene.login(&[]);
     output.assert_success();
     let session = scene.session_json();
-    assert_eq!(session["cluster"], json!(scene.ou.cluster_name()), "{output}");
+    assert_eq!(session["cluster"], json!(scene.fake.cluster_name()), "{output}");
     let kubeconfig = String::from_utf8(scene.files().kubeconfig.unwrap()).unwrap();
     assert!(!kubeconfig.contains("something new") && !kubeconfig.contains("schemaVersion"), "{kubeconfig}");
 }
@@ -229,8 +229,8 @@ fn unknown_extra_fields_in_the_bootstrap_are_accepted() {
 #[test]
 fn cli_local_token_endpoint_and_key_failures_fail_the_login_and_change_no_file() {
     let scene = Scene::new().logged_in();
-    let token_url = format!("{}/token", scene.ou.cli_issuer());
-    let issuer = scene.ou.cli_issuer();
+    let token_url = format!("{}/token", scene.fake.cli_issuer());
+    let issuer = scene.fake.cli_issuer();
     let cases = [
         (Fault::CodeExchangeStatus(400), token_url.clone(), "HTTP 400"),
         (Fault::CodeExchangeStatus(401), token_url.clone(), "HTTP 401"),
@@ -243,11 +243,11 @@ fn cli_local_token_endpoint_and_key_failures_fail_the_login_and_change_no_file()
         (Fault::JwksStatus(500), format!("{issuer}/certs"), "HTTP 500"),
         (Fault::DiscoveryStatus(500), format!("{issuer}/.well-known/openid-configuration"), "HTTP 500"),
     ];
-    let minted = scene.ou.sessions_minted();
+    let minted = scene.fake.sessions_minted();
     for (fault, url, expected) in cases {
         assert_login_refused(&scene, fault, &url, expected);
     }
-    assert_eq!(scene.ou.sessions_minted(), minted, "a refused token still reached the bootstrap");
+    assert_eq!(scene.fake.sessions_minted(), minted, "a refused token still reached the bootstrap");
 }
 
 /// An answer of the loopback listener, read from a raw connection.
@@ -305,7 +305,7 @@ impl WaitingLogin {
         let running = scene.env.oulogin(args).timeout(Duration::from_secs(90)).spawn();
         // The browser is opened only once the listener is bound.
         assert!(scene.browser.wait_for_opened(1, Duration::from_secs(20)), "the login never opened the browser");
-        let port = scene.ou.redirect_port();
+        let port = scene.fake.redirect_port();
         WaitingLogin { scene, running, port, authorization: std::sync::OnceLock::new() }
     }
 
@@ -333,15 +333,24 @@ impl WaitingLogin {
 
     /// The fake's `/redirect?code=…&state=…` for this login, not yet delivered.
     pub fn callback_target(&self) -> String {
-        let outcome = crate::fake::browser::Browser::new(&[&self.scene.ou.ca_pem()])
-            .follow_until_loopback_redirect(&self.authorization_url());
-        let url = url::Url::parse(outcome.loopback_redirect.as_deref().expect("the fake redirects back")).unwrap();
+        let loopback = crate::fake::browser::Browser::new(&[&self.scene.fake.ca_pem()])
+            .loopback_redirect(&self.authorization_url());
+        let url = url::Url::parse(&loopback).unwrap();
         format!("{}?{}", url.path(), url.query().unwrap_or(""))
     }
 
     /// Logs in the way a user's browser does, from the authorization URL on.
     pub fn complete_in_browser(&self) -> crate::fake::browser::BrowseOutcome {
-        crate::fake::browser::Browser::new(&[&self.scene.ou.ca_pem()]).follow(&self.authorization_url())
+        crate::fake::browser::Browser::new(&[&self.scene.fake.ca_pem()]).follow(&self.authorization_url())
+    }
+
+    /// Logs in in a browser (which must reach the login-complete page), then
+    /// waits for the plugin, which must succeed.
+    pub fn complete_in_browser_and_finish(self) -> (Scene, Output) {
+        assert!(self.complete_in_browser().reached_login_complete());
+        let (scene, output) = self.finish();
+        output.assert_success();
+        (scene, output)
     }
 
     pub fn finish(self) -> (Scene, Output) {
@@ -361,21 +370,19 @@ fn a_callback_without_a_code_is_refused_and_the_login_keeps_waiting() {
     let answer = raw_request(login.port, "GET", &format!("/redirect?state={state}"), &login.own_host()).unwrap();
     assert_eq!(answer.status, 400, "{answer:?}");
     assert!(answer.body.contains("no authorization code"), "{answer:?}");
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
-    assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (1, 0));
+    let (scene, _) = login.complete_in_browser_and_finish();
+    assert_one_code_exchange_none_failed(&scene);
 }
 
 #[test]
 fn an_error_from_openunison_is_shown_in_the_browser_and_on_stderr() {
     let scene = Scene::new();
-    scene.ou.set_fault(Fault::AuthorizeError("access_denied".into()));
+    scene.fake.set_fault(Fault::AuthorizeError("access_denied".into()));
     let before = scene.files();
     let output = scene.login(&[]);
     assert_failed_naming(&output, "access_denied", false);
     assert!(output.stderr.contains("OpenUnison refused the login"), "{output}");
-    let outcomes = scene.browser.outcomes();
+    let outcomes = scene.browser.finished_visits(1, Duration::from_secs(10));
     let page = outcomes.last().expect("the browser finished its visit");
     assert_eq!(page.final_status, 400, "{page:?}");
     assert!(page.final_body.contains("access_denied") && page.final_body.contains("Login refused"), "{page:?}");
@@ -401,11 +408,11 @@ fn repeated_callbacks_exchange_the_code_once() {
     output.assert_success();
     // Once the login is over the listener is gone, or says so; the code is never sent again.
     if let Ok(late) =
-        raw_request(scene.ou.redirect_port(), "GET", &target, &format!("127.0.0.1:{}", scene.ou.redirect_port()))
+        raw_request(scene.fake.redirect_port(), "GET", &target, &format!("127.0.0.1:{}", scene.fake.redirect_port()))
     {
         assert_ne!(late.status, 302, "{late:?}");
     }
-    assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (1, 0));
+    assert_one_code_exchange_none_failed(&scene);
 }
 
 #[test]
@@ -419,10 +426,8 @@ fn a_foreign_host_header_is_forbidden_and_the_login_continues() {
     assert!(start.header("location").is_none() && !start.body.contains(&state), "{start:?}");
     let forged = raw_request(login.port, "GET", &format!("/redirect?code=forged&state={state}"), &rebound).unwrap();
     assert_eq!(forged.status, 403, "{forged:?}");
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
-    assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (1, 0));
+    let (scene, _) = login.complete_in_browser_and_finish();
+    assert_one_code_exchange_none_failed(&scene);
 }
 
 #[test]
@@ -435,12 +440,16 @@ fn a_cross_site_callback_without_the_state_is_refused_without_consuming_the_logi
         assert_eq!(answer.status, 400, "{target}: {answer:?}");
         assert!(answer.body.contains("does not belong to the login"), "{target}: {answer:?}");
     }
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
+    let (scene, output) = login.complete_in_browser_and_finish();
     assert!(output.stderr.contains("without this login's state; still waiting"), "{output}");
     // The attacker's code never reached OpenUnison.
-    assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (1, 0));
+    assert_one_code_exchange_none_failed(&scene);
+}
+
+/// The fake exchanged one code, and no exchange failed.
+#[track_caller]
+pub fn assert_one_code_exchange_none_failed(scene: &Scene) {
+    assert_eq!((scene.fake.code_exchanges(), scene.fake.counters().code_exchange_failures), (1, 0));
 }
 
 /// A logged-in scene whose id_token has just expired, so `token` must refresh.
@@ -452,7 +461,7 @@ fn scene_due_for_refresh() -> Scene {
 
 #[track_caller]
 fn assert_refresh_failed_keeping_the_session(scene: &Scene, before: &Files, output: &Output, expected: &str) {
-    let endpoint = format!("{}/token", scene.ou.k8s_issuer());
+    let endpoint = format!("{}/token", scene.fake.k8s_issuer());
     assert_failed_naming(output, &endpoint, true);
     assert!(output.stderr.contains(expected), "expected {expected:?}:\n{output}");
     assert!(scene.files() == *before, "the kubeconfig or the session file changed:\n{output}");
@@ -461,13 +470,13 @@ fn assert_refresh_failed_keeping_the_session(scene: &Scene, before: &Files, outp
 #[test]
 fn a_refresh_answered_401_ends_the_session_and_names_the_login_command_without_a_browser() {
     let scene = scene_due_for_refresh();
-    scene.ou.set_fault(Fault::RefreshStatus(401));
+    scene.fake.set_fault(Fault::RefreshStatus(401));
     let before = scene.files();
     let output = scene.env.oulogin(scene.token_args()).env("OULOGIN_NO_BROWSER", "1").run();
     output.assert_code(1);
     assert!(output.stderr.contains("has ended") && output.stderr.contains("OULOGIN_NO_BROWSER=1"), "{output}");
-    assert!(output.stderr.contains(&format!("kubectl oulogin --host {}", scene.ou.host())), "{output}");
-    assert!(output.stderr.contains(&format!("{}/token", scene.ou.k8s_issuer())), "the refusing URL: {output}");
+    assert!(output.stderr.contains(&format!("kubectl oulogin --host {}", scene.fake.host())), "{output}");
+    assert!(output.stderr.contains(&format!("{}/token", scene.fake.k8s_issuer())), "the refusing URL: {output}");
     assert!(output.stdout.is_empty(), "{output}");
     assert_eq!(scene.browser.opened(), 1, "only the first login opened a browser");
     assert_eq!(scene.files(), before);
@@ -476,13 +485,13 @@ fn a_refresh_answered_401_ends_the_session_and_names_the_login_command_without_a
 #[test]
 fn a_refresh_answered_401_logs_in_again_through_the_remembered_browser() {
     let scene = scene_due_for_refresh();
-    scene.ou.set_fault(Fault::RefreshStatus(401));
-    let minted = scene.ou.sessions_minted();
+    scene.fake.set_fault(Fault::RefreshStatus(401));
+    let minted = scene.fake.sessions_minted();
     let output = scene.token();
     output.assert_success();
     assert!(output.stderr.contains("has ended"), "{output}");
     assert_eq!(scene.browser.opened(), 2, "one more browser login:\n{output}");
-    assert_eq!(scene.ou.sessions_minted(), minted + 1);
+    assert_eq!(scene.fake.sessions_minted(), minted + 1);
     let credential: Value = serde_json::from_str(&output.stdout).unwrap();
     assert_eq!(credential["status"]["token"], scene.session_json()["id_token"]);
 }
@@ -490,7 +499,7 @@ fn a_refresh_answered_401_logs_in_again_through_the_remembered_browser() {
 #[test]
 fn a_refresh_answered_500_keeps_the_session() {
     let scene = scene_due_for_refresh();
-    scene.ou.set_fault(Fault::RefreshStatus(500));
+    scene.fake.set_fault(Fault::RefreshStatus(500));
     let before = scene.files();
     let output = scene.token();
     assert_refresh_failed_keeping_the_session(&scene, &before, &output, "HTTP 500");
@@ -501,10 +510,10 @@ fn a_refresh_answered_500_keeps_the_session() {
 #[test]
 fn a_refresh_answer_without_an_id_token_is_refused() {
     let scene = scene_due_for_refresh();
-    scene.ou.set_fault(Fault::RefreshNoIdToken);
+    scene.fake.set_fault(Fault::RefreshNoIdToken);
     let before = scene.files();
     let output = scene.token();
-    let endpoint = format!("{}/token", scene.ou.k8s_issuer());
+    let endpoint = format!("{}/token", scene.fake.k8s_issuer());
     assert_failed_naming(&output, &endpoint, false);
     assert!(output.stderr.contains("no `id_token`"), "{output}");
     assert_eq!(scene.files(), before);
@@ -514,11 +523,11 @@ fn a_refresh_answer_without_an_id_token_is_refused() {
 fn a_refresh_against_a_stopped_server_says_it_cannot_connect() {
     let scene = scene_due_for_refresh();
     let (token_args, session_file) = (scene.token_args(), scene.session_file());
-    let endpoint = format!("{}/token", scene.ou.k8s_issuer());
+    let endpoint = format!("{}/token", scene.fake.k8s_issuer());
     let before = std::fs::read(&session_file).unwrap();
     // The fake goes away (its port closes); the world and the CA copy stay.
-    let Scene { env, ou, .. } = scene;
-    drop(ou);
+    let Scene { ctx: TestContext { env, fake, .. }, .. } = scene;
+    drop(fake);
     let output = env.oulogin(&token_args).run();
     assert_failed_naming(&output, &endpoint, true);
     assert!(output.stderr.contains("cannot connect"), "{output}");
@@ -538,7 +547,7 @@ fn a_refresh_against_a_server_with_an_untrusted_certificate_is_a_tls_error() {
     let output = scene.token();
     assert_refresh_failed_keeping_the_session(&scene, &before, &output, "TLS");
     assert!(output.stderr.contains("--certificate-authority"), "{output}");
-    assert_eq!(scene.ou.refresh_events().len(), 0, "the refresh token was sent to an untrusted server");
+    assert_eq!(scene.fake.refresh_events().len(), 0, "the refresh token was sent to an untrusted server");
 }
 
 /// Whether the tests run as root, for whom file permissions do not apply.
@@ -674,7 +683,7 @@ fn a_dangling_kubeconfig_symlink_gets_its_target_written() {
         "the link was replaced"
     );
     let written = std::fs::read_to_string(&target).unwrap();
-    assert!(written.contains(&format!("name: {}", scene.ou.cluster_name())), "{written}");
+    assert!(written.contains(&format!("name: {}", scene.fake.cluster_name())), "{written}");
     assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o600);
 }
 
@@ -708,7 +717,7 @@ fn assert_session_refused(scene: &Scene, named: &Path, expected: &[&str]) {
         assert!(output.stderr.contains(expected), "expected {expected:?}:\n{output}");
     }
     assert!(scene.files() == before, "the session or kubeconfig changed:\n{output}");
-    for token in scene.ou.issued_tokens() {
+    for token in scene.fake.issued_tokens() {
         assert!(!output.stderr.contains(&token), "a token from the session file was printed:\n{output}");
     }
 }
@@ -775,10 +784,10 @@ fn tokens_with_absurd_expiry_times_do_not_crash_token() {
         (json!(1e300), json!(-1e300)),
         (json!(-9_000_000_000i64), Value::Null),
     ] {
-        let mut claims = scene.ou.k8s_claims(60);
+        let mut claims = scene.fake.k8s_claims(60);
         claims["exp"] = exp.clone();
         claims["iat"] = iat.clone();
-        let token = scene.ou.sign(&claims);
+        let token = scene.fake.sign(&claims);
         scene.edit_session(|session| session["id_token"] = json!(token));
         let output = scene.token();
         assert!(!output.stderr.contains("panicked"), "exp {exp}, iat {iat}:\n{output}");
@@ -808,9 +817,9 @@ fn every_stalled_call_times_out_within_its_bound_naming_the_call() {
             scope.spawn(move || {
                 let scene = Scene::new().logged_in();
                 let before = scene.files();
-                scene.ou.set_fault(fault.clone());
+                scene.fake.set_fault(fault.clone());
                 let output = scene.login(&["--force"]);
-                let url = format!("{}{path}", scene.ou.base_url());
+                let url = format!("{}{path}", scene.fake.base_url());
                 assert_failed_naming(&output, &url, true);
                 assert!(output.stderr.contains("timed out"), "{fault:?}:\n{output}");
                 assert!(output.elapsed < REQUEST_TIMEOUT + Duration::from_secs(15), "{fault:?}:\n{output}");
@@ -820,7 +829,7 @@ fn every_stalled_call_times_out_within_its_bound_naming_the_call() {
         scope.spawn(|| {
             let scene = scene_due_for_refresh();
             let before = scene.files();
-            scene.ou.set_fault(Fault::RefreshStall);
+            scene.fake.set_fault(Fault::RefreshStall);
             let output = scene.token();
             assert_refresh_failed_keeping_the_session(&scene, &before, &output, "the refresh timed out");
             assert!(output.elapsed < REQUEST_TIMEOUT + Duration::from_secs(15), "{output}");
@@ -867,7 +876,7 @@ fn a_cluster_name_with_terminal_escapes_is_refused_without_echoing_them() {
     config.cluster_name = format!("prod{ESCAPES}");
     let scene = Scene::with(config);
     let output = scene.login(&[]);
-    assert_failed_naming(&output, &format!("{}/k8slogin/token/user", scene.ou.base_url()), true);
+    assert_failed_naming(&output, &format!("{}/k8slogin/token/user", scene.fake.base_url()), true);
     assert!(output.stderr.contains("control characters"), "{output}");
     assert_no_raw_control(&output);
     assert_eq!(scene.env.read_kubeconfig(), FOREIGN_KUBECONFIG.as_bytes());
@@ -876,11 +885,11 @@ fn a_cluster_name_with_terminal_escapes_is_refused_without_echoing_them() {
 #[test]
 fn an_error_text_with_terminal_escapes_is_printed_escaped_and_not_served_raw() {
     let scene = Scene::new();
-    scene.ou.set_fault(Fault::AuthorizeError(format!("denied{ESCAPES}")));
+    scene.fake.set_fault(Fault::AuthorizeError(format!("denied{ESCAPES}")));
     let output = scene.login(&[]);
     assert_failed_naming(&output, "denied\\u{1b}[31m", false);
     assert_no_raw_control(&output);
-    let outcomes = scene.browser.outcomes();
+    let outcomes = scene.browser.finished_visits(1, Duration::from_secs(10));
     let page = &outcomes.last().expect("the browser finished its visit").final_body;
     assert!(page.contains("denied") && !page.contains('\u{1b}') && !page.contains('\u{7}'), "{page}");
 }

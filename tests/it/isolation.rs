@@ -9,8 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::common::{Output, TestEnv, free_port, login_args};
-use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison};
+use crate::common::{Output, TestContext};
+use crate::fake::BrowserMode;
 
 /// A kubeconfig of the user's that exec and `--isolated` must never touch.
 const USER_KUBECONFIG: &str = "\
@@ -32,37 +32,18 @@ users:
     token: not-a-real-token  # a comment kept byte for byte
 ";
 
-/// One fake OpenUnison, a browser that logs in, and a test world.
-struct World {
-    env: TestEnv,
-    ou: FakeOpenUnison,
-    browser: FakeBrowser,
-}
-
-impl World {
-    fn start(config: FakeConfig) -> World {
-        let ou = FakeOpenUnison::start(config);
-        let browser = FakeBrowser::for_fake(&ou, BrowserMode::Follow);
-        let env = TestEnv::new();
-        env.write_kubeconfig(USER_KUBECONFIG);
-        World { env, ou, browser }
-    }
-
-    fn new() -> World {
-        World::start(FakeConfig::with_redirect_port(free_port()))
-    }
-
-    /// A fake whose tokens live `secs` seconds.
-    fn with_token_lifetime(secs: u64) -> World {
-        let mut config = FakeConfig::with_redirect_port(free_port());
-        config.token_lifetime_secs = secs;
-        World::start(config)
+/// What the exec and `--isolated` tests do with the shared context.
+impl TestContext {
+    /// The context with the user's kubeconfig in place.
+    fn with_user_kubeconfig(self) -> TestContext {
+        self.env.write_kubeconfig(USER_KUBECONFIG);
+        self
     }
 
     /// `exec [login flags] -- sh -c SCRIPT`.
     fn exec_args(&self, script: &str) -> Vec<String> {
         let mut args = vec!["exec".to_string()];
-        args.extend(login_args(&self.ou, &self.browser));
+        args.extend(self.login_args(&[]));
         args.extend(["--".into(), "sh".into(), "-c".into(), script.into()]);
         args
     }
@@ -104,9 +85,9 @@ fn mode_of(path: &Path) -> u32 {
 
 #[test]
 fn exec_runs_the_command_in_a_private_kubeconfig_and_passes_its_status_through() {
-    let world = World::new();
-    let before = world.env.read_kubeconfig();
-    let minted_before = world.ou.sessions_minted();
+    let ctx = TestContext::new().with_user_kubeconfig();
+    let before = ctx.env.read_kubeconfig();
+    let minted_before = ctx.fake.sessions_minted();
     let script = r#"
         echo "child: start" >&2
         echo "KUBECONFIG=$KUBECONFIG"
@@ -118,24 +99,24 @@ fn exec_runs_the_command_in_a_private_kubeconfig_and_passes_its_status_through()
         echo "child: end" >&2
         exit 7
     "#;
-    let output = world.env.oulogin(world.exec_args(script)).run();
+    let output = ctx.env.oulogin(ctx.exec_args(script)).run();
     output.assert_code(7);
 
     let kubeconfig = PathBuf::from(reported(&output, "KUBECONFIG"));
     let dir = kubeconfig.parent().unwrap().to_path_buf();
-    assert_eq!(dir.parent().unwrap(), world.private_root(), "{output}");
+    assert_eq!(dir.parent().unwrap(), ctx.private_root(), "{output}");
     assert_eq!(reported(&output, "FILE_MODE"), "600", "{output}");
     assert_eq!(reported(&output, "DIR_MODE"), "700", "{output}");
     assert_eq!(reported(&output, "SESSION_MODE"), "600", "{output}");
-    assert_eq!(reported(&output, "HOME_SEEN"), world.env.home.display().to_string(), "the rest of the environment");
-    let api = std::fs::read_to_string(world.env.root().join("api.json")).unwrap_or_default();
+    assert_eq!(reported(&output, "HOME_SEEN"), ctx.env.home.display().to_string(), "the rest of the environment");
+    let api = std::fs::read_to_string(ctx.env.root().join("api.json")).unwrap_or_default();
     assert!(api.contains("APIVersions"), "kubectl reached the API server:\n{api}\n{output}");
 
     assert!(!dir.exists(), "the private directory outlived the run:\n{output}");
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
-    assert_eq!(world.env.read_kubeconfig(), before, "the user's kubeconfig changed");
-    assert_eq!(world.ou.sessions_minted(), minted_before + 1, "a new session of its own");
-    assert_eq!(world.browser.opened(), 1);
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
+    assert_eq!(ctx.env.read_kubeconfig(), before, "the user's kubeconfig changed");
+    assert_eq!(ctx.fake.sessions_minted(), minted_before + 1, "a new session of its own");
+    assert_eq!(ctx.browser.opened(), 1);
 
     // The login speaks before the command starts, and nobody after it.
     let start = output.stderr.find("child: start\n").expect("child start");
@@ -147,7 +128,7 @@ fn exec_runs_the_command_in_a_private_kubeconfig_and_passes_its_status_through()
 
 #[test]
 fn a_command_that_outlives_several_token_expiries_keeps_working() {
-    let world = World::with_token_lifetime(4);
+    let ctx = TestContext::with_token_lifetime(4).with_user_kubeconfig();
     // 4 s tokens serve about 2 s each: 12 s of kubectl runs need several refreshes.
     let script = r#"
         end=$(( $(date +%s) + 12 )); runs=0
@@ -158,23 +139,23 @@ fn a_command_that_outlives_several_token_expiries_keeps_working() {
         done
         echo "RUNS=$runs"
     "#;
-    let output = world.env.oulogin(world.exec_args(script)).timeout(Duration::from_secs(180)).run();
+    let output = ctx.env.oulogin(ctx.exec_args(script)).timeout(Duration::from_secs(180)).run();
     output.assert_success();
     let runs: u64 = reported(&output, "RUNS").parse().unwrap();
-    let refreshes = world.ou.successful_refreshes();
+    let refreshes = ctx.fake.successful_refreshes();
     assert!(refreshes >= 3, "{refreshes} refreshes over 12 s of 4 s tokens ({runs} kubectl runs):\n{output}");
     assert!(runs > refreshes, "{runs} kubectl runs, {refreshes} refreshes: tokens are reused while fresh");
-    assert_eq!(world.ou.failed_refreshes(), 0, "events: {:#?}", world.ou.events());
-    assert_eq!(world.ou.sessions_minted(), 1, "refreshed, never logged in again");
-    assert_eq!(world.browser.opened(), 1);
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert_eq!(ctx.fake.failed_refreshes(), 0, "events: {:#?}", ctx.fake.events());
+    assert_eq!(ctx.fake.sessions_minted(), 1, "refreshed, never logged in again");
+    assert_eq!(ctx.browser.opened(), 1);
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
 }
 
 /// Starts `exec` with a child that reports its KUBECONFIG, traps `signal`
 /// with `on_signal` (after writing the signal's name to a marker file), and
 /// otherwise sleeps for up to a minute.
-fn start_trapping_child(world: &World, signal: &str, on_signal: &str) -> (crate::common::Running, PathBuf) {
-    let marker = world.file("trapped");
+fn start_trapping_child(ctx: &TestContext, signal: &str, on_signal: &str) -> (crate::common::Running, PathBuf) {
+    let marker = ctx.file("trapped");
     let script = format!(
         r#"
         trap 'echo {signal} > "$MARKER"; {on_signal}' {signal}
@@ -185,7 +166,7 @@ fn start_trapping_child(world: &World, signal: &str, on_signal: &str) -> (crate:
         exit 3
     "#
     );
-    let mut running = world.env.oulogin(world.exec_args(&script)).env("MARKER", &marker).spawn();
+    let mut running = ctx.env.oulogin(ctx.exec_args(&script)).env("MARKER", &marker).spawn();
     assert!(
         running.wait_for_output(Duration::from_secs(90), |_, stderr| stderr.contains("child: ready")),
         "the child never started:\n{}\n{}",
@@ -197,53 +178,53 @@ fn start_trapping_child(world: &World, signal: &str, on_signal: &str) -> (crate:
 
 #[test]
 fn sigterm_to_the_plugin_reaches_the_command_and_its_status_comes_back() {
-    let world = World::new();
-    let (running, marker) = start_trapping_child(&world, "TERM", "exit 42");
+    let ctx = TestContext::new().with_user_kubeconfig();
+    let (running, marker) = start_trapping_child(&ctx, "TERM", "exit 42");
     running.signal(libc::SIGTERM);
     let output = running.wait(Duration::from_secs(30));
     output.assert_code(42);
     assert_eq!(std::fs::read_to_string(&marker).unwrap_or_default().trim(), "TERM", "{output}");
     let dir = PathBuf::from(reported(&output, "KUBECONFIG")).parent().unwrap().to_path_buf();
     assert!(!dir.exists(), "{output}");
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
     let after_start = &output.stderr[output.stderr.find("child: ready\n").unwrap()..];
     assert_eq!(after_start, "child: ready\n", "nothing printed once the command started:\n{output}");
 }
 
 #[test]
 fn sigint_to_the_plugin_reaches_the_command_and_its_death_by_signal_is_128_plus_n() {
-    let world = World::new();
+    let ctx = TestContext::new().with_user_kubeconfig();
     // The child dies of the signal itself, as a program without a handler would.
-    let (running, marker) = start_trapping_child(&world, "INT", "trap - INT; kill -INT $$");
+    let (running, marker) = start_trapping_child(&ctx, "INT", "trap - INT; kill -INT $$");
     running.signal(libc::SIGINT);
     let output = running.wait(Duration::from_secs(30));
     output.assert_code(128 + libc::SIGINT);
     assert_eq!(std::fs::read_to_string(&marker).unwrap_or_default().trim(), "INT", "{output}");
     let dir = PathBuf::from(reported(&output, "KUBECONFIG")).parent().unwrap().to_path_buf();
     assert!(!dir.exists(), "{output}");
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
 }
 
 #[test]
 fn sighup_to_the_plugin_reaches_the_command() {
-    let world = World::new();
-    let (running, marker) = start_trapping_child(&world, "HUP", "exit 5");
+    let ctx = TestContext::new().with_user_kubeconfig();
+    let (running, marker) = start_trapping_child(&ctx, "HUP", "exit 5");
     running.signal(libc::SIGHUP);
     let output = running.wait(Duration::from_secs(30));
     output.assert_code(5);
     assert_eq!(std::fs::read_to_string(&marker).unwrap_or_default().trim(), "HUP", "{output}");
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
 }
 
 #[test]
 fn signals_ignored_by_whoever_started_the_plugin_stay_ignored_for_the_command() {
-    let world = World::new();
+    let ctx = TestContext::new().with_user_kubeconfig();
     // As `nohup` (SIGHUP) and a non-interactive shell's `&` (SIGINT) start programs.
     let mut args = vec!["-c".to_string(), r#"trap "" HUP INT; exec "$0" "$@""#.into(), "kubectl-oulogin".into()];
-    args.extend(world.exec_args(r#"kill -HUP $$; kill -INT $$; echo "child: survived" >&2"#));
-    let output = world.env.command("/bin/sh", args).run();
+    args.extend(ctx.exec_args(r#"kill -HUP $$; kill -INT $$; echo "child: survived" >&2"#));
+    let output = ctx.env.command("/bin/sh", args).run();
     output.assert_success().assert_stderr_contains("child: survived");
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
 }
 
 /// Whether process `pid` is gone (or a zombie, which holds no files).
@@ -257,14 +238,14 @@ fn process_ended(pid: u32) -> bool {
 
 #[test]
 fn after_sigkill_the_directory_stays_while_the_command_runs_and_a_later_run_removes_it() {
-    let world = World::new();
+    let ctx = TestContext::new().with_user_kubeconfig();
     let script = r#"
         echo "KUBECONFIG=$KUBECONFIG"
         echo "CHILD_PID=$$"
         echo "child: ready" >&2
         exec sleep 120
     "#;
-    let mut running = world.env.oulogin(world.exec_args(script)).spawn();
+    let mut running = ctx.env.oulogin(ctx.exec_args(script)).spawn();
     assert!(running.wait_for_output(Duration::from_secs(90), |_, stderr| stderr.contains("child: ready")));
     let stdout = running.stdout_so_far();
     let value = |name: &str| {
@@ -283,9 +264,9 @@ fn after_sigkill_the_directory_stays_while_the_command_runs_and_a_later_run_remo
     assert!(!process_ended(child_pid), "the command died with the plugin");
 
     // A run while the orphaned command still uses the directory leaves it alone.
-    world.env.oulogin(world.exec_args("exit 0")).run().assert_success();
+    ctx.env.oulogin(ctx.exec_args("exit 0")).run().assert_success();
     assert!(dir.join("kubeconfig").exists(), "removed while its command still runs");
-    assert_eq!(world.private_dirs(), vec![dir.clone()]);
+    assert_eq!(ctx.private_dirs(), vec![dir.clone()]);
 
     // SAFETY: kill(2) on the sleep this test started (checked alive just above).
     unsafe {
@@ -296,55 +277,55 @@ fn after_sigkill_the_directory_stays_while_the_command_runs_and_a_later_run_remo
         assert!(Instant::now() < deadline, "the command did not end");
         std::thread::sleep(Duration::from_millis(20));
     }
-    world.env.oulogin(world.exec_args("exit 0")).run().assert_success();
+    ctx.env.oulogin(ctx.exec_args("exit 0")).run().assert_success();
     assert!(!dir.exists(), "the next run after the command ended removes the leftover");
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
     running.wait(Duration::from_secs(10));
 }
 
 #[test]
 fn a_command_that_does_not_exist_fails_with_127_before_any_login() {
-    let world = World::new();
-    let mut args = world.exec_args("unused");
+    let ctx = TestContext::new().with_user_kubeconfig();
+    let mut args = ctx.exec_args("unused");
     args.truncate(args.len() - 3);
     args.push("kubectl-definitely-not-installed".into());
-    let output = world.env.oulogin(&args).run();
+    let output = ctx.env.oulogin(&args).run();
     output.assert_code(127);
     output.assert_stderr_contains("`kubectl-definitely-not-installed`");
     output.assert_stderr_contains("No such file or directory");
     assert!(output.stdout.is_empty(), "{output}");
-    assert_eq!(world.browser.opened(), 0, "no browser login for a command that cannot run");
-    assert_eq!(world.ou.sessions_minted(), 0);
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert_eq!(ctx.browser.opened(), 0, "no browser login for a command that cannot run");
+    assert_eq!(ctx.fake.sessions_minted(), 0);
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
 }
 
 #[test]
 fn a_command_that_cannot_be_executed_fails_with_126() {
-    let world = World::new();
-    let script = world.file("not-executable.sh");
+    let ctx = TestContext::new().with_user_kubeconfig();
+    let script = ctx.file("not-executable.sh");
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut args = world.exec_args("unused");
+    let mut args = ctx.exec_args("unused");
     args.truncate(args.len() - 3);
     args.push(script.display().to_string());
-    let output = world.env.oulogin(&args).run();
+    let output = ctx.env.oulogin(&args).run();
     output.assert_code(126);
     output.assert_stderr_contains(&format!("`{}`", script.display()));
     output.assert_stderr_contains("Permission denied");
-    assert_eq!(world.ou.sessions_minted(), 0);
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert_eq!(ctx.fake.sessions_minted(), 0);
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
 }
 
 #[test]
 fn two_exec_runs_started_together_queue_their_logins_and_run_side_by_side() {
-    let world = World::with_token_lifetime(4);
+    let ctx = TestContext::with_token_lifetime(4).with_user_kubeconfig();
     // A user who takes a moment in the browser: the second login has to wait.
-    let visitor = crate::fake::browser::Browser::new(&[&world.ou.ca_pem()]);
-    world.browser.set_mode(BrowserMode::Custom(std::sync::Arc::new(move |url: &str| {
+    let visitor = crate::fake::browser::Browser::new(&[&ctx.fake.ca_pem()]);
+    ctx.browser.set_mode(BrowserMode::Custom(std::sync::Arc::new(move |url: &str| {
         std::thread::sleep(Duration::from_millis(1500));
         visitor.follow(url);
     })));
-    let ready = world.file("ready");
+    let ready = ctx.file("ready");
     std::fs::create_dir(&ready).unwrap();
     let script = r#"
         echo "KUBECONFIG=$KUBECONFIG"
@@ -360,14 +341,14 @@ fn two_exec_runs_started_together_queue_their_logins_and_run_side_by_side() {
         done
         echo "RUNS=$runs"
     "#;
-    let start = || world.env.oulogin(world.exec_args(script)).env("READY", &ready).timeout(Duration::from_secs(180));
+    let start = || ctx.env.oulogin(ctx.exec_args(script)).env("READY", &ready).timeout(Duration::from_secs(180));
     let (first, second) = (start().spawn(), start().spawn());
     let outputs = [first.wait_default(), second.wait_default()];
     for output in &outputs {
         output.assert_success();
     }
 
-    let port = world.ou.redirect_port();
+    let port = ctx.fake.redirect_port();
     let waited: Vec<&Output> = outputs
         .iter()
         .filter(|output| output.stderr.contains(&format!("to finish its login on port {port}")))
@@ -375,47 +356,47 @@ fn two_exec_runs_started_together_queue_their_logins_and_run_side_by_side() {
     assert_eq!(waited.len(), 1, "exactly one login waited for the other:\n{}\n{}", outputs[0], outputs[1]);
     assert!(waited[0].stderr.contains("waiting for process"), "{}", waited[0]);
     assert_ne!(reported(&outputs[0], "KUBECONFIG"), reported(&outputs[1], "KUBECONFIG"));
-    assert_eq!(world.browser.opened(), 2);
-    assert_eq!(world.ou.sessions_minted(), 2, "one session each");
-    assert_eq!(world.ou.live_sessions(), 2);
+    assert_eq!(ctx.browser.opened(), 2);
+    assert_eq!(ctx.fake.sessions_minted(), 2, "one session each");
+    assert_eq!(ctx.fake.live_sessions(), 2);
     // Grace period 0: a refresh token used by both, or a stale one, would be refused.
-    assert_eq!(world.ou.failed_refreshes(), 0, "events: {:#?}", world.ou.events());
-    assert!(world.ou.successful_refreshes() >= 4, "events: {:#?}", world.ou.events());
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert_eq!(ctx.fake.failed_refreshes(), 0, "events: {:#?}", ctx.fake.events());
+    assert!(ctx.fake.successful_refreshes() >= 4, "events: {:#?}", ctx.fake.events());
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
 }
 
 #[test]
 fn another_program_on_the_redirect_port_is_an_error_naming_the_port() {
-    let world = World::new();
-    let port = world.ou.redirect_port();
+    let ctx = TestContext::new().with_user_kubeconfig();
+    let port = ctx.fake.redirect_port();
     let _squatter = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the redirect port");
     let started = Instant::now();
-    let output = world.env.oulogin(world.exec_args("echo child: ran >&2")).run();
+    let output = ctx.env.oulogin(ctx.exec_args("echo child: ran >&2")).run();
     output.assert_code(1);
     assert!(started.elapsed() < Duration::from_secs(20), "{output}");
     output.assert_stderr_contains(&format!("port {port} on 127.0.0.1 is already in use"));
     assert!(!output.stderr.contains("child: ran"), "{output}");
-    assert_eq!(world.browser.opened(), 0);
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert_eq!(ctx.browser.opened(), 0);
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
 }
 
 #[test]
 fn waiting_for_another_login_on_the_port_is_bounded_by_the_timeout() {
-    let world = World::new();
-    let port = world.ou.redirect_port();
+    let ctx = TestContext::new().with_user_kubeconfig();
+    let port = ctx.fake.redirect_port();
     // Another kubectl-oulogin login holding the port: this test process, by its record.
-    std::fs::create_dir_all(world.env.session_dir()).unwrap();
-    std::fs::set_permissions(world.env.session_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let lock_path = world.env.session_dir().join(format!("login-{port}.lock"));
+    std::fs::create_dir_all(ctx.env.session_dir()).unwrap();
+    std::fs::set_permissions(ctx.env.session_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let lock_path = ctx.env.session_dir().join(format!("login-{port}.lock"));
     std::fs::write(&lock_path, format!("{} browser login\n", std::process::id())).unwrap();
     let held = std::fs::File::options().write(true).open(&lock_path).unwrap();
     held.lock().unwrap();
 
-    let mut args = world.exec_args("echo child: ran >&2");
+    let mut args = ctx.exec_args("echo child: ran >&2");
     let command_at = args.iter().position(|arg| arg == "--").unwrap();
     args.splice(command_at..command_at, ["--timeout".to_string(), "2s".to_string()]);
     let started = Instant::now();
-    let output = world.env.oulogin(&args).run();
+    let output = ctx.env.oulogin(&args).run();
     output.assert_code(1);
     assert!(started.elapsed() >= Duration::from_secs(2), "{output}");
     assert!(started.elapsed() < Duration::from_secs(30), "{output}");
@@ -425,15 +406,15 @@ fn waiting_for_another_login_on_the_port_is_bounded_by_the_timeout() {
     ));
     output.assert_stderr_contains("gave up after 2s");
     assert!(!output.stderr.contains("child: ran"), "{output}");
-    assert_eq!(world.browser.opened(), 0);
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert_eq!(ctx.browser.opened(), 0);
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
     drop(held);
 }
 
 /// `--isolated [login flags]`.
-fn isolated_args(world: &World) -> Vec<String> {
+fn isolated_args(ctx: &TestContext) -> Vec<String> {
     let mut args = vec!["--isolated".to_string()];
-    args.extend(login_args(&world.ou, &world.browser));
+    args.extend(ctx.login_args(&[]));
     args
 }
 
@@ -448,39 +429,39 @@ fn exported_path(output: &Output) -> PathBuf {
 
 #[test]
 fn isolated_prints_an_export_line_that_bash_and_sh_can_eval() {
-    let world = World::new();
-    let before = world.env.read_kubeconfig();
+    let ctx = TestContext::new().with_user_kubeconfig();
+    let before = ctx.env.read_kubeconfig();
 
-    let direct = world.env.oulogin(isolated_args(&world)).run();
+    let direct = ctx.env.oulogin(isolated_args(&ctx)).run();
     direct.assert_success();
     let kubeconfig = exported_path(&direct);
     let dir = kubeconfig.parent().unwrap();
-    assert_eq!(dir.parent().unwrap(), world.private_root());
+    assert_eq!(dir.parent().unwrap(), ctx.private_root());
     assert_eq!(mode_of(dir), 0o700);
     assert_eq!(mode_of(&kubeconfig), 0o600);
     assert_eq!(mode_of(&dir.join("session.json")), 0o600);
     // The hint for the user's shell only: POSIX unless `SHELL` is fish.
     direct.assert_stderr_contains(&format!("in this shell: export KUBECONFIG='{}'", kubeconfig.display()));
-    direct.assert_stderr_contains(&format!("`eval \"$(kubectl oulogin --host {} --port ", world.ou.host()));
+    direct.assert_stderr_contains(&format!("`eval \"$(kubectl oulogin --host {} --port ", ctx.fake.host()));
     assert!(!direct.stderr.contains("fish"), "{direct}");
-    let in_fish = world.env.oulogin(isolated_args(&world)).env("SHELL", "/usr/bin/fish").run();
+    let in_fish = ctx.env.oulogin(isolated_args(&ctx)).env("SHELL", "/usr/bin/fish").run();
     in_fish.assert_success();
     let fish_kubeconfig = exported_path(&in_fish);
     in_fish.assert_stderr_contains(&format!("in fish: set -gx KUBECONFIG '{}'", fish_kubeconfig.display()));
-    in_fish.assert_stderr_contains(&format!("`eval (kubectl oulogin --host {} --port ", world.ou.host()));
+    in_fish.assert_stderr_contains(&format!("`eval (kubectl oulogin --host {} --port ", ctx.fake.host()));
     assert!(!in_fish.stderr.contains("$("), "{in_fish}");
-    world.env.kubectl(["get", "--raw", "/api"]).env("KUBECONFIG", &kubeconfig).run().assert_success();
+    ctx.env.kubectl(["get", "--raw", "/api"]).env("KUBECONFIG", &kubeconfig).run().assert_success();
 
     let script = r#"eval "$(kubectl-oulogin "$@")" || exit 90
         echo "KUBECONFIG=$KUBECONFIG"
         kubectl get --raw /api > /dev/null || exit 91"#;
     for shell in ["/bin/bash", "/bin/sh"] {
         let mut args = vec!["-c".to_string(), script.into(), "shell".into()];
-        args.extend(isolated_args(&world));
-        let output = world.env.command(shell, args).run();
+        args.extend(isolated_args(&ctx));
+        let output = ctx.env.command(shell, args).run();
         output.assert_success();
         let evaluated = PathBuf::from(reported(&output, "KUBECONFIG"));
-        assert_eq!(evaluated.parent().unwrap().parent().unwrap(), world.private_root(), "{shell}:\n{output}");
+        assert_eq!(evaluated.parent().unwrap().parent().unwrap(), ctx.private_root(), "{shell}:\n{output}");
         assert!(evaluated.is_file(), "{shell}: {}", evaluated.display());
         assert_ne!(evaluated, kubeconfig, "{shell}: a new private kubeconfig each time");
     }
@@ -492,14 +473,14 @@ fn isolated_prints_an_export_line_that_bash_and_sh_can_eval() {
             kubeconfig.display()
         );
         let mut args = vec!["-c".to_string(), script, "--".into()];
-        args.extend(isolated_args(&world));
-        let output = world.env.command("/usr/bin/fish", args).run();
+        args.extend(isolated_args(&ctx));
+        let output = ctx.env.command("/usr/bin/fish", args).run();
         output.assert_success();
         assert_ne!(PathBuf::from(reported(&output, "KUBECONFIG")), kubeconfig, "{output}");
     }
-    assert_eq!(world.env.read_kubeconfig(), before, "the default kubeconfig is untouched");
-    assert_eq!(world.ou.sessions_minted() as usize, world.private_dirs().len(), "one session per private kubeconfig");
-    assert_eq!(world.ou.failed_refreshes(), 0);
+    assert_eq!(ctx.env.read_kubeconfig(), before, "the default kubeconfig is untouched");
+    assert_eq!(ctx.fake.sessions_minted() as usize, ctx.private_dirs().len(), "one session per private kubeconfig");
+    assert_eq!(ctx.fake.failed_refreshes(), 0);
 }
 
 /// Sets every file's mtime in `dir` back by `ago`, as if unused that long.
@@ -512,43 +493,43 @@ fn age_dir(dir: &Path, ago: Duration) {
 
 #[test]
 fn an_idle_isolated_kubeconfig_is_removed_by_a_later_run_once_its_session_is_gone() {
-    let world = World::new();
-    let dead = exported_path(world.env.oulogin(isolated_args(&world)).run().assert_success());
-    world.ou.kill_all_sessions();
-    let alive = exported_path(world.env.oulogin(isolated_args(&world)).run().assert_success());
-    let recent = exported_path(world.env.oulogin(isolated_args(&world)).run().assert_success());
+    let ctx = TestContext::new().with_user_kubeconfig();
+    let dead = exported_path(ctx.env.oulogin(isolated_args(&ctx)).run().assert_success());
+    ctx.fake.kill_all_sessions();
+    let alive = exported_path(ctx.env.oulogin(isolated_args(&ctx)).run().assert_success());
+    let recent = exported_path(ctx.env.oulogin(isolated_args(&ctx)).run().assert_success());
     let twenty_minutes = Duration::from_secs(20 * 60);
     age_dir(dead.parent().unwrap(), twenty_minutes);
     age_dir(alive.parent().unwrap(), twenty_minutes);
     let alive_used = std::fs::metadata(alive.parent().unwrap().join("session.json")).unwrap().modified().unwrap();
-    let refreshes_before = world.ou.successful_refreshes();
+    let refreshes_before = ctx.fake.successful_refreshes();
 
-    world.env.oulogin(world.exec_args("exit 0")).run().assert_success();
+    ctx.env.oulogin(ctx.exec_args("exit 0")).run().assert_success();
     assert!(!dead.parent().unwrap().exists(), "the dead session's directory is removed");
     assert!(alive.exists(), "a live session is kept");
     assert!(recent.exists(), "a recently used one is not even probed");
-    assert_eq!(world.ou.successful_refreshes(), refreshes_before + 1, "one probe of the live session");
+    assert_eq!(ctx.fake.successful_refreshes(), refreshes_before + 1, "one probe of the live session");
     // One 401, asked once more before it counts (a refresh 401 may be transient).
-    assert_eq!(world.ou.failed_refreshes(), 2, "one probe of the dead one");
+    assert_eq!(ctx.fake.failed_refreshes(), 2, "one probe of the dead one");
     let session = alive.parent().unwrap().join("session.json");
     assert_eq!(std::fs::metadata(&session).unwrap().modified().unwrap(), alive_used, "a probe is not a use");
     // The probed session still works for its shell.
-    world.env.kubectl(["get", "--raw", "/api"]).env("KUBECONFIG", &alive).run().assert_success();
+    ctx.env.kubectl(["get", "--raw", "/api"]).env("KUBECONFIG", &alive).run().assert_success();
 }
 
 #[test]
 fn exec_takes_the_host_from_the_current_or_named_context_without_touching_the_kubeconfig() {
-    let world = World::new();
-    world.env.oulogin(login_args(&world.ou, &world.browser)).run().assert_success();
-    let context = world.env.kubectl(["config", "current-context"]).run();
+    let ctx = TestContext::new().with_user_kubeconfig();
+    ctx.login(&[]).assert_success();
+    let context = ctx.env.kubectl(["config", "current-context"]).run();
     let context = context.assert_success().stdout.trim().to_string();
-    let before = world.env.read_kubeconfig();
-    let shared_session = world.env.session_dir().join(format!("{}.json", world.ou.host().replace(':', "_")));
+    let before = ctx.env.read_kubeconfig();
+    let shared_session = ctx.session_file();
     let shared_before = std::fs::read(&shared_session).unwrap();
-    let minted_before = world.ou.sessions_minted();
+    let minted_before = ctx.fake.sessions_minted();
 
-    let flags_without_host = |world: &World| {
-        let mut args = login_args(&world.ou, &world.browser);
+    let flags_without_host = |ctx: &TestContext| {
+        let mut args = ctx.login_args(&[]);
         let host_at = args.iter().position(|arg| arg == "--host").unwrap();
         args.drain(host_at..host_at + 2);
         args
@@ -556,17 +537,17 @@ fn exec_takes_the_host_from_the_current_or_named_context_without_touching_the_ku
     let script = ["--", "sh", "-c", r#"kubectl get --raw /api > /dev/null && echo "KUBECONFIG=$KUBECONFIG""#];
     for named in [None, Some(context.as_str())] {
         let mut args = vec!["exec".to_string()];
-        args.extend(flags_without_host(&world));
+        args.extend(flags_without_host(&ctx));
         if let Some(name) = named {
             args.extend(["--context".to_string(), name.to_string()]);
         }
         args.extend(script.iter().map(|arg| arg.to_string()));
-        let output = world.env.oulogin(&args).run();
+        let output = ctx.env.oulogin(&args).run();
         output.assert_success();
-        assert_ne!(reported(&output, "KUBECONFIG"), world.env.kubeconfig.display().to_string());
+        assert_ne!(reported(&output, "KUBECONFIG"), ctx.env.kubeconfig.display().to_string());
     }
-    assert_eq!(world.ou.sessions_minted(), minted_before + 2, "a new session for each run");
-    assert_eq!(world.env.read_kubeconfig(), before, "the kubeconfig is only read");
+    assert_eq!(ctx.fake.sessions_minted(), minted_before + 2, "a new session for each run");
+    assert_eq!(ctx.env.read_kubeconfig(), before, "the kubeconfig is only read");
     assert_eq!(std::fs::read(&shared_session).unwrap(), shared_before, "the shared session is not used");
-    assert!(world.private_dirs().is_empty(), "{:?}", world.private_dirs());
+    assert!(ctx.private_dirs().is_empty(), "{:?}", ctx.private_dirs());
 }

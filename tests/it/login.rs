@@ -12,14 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Output, TestEnv, free_port, login_args};
+use crate::common::{Output, TestContext, TestEnv, fake_config, login_args};
 use crate::fake::browser::Browser;
 use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, Fault};
-
-/// A fake with the chart's defaults on a redirect port of its own.
-pub(super) fn start_fake() -> FakeOpenUnison {
-    FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()))
-}
 
 /// A kubeconfig with nothing of ours in it: a cluster, a token user and a
 /// context, with fields kubectl does not know at every level.
@@ -51,6 +46,16 @@ current-context: prod
 /// `kubectl get --raw /api/v1/namespaces/default` through the current context.
 pub(super) fn kubectl_get(env: &TestEnv) -> Output {
     env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).run()
+}
+
+/// kubectl gets through now and again once the fake's 5 s token has expired,
+/// which took at least one refresh.
+#[track_caller]
+pub(super) fn assert_kubectl_works_across_an_expiry(env: &TestEnv, fake: &FakeOpenUnison) {
+    kubectl_get(env).assert_success();
+    std::thread::sleep(Duration::from_secs(6));
+    kubectl_get(env).assert_success();
+    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
 }
 
 /// A YAML file as JSON values (the kubeconfig module's own parser is not ours to test with).
@@ -92,14 +97,13 @@ pub(super) fn stem(fake: &FakeOpenUnison) -> String {
 
 #[test]
 fn login_then_kubectl_works_before_and_after_the_token_expires() {
-    let fake =
-        FakeOpenUnison::start(FakeConfig { token_lifetime_secs: 5, ..FakeConfig::with_redirect_port(free_port()) });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } =
+        TestContext::with_config(FakeConfig { token_lifetime_secs: 5, ..fake_config() });
     let login = env.oulogin(login_args(&fake, &browser)).run();
     login.assert_success();
     assert_eq!(browser.opened(), 1);
-    assert!(browser.outcomes().iter().any(|outcome| outcome.reached_login_complete()), "{:#?}", browser.outcomes());
+    let visits = browser.finished_visits(1, Duration::from_secs(10));
+    assert!(visits.iter().any(|outcome| outcome.reached_login_complete()), "{visits:#?}");
     kubectl_get(&env).assert_success();
     let ok_before = fake.api().ok_requests();
     assert!(ok_before >= 1);
@@ -113,9 +117,7 @@ fn login_then_kubectl_works_before_and_after_the_token_expires() {
 
 #[test]
 fn a_plain_login_prints_nothing_on_stdout() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     let login = env.oulogin(login_args(&fake, &browser)).run();
     login.assert_success();
     assert!(login.stdout.is_empty(), "{login}");
@@ -124,9 +126,7 @@ fn a_plain_login_prints_nothing_on_stdout() {
 
 #[test]
 fn the_written_user_is_an_exec_stanza_without_secrets() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let config = read_yaml(&env.kubeconfig);
     assert_eq!(config["current-context"], "kubernetes");
@@ -157,9 +157,7 @@ fn the_written_user_is_an_exec_stanza_without_secrets() {
 
 #[test]
 fn the_session_file_is_private_in_a_private_directory() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let session_file = env.session_dir().join(format!("{}.json", stem(&fake)));
     assert_eq!(mode(&env.session_dir()), 0o700);
@@ -178,10 +176,8 @@ fn the_session_file_is_private_in_a_private_directory() {
 /// A login against `fake` with `fault` on: exit 1 with an `error:` line, the
 /// unrelated kubeconfig byte-identical, no session file.
 fn assert_refused_with_kubeconfig_unchanged(fault: Fault, expected_in_error: &str) -> Output {
-    let fake = start_fake();
+    let TestContext { env, fake, browser } = TestContext::new();
     fake.set_fault(fault);
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     let login = env.oulogin(args_with(&fake, &browser, &["--timeout", "30s"])).run();
     assert_refusal(&env, &login);
@@ -248,7 +244,7 @@ fn with_state(url: &str, state: &str) -> String {
 fn a_callback_with_the_wrong_state_is_refused_and_the_login_keeps_waiting() {
     use std::sync::Mutex;
     use std::sync::mpsc::{Receiver, Sender, channel};
-    let fake = start_fake();
+    let TestContext { env, fake, browser } = TestContext::new();
     let (wrong_done, wrong_seen) = channel::<(u16, String)>();
     let (go_on, go_on_seen) = channel::<()>();
     let wrong_done: Mutex<Sender<(u16, String)>> = Mutex::new(wrong_done);
@@ -256,16 +252,14 @@ fn a_callback_with_the_wrong_state_is_refused_and_the_login_keeps_waiting() {
     let ca = fake.ca_pem();
     let visit = move |url: &str| {
         let profile = Browser::new(&[&ca]);
-        let reached = profile.follow_until_loopback_redirect(url);
-        let right = reached.loopback_redirect.clone().unwrap_or_else(|| panic!("no loopback redirect: {reached:#?}"));
+        let right = profile.loopback_redirect(url);
         let wrong = profile.follow(&with_state(&right, "not-this-logins-state"));
         wrong_done.lock().unwrap().send((wrong.final_status, wrong.final_body)).unwrap();
         go_on_seen.lock().unwrap().recv_timeout(Duration::from_secs(30)).expect("the test says go on");
         let finished = profile.follow(&right);
         assert!(finished.reached_login_complete(), "{finished:#?}");
     };
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Custom(Arc::new(visit)));
-    let env = TestEnv::new();
+    browser.set_mode(BrowserMode::Custom(Arc::new(visit)));
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     let mut login = env.oulogin(args_with(&fake, &browser, &["--timeout", "60s"])).spawn();
     let (status, body) = wrong_seen.recv_timeout(Duration::from_secs(30)).expect("the wrong-state callback was sent");
@@ -284,9 +278,7 @@ fn a_callback_with_the_wrong_state_is_refused_and_the_login_keeps_waiting() {
 
 #[test]
 fn a_busy_port_is_a_clear_error_naming_the_port() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     let squatter = std::net::TcpListener::bind(("127.0.0.1", fake.redirect_port())).expect("bind the redirect port");
     let started = Instant::now();
@@ -301,9 +293,7 @@ fn a_busy_port_is_a_clear_error_naming_the_port() {
 
 #[test]
 fn an_abandoned_login_times_out() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Ignore);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::start(fake_config(), BrowserMode::Ignore);
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     let started = Instant::now();
     let login = env.oulogin(args_with(&fake, &browser, &["--timeout", "2s"])).timeout(Duration::from_secs(30)).run();
@@ -316,9 +306,7 @@ fn an_abandoned_login_times_out() {
 
 #[test]
 fn ctrl_c_cancels_a_waiting_login_with_status_130_and_changes_nothing() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Ignore);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::start(fake_config(), BrowserMode::Ignore);
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     let running = env.oulogin(login_args(&fake, &browser)).timeout(Duration::from_secs(30)).spawn();
     assert!(browser.wait_for_opened(1, Duration::from_secs(20)), "the login never opened the browser");
@@ -342,26 +330,17 @@ fn args_without_ca(fake: &FakeOpenUnison, browser: &FakeBrowser) -> Vec<String> 
 
 #[test]
 fn a_self_signed_openunison_certificate_is_trusted_when_given_as_the_certificate_authority() {
-    let fake = FakeOpenUnison::start(FakeConfig {
-        self_signed: true,
-        token_lifetime_secs: 5,
-        ..FakeConfig::with_redirect_port(free_port())
-    });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } =
+        TestContext::with_config(FakeConfig { self_signed: true, token_lifetime_secs: 5, ..fake_config() });
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
-    kubectl_get(&env).assert_success();
     // Past the expiry, `token` refreshes over the same self-signed certificate.
-    std::thread::sleep(Duration::from_secs(6));
-    kubectl_get(&env).assert_success();
-    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
+    assert_kubectl_works_across_an_expiry(&env, &fake);
 }
 
 #[test]
 fn a_self_signed_openunison_certificate_is_refused_without_the_certificate_authority() {
-    let fake = FakeOpenUnison::start(FakeConfig { self_signed: true, ..FakeConfig::with_redirect_port(free_port()) });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } =
+        TestContext::with_config(FakeConfig { self_signed: true, ..fake_config() });
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     let login = env.oulogin(args_without_ca(&fake, &browser)).run();
     assert_refusal(&env, &login);
@@ -371,9 +350,7 @@ fn a_self_signed_openunison_certificate_is_refused_without_the_certificate_autho
 
 #[test]
 fn ssl_cert_file_adds_trust() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let mut env = TestEnv::new();
+    let TestContext { mut env, fake, browser } = TestContext::new();
     env.set_env("SSL_CERT_FILE", fake.ca_file());
     env.oulogin(args_without_ca(&fake, &browser)).run().assert_success();
     kubectl_get(&env).assert_success();
@@ -381,9 +358,7 @@ fn ssl_cert_file_adds_trust() {
 
 #[test]
 fn without_any_trust_for_the_openunison_ca_the_login_fails() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     let login = env.oulogin(args_without_ca(&fake, &browser)).run();
     assert_refusal(&env, &login);
@@ -407,8 +382,7 @@ fn printed_authorization_url(stderr: &str) -> Option<String> {
 #[test]
 fn no_browser_prints_the_url_and_takes_the_pasted_redirect_url() {
     use std::io::Write;
-    let fake = start_fake();
-    let env = TestEnv::new();
+    let TestContext { env, fake, .. } = TestContext::new();
     let mut login = env.oulogin(no_browser_args(&fake)).spawn();
     assert!(
         login.wait_for_output(Duration::from_secs(20), |_, stderr| printed_authorization_url(stderr).is_some()),
@@ -418,8 +392,7 @@ fn no_browser_prints_the_url_and_takes_the_pasted_redirect_url() {
     let url = printed_authorization_url(&login.stderr_so_far()).unwrap();
     assert!(url.starts_with(&format!("{}/auth?", fake.cli_issuer())), "{url}");
     // The user's browser on another machine ends on the loopback address, which it cannot load.
-    let reached = Browser::new(&[&fake.ca_pem()]).follow_until_loopback_redirect(&url);
-    let pasted = reached.loopback_redirect.clone().unwrap_or_else(|| panic!("{reached:#?}"));
+    let pasted = Browser::new(&[&fake.ca_pem()]).loopback_redirect(&url);
     assert!(pasted.starts_with(&format!("http://127.0.0.1:{}/redirect?", fake.redirect_port())));
     writeln!(login.stdin.as_mut().unwrap(), "{pasted}").unwrap();
     let login = login.wait(Duration::from_secs(60));
@@ -430,8 +403,7 @@ fn no_browser_prints_the_url_and_takes_the_pasted_redirect_url() {
 
 #[test]
 fn no_browser_keeps_waiting_after_the_end_of_input() {
-    let fake = start_fake();
-    let env = TestEnv::new();
+    let TestContext { env, fake, .. } = TestContext::new();
     let mut login = env.oulogin(no_browser_args(&fake)).spawn();
     assert!(login.wait_for_output(Duration::from_secs(20), |_, stderr| printed_authorization_url(stderr).is_some()));
     drop(login.stdin.take());
@@ -492,9 +464,7 @@ pub(super) fn assert_everything_kept(before: &Value, after: &Value) {
 
 #[test]
 fn a_kubeconfig_list_keeps_everything_not_ours_and_new_entries_go_to_the_first_file() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let mut env = TestEnv::new();
+    let TestContext { mut env, fake, browser } = TestContext::new();
     let first = env.root().join("first.yaml");
     let second = env.root().join("second.yaml");
     std::fs::write(&first, UNRELATED_KUBECONFIG).unwrap();
@@ -520,9 +490,7 @@ fn a_kubeconfig_list_keeps_everything_not_ours_and_new_entries_go_to_the_first_f
 
 #[test]
 fn entries_defined_in_the_second_file_are_written_back_there() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let mut env = TestEnv::new();
+    let TestContext { mut env, fake, browser } = TestContext::new();
     let first = env.root().join("first.yaml");
     let second = env.root().join("second.yaml");
     env.set_kubeconfig_var(Some(&[&second]));
@@ -553,9 +521,7 @@ fn entries_defined_in_the_second_file_are_written_back_there() {
 
 #[test]
 fn the_kubeconfig_flag_writes_that_file_only() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     let chosen = env.root().join("elsewhere").join("config");
     let chosen_arg = chosen.display().to_string();
@@ -569,9 +535,7 @@ fn the_kubeconfig_flag_writes_that_file_only() {
 
 #[test]
 fn a_symlinked_kubeconfig_stays_a_symlink() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     let target = env.root().join("dotfiles").join("kubeconfig");
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::write(&target, UNRELATED_KUBECONFIG).unwrap();
@@ -590,9 +554,7 @@ fn a_symlinked_kubeconfig_stays_a_symlink() {
 
 #[test]
 fn a_second_login_reuses_a_working_session_unless_forced() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     assert_eq!(browser.opened(), 1);
     let written = env.read_kubeconfig();
@@ -675,9 +637,7 @@ pub(super) fn args_without_host(fake: &FakeOpenUnison, browser: &FakeBrowser) ->
 
 #[test]
 fn an_old_plugin_context_is_converted_in_place() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     let old = old_plugin_kubeconfig(&fake);
     env.write_kubeconfig(&old);
     assert!(!kubectl_get(&env).success(), "the old entry's session is dead");
@@ -717,9 +677,7 @@ fn bare_args(fake: &FakeOpenUnison, more: &[&str]) -> Vec<String> {
 
 #[test]
 fn logging_in_again_uses_the_certificate_authority_and_browser_command_the_session_remembers() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let context = "kubernetes";
@@ -750,9 +708,7 @@ fn logging_in_again_uses_the_certificate_authority_and_browser_command_the_sessi
 
 #[test]
 fn a_remembered_certificate_authority_file_removed_since_does_not_fail_the_login() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     let ca_copy = env.root().join("ou-ca.pem");
     std::fs::copy(fake.ca_file(), &ca_copy).unwrap();
     let mut args = args_without_ca(&fake, &browser);
@@ -768,9 +724,7 @@ fn a_remembered_certificate_authority_file_removed_since_does_not_fail_the_login
 
 #[test]
 fn an_old_plugin_context_is_converted_with_the_openunison_ca_it_carries() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.write_kubeconfig(&old_plugin_kubeconfig(&fake));
     let login =
         env.oulogin(bare_args(&fake, &["--context", "old-context", "--browser-command", browser.command()])).run();
@@ -780,10 +734,8 @@ fn an_old_plugin_context_is_converted_with_the_openunison_ca_it_carries() {
 
 #[test]
 fn auth_provider_writes_the_legacy_block_that_kubectl_can_use() {
-    let fake =
-        FakeOpenUnison::start(FakeConfig { token_lifetime_secs: 5, ..FakeConfig::with_redirect_port(free_port()) });
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } =
+        TestContext::with_config(FakeConfig { token_lifetime_secs: 5, ..fake_config() });
     let login = env.oulogin(args_with(&fake, &browser, &["--auth-provider"])).run();
     login.assert_success().assert_stderr_contains("--auth-provider");
     let config = read_yaml(&env.kubeconfig);
@@ -795,11 +747,8 @@ fn auth_provider_writes_the_legacy_block_that_kubectl_can_use() {
     assert_eq!(provider["config"]["client-id"], "kubernetes");
     assert!(provider["config"]["idp-certificate-authority-data"].is_string());
     assert!(!env.session_dir().join(format!("{}.json", stem(&fake))).exists(), "client-go keeps this session");
-    kubectl_get(&env).assert_success();
     // client-go's own oidc provider refreshes it once the 5 s token has expired.
-    std::thread::sleep(Duration::from_secs(6));
-    kubectl_get(&env).assert_success();
-    assert!(fake.successful_refreshes() >= 1, "events: {:#?}", fake.events());
+    assert_kubectl_works_across_an_expiry(&env, &fake);
 }
 
 #[test]
@@ -844,9 +793,7 @@ fn version_and_help_touch_no_kubeconfig_and_no_network() {
 
 #[test]
 fn a_foreign_context_is_never_overwritten_by_a_login_naming_it() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     let login = env.oulogin(args_with(&fake, &browser, &["--context", "prod"])).run();
     login.assert_code(2).assert_stderr_contains("`prod`").assert_stderr_contains("--context");
@@ -858,9 +805,7 @@ fn a_foreign_context_is_never_overwritten_by_a_login_naming_it() {
 
 #[test]
 fn logging_in_to_the_host_of_an_old_plugin_context_converts_it_instead_of_adding_another() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     // The old plugin's own names: cluster and context `kubernetes`, user `jdoe@kubernetes`.
     let old = old_plugin_kubeconfig(&fake).replace("old-cluster", "kubernetes").replace("old-context", "kubernetes");
     env.write_kubeconfig(&old);

@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::login::{
-    UNRELATED_KUBECONFIG, args_with, args_without_host, entry, kubectl_get, names, read_yaml, start_fake, stem, yaml,
+    UNRELATED_KUBECONFIG, args_with, args_without_host, entry, kubectl_get, names, read_yaml, stem, yaml,
 };
-use crate::common::{Output, TestEnv, login_args};
+use crate::common::{Output, TestContext, TestEnv, fake_config, login_args};
 use crate::fake::{BrowserMode, FakeBrowser, FakeOpenUnison};
 
 /// `kubectl --context NAME get --raw /api/v1/namespaces/default`.
@@ -75,8 +75,8 @@ struct TwoHosts {
 
 impl TwoHosts {
     fn start() -> TwoHosts {
-        let a = start_fake();
-        let b = start_fake();
+        let a = FakeOpenUnison::start(fake_config());
+        let b = FakeOpenUnison::start(fake_config());
         assert_eq!((a.cluster_name(), b.cluster_name()), ("kubernetes", "kubernetes"));
         let browser_a = FakeBrowser::for_fake(&a, BrowserMode::Follow);
         let browser_b = FakeBrowser::for_fake(&b, BrowserMode::Follow);
@@ -287,9 +287,7 @@ fn mask_seconds(cell: &str) -> String {
 
 #[test]
 fn status_lists_exactly_our_contexts_and_the_old_plugins() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     let (mixed, legacy_tokens) = mixed_kubeconfig(&fake);
     env.write_kubeconfig(&mixed);
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
@@ -414,9 +412,7 @@ fn status_lists_exactly_our_contexts_and_the_old_plugins() {
 
 #[test]
 fn status_check_asks_the_server_whether_the_session_is_alive() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let alive = status_rows(&status_json(&env, &["--check"]));
     assert_eq!(row(&alive, "kubernetes")["state"], "alive");
@@ -447,9 +443,7 @@ fn status_check_asks_the_server_whether_the_session_is_alive() {
 
 #[test]
 fn status_check_says_why_a_state_is_unknown_and_fails() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     // The session remembers a CA file that now holds no certificate: the
     // check cannot even reach OpenUnison.
@@ -503,16 +497,22 @@ impl TwoFiles {
     }
 }
 
+/// Both hosts logged in to (A first), with `KUBECONFIG` naming two files.
+fn logged_in_to_both_across_two_files() -> (TwoHosts, TwoFiles) {
+    let hosts = TwoHosts::start();
+    let files = TwoFiles::new();
+    hosts.log_in_to_both(&files.env);
+    (hosts, files)
+}
+
 fn session_file(env: &TestEnv, fake: &FakeOpenUnison) -> std::path::PathBuf {
     env.session_dir().join(format!("{}.json", stem(fake)))
 }
 
 #[test]
 fn logout_of_one_context_leaves_the_other_working_and_everything_else_unchanged() {
-    let hosts = TwoHosts::start();
-    let files = TwoFiles::new();
+    let (hosts, files) = logged_in_to_both_across_two_files();
     let env = &files.env;
-    hosts.log_in_to_both(env);
     let b_name = hosts.b_name();
     let before = read_yaml(&files.ours);
 
@@ -544,9 +544,7 @@ fn logout_of_one_context_leaves_the_other_working_and_everything_else_unchanged(
 
 #[test]
 fn logout_names_the_other_contexts_that_shared_the_session() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     env.oulogin(args_with(&fake, &browser, &["--context", "second"])).run().assert_success();
     kubectl_get_in(&env, "kubernetes").assert_success();
@@ -560,9 +558,7 @@ fn logout_names_the_other_contexts_that_shared_the_session() {
 
 #[test]
 fn logout_all_removes_only_what_we_wrote() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     let (mixed, _) = mixed_kubeconfig(&fake);
     env.write_kubeconfig(&mixed);
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
@@ -592,10 +588,8 @@ fn logout_all_removes_only_what_we_wrote() {
 
 #[test]
 fn logout_purge_removes_the_context_and_its_cluster() {
-    let hosts = TwoHosts::start();
-    let files = TwoFiles::new();
+    let (hosts, files) = logged_in_to_both_across_two_files();
     let env = &files.env;
-    hosts.log_in_to_both(env);
     let b_name = hosts.b_name();
     let before = read_yaml(&files.ours);
 
@@ -633,9 +627,7 @@ fn logout_without_a_context_logs_out_of_the_current_one() {
 
 #[test]
 fn login_without_host_or_context_uses_the_current_context() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let alive = env.oulogin(args_without_host(&fake, &browser)).run();
@@ -663,9 +655,7 @@ fn assert_usage_error(env: &TestEnv, output: &Output, hint: &str, kubeconfig: &[
 
 #[test]
 fn without_a_usable_current_context_login_and_logout_are_usage_errors() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     // No kubeconfig at all.
     let login = env.oulogin(args_without_host(&fake, &browser)).run();
     assert_usage_error(&env, &login, "--host", b"");
@@ -694,9 +684,7 @@ fn without_a_usable_current_context_login_and_logout_are_usage_errors() {
 
 #[test]
 fn logging_out_twice_says_the_context_is_logged_out_already() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     env.oulogin(["logout"]).run().assert_success();
     let written = env.read_kubeconfig();
@@ -732,9 +720,7 @@ fn on_a_terminal(env: &TestEnv, command: &str) -> Output {
 
 #[test]
 fn after_logout_kubectl_on_a_terminal_fails_at_once_naming_the_login_command() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let get = "kubectl get --raw /api/v1/namespaces/default";
     on_a_terminal(&env, get).assert_success();
@@ -781,9 +767,7 @@ fn after_logout_kubectl_on_a_terminal_fails_at_once_naming_the_login_command() {
 
 #[test]
 fn logging_in_again_after_logout_reuses_the_entries_left_behind() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     env.write_kubeconfig(UNRELATED_KUBECONFIG);
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
     let before = read_yaml(&env.kubeconfig);
@@ -845,9 +829,7 @@ fn make_cached_token_stale(env: &TestEnv, fake: &FakeOpenUnison) {
 
 #[test]
 fn a_session_created_with_port_logs_in_again_on_it_and_hints_name_it() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     let port = fake.redirect_port();
     assert_ne!(port, 8400);
     env.oulogin(login_args(&fake, &browser)).run().assert_success();
@@ -880,9 +862,7 @@ fn a_session_created_with_port_logs_in_again_on_it_and_hints_name_it() {
 
 #[test]
 fn kubectl_passes_global_flags_before_or_after_the_command() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     let other = env.root().join("other-kubeconfig");
     let other_path = other.display().to_string();
     env.oulogin(args_with(&fake, &browser, &["--kubeconfig", &other_path])).run().assert_success();
@@ -946,9 +926,7 @@ fn every_help_ends_with_examples_and_token_is_left_out_of_the_list() {
 #[test]
 fn certificate_authority_data_is_trusted_and_remembered() {
     use base64::Engine as _;
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::new();
     let data = base64::engine::general_purpose::STANDARD.encode(fake.ca_pem());
     let mut args = login_args(&fake, &browser);
     let at = args.iter().position(|arg| arg == "--certificate-authority").unwrap();
@@ -968,8 +946,7 @@ fn certificate_authority_data_is_trusted_and_remembered() {
 
 #[test]
 fn login_messages_speak_of_exit_statuses_and_the_paste_flow_in_words() {
-    let fake = start_fake();
-    let env = TestEnv::new();
+    let TestContext { env, fake, .. } = TestContext::new();
     let port = fake.redirect_port().to_string();
     let ca = fake.ca_file().display().to_string();
     let login = |more: &[&str]| -> Vec<String> {

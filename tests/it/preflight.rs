@@ -54,11 +54,11 @@ fn a_wrong_ca_is_an_error_before_the_browser_opens() {
     std::fs::write(&other_ca, TestCa::generate("not-the-openunison-ca").pem).unwrap();
     let started = Instant::now();
     let output =
-        scene.env.oulogin(login_to(&scene, &scene.ou.host(), &other_ca)).timeout(Duration::from_secs(90)).run();
-    let url = format!("{}/.well-known/openid-configuration", scene.ou.cli_issuer());
+        scene.env.oulogin(login_to(&scene, &scene.fake.host(), &other_ca)).timeout(Duration::from_secs(90)).run();
+    let url = format!("{}/.well-known/openid-configuration", scene.fake.cli_issuer());
     assert_refused_before_the_browser(&scene, &output, started.elapsed(), &url);
     assert!(output.stderr.contains("TLS"), "{output}");
-    assert_eq!(scene.ou.counters().cli_login_hits, 0);
+    assert_eq!(scene.fake.counters().cli_login_hits, 0);
 }
 
 #[test]
@@ -69,14 +69,14 @@ fn a_broken_proxy_is_an_error_before_the_browser_opens() {
     let started = Instant::now();
     let output = scene
         .env
-        .oulogin(login_to(&scene, &scene.ou.host(), &scene.ca_file))
+        .oulogin(login_to(&scene, &scene.fake.host(), &scene.ca_file))
         .env("HTTPS_PROXY", &with_password)
         .timeout(Duration::from_secs(90))
         .run();
-    let url = format!("{}/.well-known/openid-configuration", scene.ou.cli_issuer());
+    let url = format!("{}/.well-known/openid-configuration", scene.fake.cli_issuer());
     assert_refused_before_the_browser(&scene, &output, started.elapsed(), &url);
     // The proxy is named, its password never.
     assert!(output.stderr.contains(&format!("through the proxy `{dead_proxy}`")), "{output}");
     assert!(!output.stderr.contains("proxy-secret"), "{output}");
-    assert_eq!(scene.ou.counters().cli_login_hits, 0);
+    assert_eq!(scene.fake.counters().cli_login_hits, 0);
 }

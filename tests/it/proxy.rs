@@ -64,7 +64,7 @@ fn a_proxy_asking_for_authentication_is_named_without_its_credentials() {
     assert!(error.contains(&format!("through the proxy `http://127.0.0.1:{port}`")), "{token}");
     assert!(error.contains("the proxy requires proxy authentication (HTTP 407)"), "{token}");
     assert!(token.stderr.contains("HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT"), "the hint says how:\n{token}");
-    let request = format!("debug: HTTP POST {}/auth/idp/k8sIdp/token -> failed after ", scene.ou.base_url());
+    let request = format!("debug: HTTP POST {}/auth/idp/k8sIdp/token -> failed after ", scene.fake.base_url());
     let through = format!(" ms, through the proxy http://127.0.0.1:{port}: ");
     assert!(token.stderr.lines().any(|line| line.starts_with(&request) && line.contains(&through)), "{token}");
 
@@ -75,7 +75,7 @@ fn a_proxy_asking_for_authentication_is_named_without_its_credentials() {
     assert!(error.contains(&format!("through the proxy `http://127.0.0.1:{port}`")), "{refused}");
     assert!(error.contains("refused the user name and password in the proxy URL"), "{refused}");
     assert!(!refused.stderr.contains("s3cret-proxy-pw") && !refused.stderr.contains("jdoe"), "{refused}");
-    let connect = format!("CONNECT {} HTTP/1.1", scene.ou.host());
+    let connect = format!("CONNECT {} HTTP/1.1", scene.fake.host());
     assert_eq!(proxy.join().unwrap(), [connect.clone(), connect]);
     // The session is kept for when the proxy lets us through.
     let direct = scene.token();
@@ -91,7 +91,7 @@ fn a_dead_proxy_is_named_and_no_proxy_bypasses_it() {
     let token = through_dead_proxy().run();
     token.assert_code(1);
     let error = error_line(&token);
-    let endpoint = format!("{}/auth/idp/k8sIdp/token", scene.ou.base_url());
+    let endpoint = format!("{}/auth/idp/k8sIdp/token", scene.fake.base_url());
     assert!(error.contains(&endpoint) && error.contains(&format!("the proxy `http://127.0.0.1:{dead}`")), "{token}");
     assert!(token.stderr.contains("`NO_PROXY`"), "{token}");
 

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::common::{Output, Running, TestEnv, free_port, login_args};
+use crate::common::{Output, Running, TestContext, TestEnv, fake_config, login_args};
 use crate::fake::openunison::{RefreshEvent, RefreshOutcome};
-use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison};
+use crate::fake::{FakeBrowser, FakeConfig, FakeOpenUnison};
 
 /// Short tokens so that a test crosses several expiries in seconds.
 const TOKEN_LIFETIME_SECS: u64 = 5;
@@ -35,12 +35,9 @@ const PROXY_POLL_INTERVAL: Duration = Duration::from_millis(150);
 /// The path every request asks for.
 const PATH: &str = "/api/v1/namespaces/default";
 
-fn start_fake() -> FakeOpenUnison {
-    FakeOpenUnison::start(FakeConfig {
-        token_lifetime_secs: TOKEN_LIFETIME_SECS,
-        grace_period_ms: 0,
-        ..FakeConfig::with_redirect_port(free_port())
-    })
+/// Short tokens and no grace period for a reused refresh token.
+fn race_config() -> FakeConfig {
+    FakeConfig { token_lifetime_secs: TOKEN_LIFETIME_SECS, grace_period_ms: 0, ..fake_config() }
 }
 
 /// `kubectl oulogin --host …` through the fake browser, plus `extra` flags.
@@ -215,9 +212,7 @@ pub(super) fn assert_one_refresh_per_expiry(events: &[RefreshEvent], lifetime_se
 
 #[test]
 fn kubectl_processes_and_a_proxy_sharing_one_kubeconfig_lose_nothing_and_refresh_once_per_expiry() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::with_config(race_config());
     log_in(&env, &fake, &browser, &[]);
 
     let tally = run_workload(&env);
@@ -242,9 +237,7 @@ fn kubectl_processes_and_a_proxy_sharing_one_kubeconfig_lose_nothing_and_refresh
 
 #[test]
 fn the_same_workload_with_a_legacy_auth_provider_kubeconfig_loses_sessions() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::with_config(race_config());
     log_in(&env, &fake, &browser, &["--auth-provider"]);
     let kubeconfig = String::from_utf8(env.read_kubeconfig()).unwrap();
     assert!(kubeconfig.contains("auth-provider") && !kubeconfig.contains("exec:"), "{kubeconfig}");
@@ -263,9 +256,7 @@ fn the_same_workload_with_a_legacy_auth_provider_kubeconfig_loses_sessions() {
 
 #[test]
 fn a_session_killed_on_the_server_while_ten_kubectl_processes_wait_needs_one_browser_login() {
-    let fake = start_fake();
-    let browser = FakeBrowser::for_fake(&fake, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake, browser } = TestContext::with_config(race_config());
     log_in(&env, &fake, &browser, &[]);
     env.kubectl(["get", "--raw", PATH]).timeout(RUN_TIMEOUT).run().assert_success();
     // Let the login's token go stale, so that every process needs the server.

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 use super::token::{just_expired_token, mint_session};
-use crate::common::{TestEnv, free_port, login_args, plugin_path};
+use crate::common::{TestContext, TestEnv, fake_config, login_args, plugin_path};
 use crate::fake::openunison::RefreshOutcome;
-use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, now_secs};
+use crate::fake::{FakeConfig, FakeOpenUnison, now_secs};
 
 #[test]
 fn a_huge_timeout_is_a_usage_error_not_a_panic() {
@@ -73,8 +73,7 @@ fn run_in_shell(env: &TestEnv, command: &str) -> Vec<String> {
 
 #[test]
 fn a_login_hint_pasted_into_a_shell_runs_exactly_what_it_says() {
-    let ou = FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()));
-    let env = TestEnv::new();
+    let TestContext { env, fake: ou, .. } = TestContext::new();
     // A remembered CA path with a space and a `'`, and a browser command of two words.
     let odd_dir = env.root().join("it's a dir");
     std::fs::create_dir_all(&odd_dir).unwrap();
@@ -131,8 +130,7 @@ fn credential_token(stdout: &str) -> String {
 
 #[test]
 fn a_refresh_that_cannot_be_saved_still_answers_this_call_and_says_the_session_is_lost() {
-    let ou = FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()));
-    let env = TestEnv::new();
+    let TestContext { env, fake: ou, .. } = TestContext::new();
     let stem = stale_session(&env, &ou);
     let session_file = env.session_dir().join(format!("{stem}.json"));
     let before = std::fs::read(&session_file).unwrap();
@@ -175,8 +173,7 @@ fn stored_refresh_token(env: &TestEnv, stem: &str) -> String {
 #[test]
 fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_survives() {
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
-        let ou = FakeOpenUnison::start(FakeConfig::with_redirect_port(free_port()));
-        let env = TestEnv::new();
+        let TestContext { env, fake: ou, .. } = TestContext::new();
         let stem = stale_session(&env, &ou);
         let spent = stored_refresh_token(&env, &stem);
         // The refresh stays on the server until the signal has been sent.
@@ -208,10 +205,8 @@ fn ctrl_c_sigterm_or_sighup_during_a_refresh_wait_for_the_save_and_the_session_s
 
 #[test]
 fn ctrl_c_during_the_reuse_checks_refresh_ends_the_login_instead_of_opening_the_browser() {
-    let ou =
-        FakeOpenUnison::start(FakeConfig { token_lifetime_secs: 3, ..FakeConfig::with_redirect_port(free_port()) });
-    let browser = FakeBrowser::for_fake(&ou, BrowserMode::Follow);
-    let env = TestEnv::new();
+    let TestContext { env, fake: ou, browser } =
+        TestContext::with_config(FakeConfig { token_lifetime_secs: 3, ..fake_config() });
     env.oulogin(login_args(&ou, &browser)).run().assert_success();
     // Past the token's margin (1 s of 3): the reuse check has to refresh.
     std::thread::sleep(Duration::from_millis(2_500));
@@ -240,10 +235,10 @@ const SKEW_TOKEN_LIFETIME_SECS: u64 = 9;
 /// A login and back-to-back real kubectl requests against a fake OpenUnison
 /// (and API server) whose clock is `offset_secs` off ours, across two expiries.
 fn works_across_expiries_with_the_server_clock_off_by(offset_secs: i64) {
-    let ou = FakeOpenUnison::start(FakeConfig {
+    let TestContext { env, fake: ou, browser } = TestContext::with_config(FakeConfig {
         token_lifetime_secs: SKEW_TOKEN_LIFETIME_SECS,
         clock_offset_secs: offset_secs,
-        ..FakeConfig::with_redirect_port(free_port())
+        ..fake_config()
     });
     // The fake really is that far off, in its `Date` header too.
     let client = crate::fake::TestClient::new(&[&ou.ca_pem()]);
@@ -252,8 +247,6 @@ fn works_across_expiries_with_the_server_clock_off_by(offset_secs: i64) {
     let shown = date.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert!((shown - now_secs() - offset_secs).abs() <= 2, "Date {shown} for an offset of {offset_secs} s");
 
-    let browser = FakeBrowser::for_fake(&ou, BrowserMode::Follow);
-    let env = TestEnv::new();
     env.oulogin(login_args(&ou, &browser)).run().assert_success();
     // `status` counts the token's lifetime from its arrival too, not `exp`
     // against our clock (which would be ten minutes off either way).

@@ -78,17 +78,17 @@ fn no_token_reaches_output_argv_or_the_environment_of_children() {
     runs.push(("exec-env", exec));
     // Failures: the server's answers carry tokens, the errors must not.
     for fault in [Fault::BootstrapMissingRefreshToken, Fault::CliTokenNotJwt, Fault::CodeExchangeStatus(403)] {
-        scene.ou.set_fault(fault);
+        scene.fake.set_fault(fault);
         runs.push(("login", scene.login(&["--force"])));
-        scene.ou.clear_faults();
+        scene.fake.clear_faults();
     }
     scene.expire_session_token();
-    scene.ou.set_fault(Fault::RefreshNoIdToken);
+    scene.fake.set_fault(Fault::RefreshNoIdToken);
     runs.push(("failed-token", scene.token()));
-    scene.ou.clear_faults();
-    scene.ou.set_fault(Fault::RefreshStatus(401));
+    scene.fake.clear_faults();
+    scene.fake.set_fault(Fault::RefreshStatus(401));
     runs.push(("failed-token", scene.env.oulogin(scene.token_args()).env("OULOGIN_NO_BROWSER", "1").run()));
-    scene.ou.clear_faults();
+    scene.fake.clear_faults();
     let session = scene.session_file();
     std::fs::set_permissions(&session, std::fs::Permissions::from_mode(0o644)).unwrap();
     runs.push(("failed-token", scene.token()));
@@ -96,7 +96,7 @@ fn no_token_reaches_output_argv_or_the_environment_of_children() {
     runs.push(("logout", scene.env.oulogin(["logout", "--all"]).run()));
     runs.push(("status", scene.env.oulogin(["status"]).run()));
 
-    let tokens = scene.ou.issued_tokens();
+    let tokens = scene.fake.issued_tokens();
     assert!(tokens.len() >= 10, "the fake issued only {} tokens", tokens.len());
     assert_only_the_credential(&cached, &tokens);
     assert_only_the_credential(&refreshed, &tokens);
@@ -124,7 +124,7 @@ fn no_token_reaches_output_argv_or_the_environment_of_children() {
     assert!(leaks.is_empty(), "tokens reached the output of: {leaks:#?}");
 
     // The only program the plugin started itself (the browser) got the URL and nothing else.
-    let cli_login = format!("{}/cli-login", scene.ou.base_url());
+    let cli_login = format!("{}/cli-login", scene.fake.base_url());
     assert!(scene.browser.urls().iter().all(|url| *url == cli_login), "{:?}", scene.browser.urls());
     // Nor is there a token in the kubeconfig (the exec stanza names the session, not its tokens).
     let kubeconfig = String::from_utf8(scene.env.read_kubeconfig()).unwrap();
@@ -161,10 +161,10 @@ fn debug_output_carries_no_token_code_cookie_or_authorization() {
         output.assert_success();
         assert!(output.stderr.lines().any(|line| line.starts_with("debug: HTTP ")), "no debug output:\n{output}");
     }
-    assert_only_the_credential(&refreshed, &scene.ou.issued_tokens());
+    assert_only_the_credential(&refreshed, &scene.fake.issued_tokens());
 
-    let mut secrets = scene.ou.issued_tokens();
-    let codes = scene.ou.issued_codes();
+    let mut secrets = scene.fake.issued_tokens();
+    let codes = scene.fake.issued_codes();
     assert_eq!(codes.len(), 3, "three browser logins, three codes");
     secrets.extend(codes);
     let captured: Vec<CapturedRun> = runs
@@ -250,11 +250,9 @@ fn the_loopback_listener_binds_127_0_0_1_only_and_answers_two_paths() {
         assert_eq!(answer.status, 404, "{method} {target}: {answer:?}");
         assert!(answer.header("location").is_none() && !answer.body.contains(&state), "{method} {target}: {answer:?}");
     }
-    assert!(login.complete_in_browser().reached_login_complete());
-    let (scene, output) = login.finish();
-    output.assert_success();
-    assert_eq!(scene.ou.code_exchanges(), 1);
-    assert!(listeners_on(scene.ou.redirect_port()).is_empty(), "the listener outlived the login");
+    let (scene, _) = login.complete_in_browser_and_finish();
+    assert_eq!(scene.fake.code_exchanges(), 1);
+    assert!(listeners_on(scene.fake.redirect_port()).is_empty(), "the listener outlived the login");
 }
 
 /// The bits a base64url secret carries, or a failure naming it.
@@ -271,7 +269,7 @@ fn every_authorization_request_has_pkce_s256_and_long_random_state_and_nonce() {
     let mut all_bits = Vec::new();
     for round in 0..3 {
         scene.login(&["--force"]).assert_success();
-        let outcomes = scene.browser.outcomes();
+        let outcomes = scene.browser.finished_visits(round + 1, Duration::from_secs(10));
         let visit = &outcomes[round];
         let authorization = visit
             .hops
@@ -284,7 +282,7 @@ fn every_authorization_request_has_pkce_s256_and_long_random_state_and_nonce() {
         // A SHA-256 digest, base64url: 43 characters.
         assert_eq!(secret_bytes("code_challenge", &param("code_challenge")).len(), 32);
         assert_eq!(param("client_id"), "cli-local");
-        assert_eq!(param("redirect_uri"), scene.ou.redirect_uri());
+        assert_eq!(param("redirect_uri"), scene.fake.redirect_uri());
         for name in ["state", "nonce", "code_challenge"] {
             let value = param(name);
             assert!(seen.insert(value.clone()), "{name} repeated: {value}");
@@ -292,7 +290,7 @@ fn every_authorization_request_has_pkce_s256_and_long_random_state_and_nonce() {
         }
     }
     // The fake checked each verifier against its S256 challenge, and each code once.
-    assert_eq!((scene.ou.code_exchanges(), scene.ou.counters().code_exchange_failures), (3, 0));
+    assert_eq!((scene.fake.code_exchanges(), scene.fake.counters().code_exchange_failures), (3, 0));
     // 9 secrets of at least 128 bits: an OS RNG sets about half of them.
     let ones: u32 = all_bits.iter().map(|byte| byte.count_ones()).sum();
     let bits = all_bits.len() as u32 * 8;
@@ -330,11 +328,11 @@ fn session_files_are_private_in_private_directories_whatever_the_umask() {
     scene.expire_session_token();
     umask_000(scene.token_args()).assert_success();
     // A failed login leaves its cool-down marker.
-    scene.ou.set_fault(Fault::CodeExchangeStatus(403));
+    scene.fake.set_fault(Fault::CodeExchangeStatus(403));
     let mut forced = scene.login_args();
     forced.push("--force".into());
     umask_000(forced).assert_code(1);
-    scene.ou.clear_faults();
+    scene.fake.clear_faults();
     let mut isolated = scene.login_args();
     isolated.push("--isolated".into());
     let export = umask_000(isolated);

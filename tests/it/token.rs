@@ -6,14 +6,14 @@
 //! tokens minted through the fake's own endpoints.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Output, TestEnv, free_port, plugin_path};
+use crate::common::{Output, TestContext, plugin_path};
 use crate::fake::browser::Browser;
-use crate::fake::{BrowserMode, FakeBrowser, FakeConfig, FakeOpenUnison, TestClient, now_secs};
+use crate::fake::{BrowserMode, FakeOpenUnison, TestClient, now_secs};
 
 const V1: &str = "client.authentication.k8s.io/v1";
 const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
@@ -36,9 +36,7 @@ pub(super) fn mint_session(ou: &FakeOpenUnison) -> (String, String) {
         .append_pair("scope", "openid profile email")
         .append_pair("state", "test-state")
         .append_pair("nonce", "test-nonce");
-    let outcome = Browser::new(&[&ca]).follow_until_loopback_redirect(authorize.as_str());
-    let loopback =
-        url::Url::parse(outcome.loopback_redirect.as_deref().expect("the fake redirects to the loopback")).unwrap();
+    let loopback = url::Url::parse(&Browser::new(&[&ca]).loopback_redirect(authorize.as_str())).unwrap();
     let code = loopback.query_pairs().find(|(name, _)| name == "code").expect("a code").1.into_owned();
     let client = TestClient::new(&[&ca]);
     let exchanged = client
@@ -71,30 +69,9 @@ pub(super) fn just_expired_token(ou: &FakeOpenUnison) -> String {
     ou.sign(&claims)
 }
 
-/// One fake OpenUnison plus one shared session for it, written as the
-/// session format defines (0600 in a 0700 directory).
-struct World {
-    env: TestEnv,
-    ou: FakeOpenUnison,
-    stem: String,
-}
-
-impl World {
-    fn start(config: FakeConfig) -> World {
-        let ou = FakeOpenUnison::start(config);
-        let env = TestEnv::new();
-        let stem = ou.host().replace(':', "_");
-        World { env, ou, stem }
-    }
-
-    fn new() -> World {
-        World::start(FakeConfig::with_redirect_port(free_port()))
-    }
-
-    fn session_file(&self) -> PathBuf {
-        self.env.session_dir().join(format!("{}.json", self.stem))
-    }
-
+/// What the token tests do with the shared context: sessions written as the
+/// session format defines (0600 in a 0700 directory), and `token` runs.
+impl TestContext {
     fn write_session(&self, id_token: &str, refresh_token: &str, browser: Value) {
         self.write_session_with_timeout(id_token, refresh_token, browser, 30);
     }
@@ -102,36 +79,32 @@ impl World {
     fn write_session_with_timeout(&self, id_token: &str, refresh_token: &str, browser: Value, login_timeout_secs: u64) {
         let session = json!({
             "version": 1,
-            "host": self.ou.host(),
-            "token_endpoint": format!("{}/token", self.ou.k8s_issuer()),
-            "trust": {"ca_file": self.ou.ca_file(), "ca_pem": self.ou.ca_pem()},
+            "host": self.fake.host(),
+            "token_endpoint": format!("{}/token", self.fake.k8s_issuer()),
+            "trust": {"ca_file": self.fake.ca_file(), "ca_pem": self.fake.ca_pem()},
             "browser": browser,
             "login_timeout_secs": login_timeout_secs,
-            "login_port": self.ou.redirect_port(),
+            "login_port": self.fake.redirect_port(),
             "id_token": id_token,
             "refresh_token": refresh_token,
-            "cluster": self.ou.cluster_name(),
-            "user": self.ou.display_name(),
+            "cluster": self.fake.cluster_name(),
+            "user": self.fake.display_name(),
         });
         write_private(&self.session_file(), &serde_json::to_vec_pretty(&session).unwrap());
     }
 
     /// A live session at the fake whose id_token has just expired.
-    fn with_expired_session(self) -> World {
-        let (_, refresh_token) = mint_session(&self.ou);
-        self.write_session(&just_expired_token(&self.ou), &refresh_token, json!("system"));
+    fn with_expired_session(self) -> TestContext {
+        let (_, refresh_token) = mint_session(&self.fake);
+        self.write_session(&just_expired_token(&self.fake), &refresh_token, json!("system"));
         self
     }
 
     /// A live session at the fake with a fresh one-minute id_token.
-    fn with_fresh_session(self) -> (World, String) {
-        let (id_token, refresh_token) = mint_session(&self.ou);
+    fn with_fresh_session(self) -> (TestContext, String) {
+        let (id_token, refresh_token) = mint_session(&self.fake);
         self.write_session(&id_token, &refresh_token, json!("system"));
         (self, id_token)
-    }
-
-    fn token_args(&self) -> Vec<String> {
-        vec!["token".into(), "--session".into(), self.stem.clone(), "--host".into(), self.ou.host()]
     }
 
     /// `kubectl-oulogin token …` run directly by the test process (its parent).
@@ -146,6 +119,21 @@ impl World {
             vec!["-c".to_string(), "\"$@\"; exit $?".into(), "sh".into(), plugin_path().display().to_string()];
         args.extend(self.token_args());
         self.env.command("/bin/sh", args).env("KUBERNETES_EXEC_INFO", exec_info(V1)).spawn()
+    }
+
+    /// A `token` run that holds the session's lock for a refresh the fake
+    /// answers after `delay`, once its lock file says so.
+    fn refresh_holder(&self, delay: Duration) -> crate::common::Running {
+        self.fake.set_refresh_delay(delay);
+        let holder = self.env.oulogin(self.token_args()).env("KUBERNETES_EXEC_INFO", exec_info(V1)).spawn();
+        let lock_file = self.env.session_dir().join(format!("{}.lock", self.stem()));
+        let holding = format!("{} refresh", holder.pid());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&lock_file).unwrap_or_default().contains(&holding) {
+            assert!(Instant::now() < deadline, "the holder never started its refresh");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        holder
     }
 
     fn stored(&self) -> Value {
@@ -180,62 +168,54 @@ fn token_of(output: &Output) -> String {
 
 #[test]
 fn twenty_four_processes_through_one_expiry_share_one_refresh() {
-    let world = World::new().with_expired_session();
-    world.ou.set_refresh_delay(Duration::from_millis(300));
-    let running: Vec<_> = (0..24).map(|_| world.token_via_own_parent()).collect();
+    let ctx = TestContext::new().with_expired_session();
+    ctx.fake.set_refresh_delay(Duration::from_millis(300));
+    let running: Vec<_> = (0..24).map(|_| ctx.token_via_own_parent()).collect();
     let outputs: Vec<Output> = running.into_iter().map(|run| run.wait(Duration::from_secs(60))).collect();
     let tokens: Vec<String> = outputs.iter().map(token_of).collect();
-    assert_eq!(world.ou.successful_refreshes(), 1, "events: {:#?}", world.ou.events());
-    assert_eq!(world.ou.failed_refreshes(), 0, "events: {:#?}", world.ou.events());
-    let stored = world.stored_id_token();
+    assert_eq!(ctx.fake.successful_refreshes(), 1, "events: {:#?}", ctx.fake.events());
+    assert_eq!(ctx.fake.failed_refreshes(), 0, "events: {:#?}", ctx.fake.events());
+    let stored = ctx.stored_id_token();
     assert!(tokens.iter().all(|token| *token == stored), "every process hands out the one refreshed token");
 }
 
 #[test]
 fn a_lock_holder_killed_mid_refresh_does_not_hold_up_the_next_call() {
-    let world = World::new().with_expired_session();
-    world.ou.set_refresh_delay(Duration::from_secs(30));
-    let holder = world.env.oulogin(world.token_args()).env("KUBERNETES_EXEC_INFO", exec_info(V1)).spawn();
-    let lock_file = world.env.session_dir().join(format!("{}.lock", world.stem));
-    let expected = format!("{} refresh", holder.pid());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&lock_file).unwrap_or_default().contains(&expected) {
-        assert!(Instant::now() < deadline, "the holder never started its refresh");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let ctx = TestContext::new().with_expired_session();
+    let holder = ctx.refresh_holder(Duration::from_secs(30));
     holder.kill();
-    world.ou.set_refresh_delay(Duration::ZERO);
+    ctx.fake.set_refresh_delay(Duration::ZERO);
     let started = Instant::now();
-    let output = world.token(V1);
+    let output = ctx.token(V1);
     let token = token_of(&output);
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}:\n{output}", started.elapsed());
-    assert_eq!(token, world.stored_id_token());
+    assert_eq!(token, ctx.stored_id_token());
     assert!(output.stderr.is_empty(), "no wait to report:\n{output}");
 }
 
 #[test]
 fn the_same_client_asking_again_for_a_fresh_token_gets_a_new_one() {
-    let (world, minted) = World::new().with_fresh_session();
-    let first = token_of(&world.token(V1));
+    let (ctx, minted) = TestContext::new().with_fresh_session();
+    let first = token_of(&ctx.token(V1));
     assert_eq!(first, minted);
-    assert_eq!(world.ou.successful_refreshes(), 0);
+    assert_eq!(ctx.fake.successful_refreshes(), 0);
     // Same parent (this test process), same still-fresh token: client-go's re-run after a 401.
-    let second = token_of(&world.token(V1));
-    assert_eq!(world.ou.successful_refreshes(), 1);
+    let second = token_of(&ctx.token(V1));
+    assert_eq!(ctx.fake.successful_refreshes(), 1);
     assert_ne!(second, first);
-    assert_eq!(second, world.stored_id_token());
+    assert_eq!(second, ctx.stored_id_token());
     // Other clients sharing that token are normal and cost nothing.
     for _ in 0..3 {
-        let output = world.token_via_own_parent().wait(Duration::from_secs(30));
+        let output = ctx.token_via_own_parent().wait(Duration::from_secs(30));
         assert_eq!(token_of(&output), second);
     }
-    assert_eq!(world.ou.successful_refreshes(), 1);
+    assert_eq!(ctx.fake.successful_refreshes(), 1);
 }
 
 #[test]
 fn the_credential_comes_in_the_version_asked_for() {
-    let (world, minted) = World::new().with_fresh_session();
-    let v1 = credential(&world.token(V1));
+    let (ctx, minted) = TestContext::new().with_fresh_session();
+    let v1 = credential(&ctx.token(V1));
     assert_eq!(v1["kind"], "ExecCredential");
     assert_eq!(v1["apiVersion"], V1);
     assert_eq!(v1["spec"], json!({"interactive": false}));
@@ -251,12 +231,12 @@ fn the_credential_comes_in_the_version_asked_for() {
     assert_eq!(v1["status"]["expirationTimestamp"], expected.to_string());
 
     let run = |exec_info: Option<&str>| {
-        let mut args = world.token_args();
+        let mut args = ctx.token_args();
         args.insert(0, "-c".into());
         args.insert(1, "\"$@\"; exit $?".into());
         args.insert(2, "sh".into());
         args.insert(3, plugin_path().display().to_string());
-        let command = world.env.command("/bin/sh", args);
+        let command = ctx.env.command("/bin/sh", args);
         match exec_info {
             Some(info) => command.env("KUBERNETES_EXEC_INFO", info).run(),
             None => command.run(),
@@ -267,40 +247,40 @@ fn the_credential_comes_in_the_version_asked_for() {
     let unknown = run(Some(&exec_info("client.authentication.k8s.io/v1alpha1")));
     unknown.assert_code(1).assert_stderr_contains("v1alpha1");
     assert!(unknown.stdout.is_empty(), "{unknown}");
-    assert_eq!(world.ou.successful_refreshes(), 0);
+    assert_eq!(ctx.fake.successful_refreshes(), 0);
 }
 
 #[test]
 fn the_happy_path_writes_nothing_to_stderr() {
-    let world = World::new().with_expired_session();
-    let refreshed = world.token(V1);
+    let ctx = TestContext::new().with_expired_session();
+    let refreshed = ctx.token(V1);
     token_of(&refreshed);
-    assert_eq!(world.ou.successful_refreshes(), 1);
+    assert_eq!(ctx.fake.successful_refreshes(), 1);
     assert!(refreshed.stderr.is_empty(), "refresh:\n{refreshed}");
-    let cached = world.token_via_own_parent().wait(Duration::from_secs(30));
+    let cached = ctx.token_via_own_parent().wait(Duration::from_secs(30));
     token_of(&cached);
     assert!(cached.stderr.is_empty(), "cached:\n{cached}");
-    assert_eq!(world.ou.successful_refreshes(), 1);
+    assert_eq!(ctx.fake.successful_refreshes(), 1);
 }
 
 #[test]
 fn a_missing_session_names_the_file_and_the_login_command() {
-    let world = World::new();
-    let output = world.token(V1);
+    let ctx = TestContext::new();
+    let output = ctx.token(V1);
     output.assert_code(1);
     assert!(output.stdout.is_empty(), "{output}");
-    output.assert_stderr_contains(&format!("{}.json", world.stem));
-    output.assert_stderr_contains(&format!("kubectl oulogin --host {}", world.ou.host()));
+    output.assert_stderr_contains(&format!("{}.json", ctx.stem()));
+    output.assert_stderr_contains(&format!("kubectl oulogin --host {}", ctx.fake.host()));
 }
 
 #[test]
 fn a_gone_session_with_browsers_forbidden_names_the_login_command_at_once() {
-    let world = World::new().with_expired_session();
-    world.ou.kill_all_sessions();
+    let ctx = TestContext::new().with_expired_session();
+    ctx.fake.kill_all_sessions();
     let started = Instant::now();
-    let output = world
+    let output = ctx
         .env
-        .oulogin(world.token_args())
+        .oulogin(ctx.token_args())
         .env("KUBERNETES_EXEC_INFO", exec_info(V1))
         .env("OULOGIN_NO_BROWSER", "1")
         .run();
@@ -311,129 +291,123 @@ fn a_gone_session_with_browsers_forbidden_names_the_login_command_at_once() {
     // The port and CA file the session was created with are repeated.
     output.assert_stderr_contains(&format!(
         "kubectl oulogin --host {} --force --certificate-authority {} --port {}",
-        world.ou.host(),
-        world.ou.ca_file().display(),
-        world.ou.redirect_port()
+        ctx.fake.host(),
+        ctx.fake.ca_file().display(),
+        ctx.fake.redirect_port()
     ));
 }
 
 #[test]
 fn the_session_file_must_be_private() {
-    let (world, _) = World::new().with_fresh_session();
-    std::fs::set_permissions(world.session_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let output = world.token(V1);
-    output.assert_code(1).assert_stderr_contains(&world.session_file().display().to_string());
+    let (ctx, _) = TestContext::new().with_fresh_session();
+    std::fs::set_permissions(ctx.session_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = ctx.token(V1);
+    output.assert_code(1).assert_stderr_contains(&ctx.session_file().display().to_string());
     assert!(output.stdout.is_empty(), "{output}");
 }
 
-/// A kubeconfig whose only user is our exec stanza for the world's session.
-fn write_exec_kubeconfig(world: &World) {
+/// A kubeconfig whose only user is our exec stanza for the ctx's session.
+fn write_exec_kubeconfig(ctx: &TestContext) {
     let kubeconfig = json!({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "fake", "cluster": {"server": world.ou.api_server_url(), "certificate-authority": world.ou.api_ca_file()}}],
+        "clusters": [{"name": "fake", "cluster": {"server": ctx.fake.api_server_url(), "certificate-authority": ctx.fake.api_ca_file()}}],
         "users": [{"name": "jdoe", "user": {"exec": {
             "apiVersion": V1,
             "command": "kubectl-oulogin",
-            "args": world.token_args(),
+            "args": ctx.token_args(),
             "interactiveMode": "Never",
             "provideClusterInfo": false,
         }}}],
         "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "jdoe"}}],
         "current-context": "fake",
     });
-    std::fs::write(&world.env.kubeconfig, serde_json::to_vec_pretty(&kubeconfig).unwrap()).unwrap();
-}
-
-fn kubectl_get(world: &World) -> Output {
-    world.env.kubectl(["get", "--raw", "/api/v1/namespaces/default"]).run()
+    std::fs::write(&ctx.env.kubeconfig, serde_json::to_vec_pretty(&kubeconfig).unwrap()).unwrap();
 }
 
 #[test]
 fn kubectl_through_the_exec_stanza_refreshes_once_per_expiry() {
-    let mut config = FakeConfig::with_redirect_port(free_port());
-    config.token_lifetime_secs = 4;
-    let world = World::start(config).with_expired_session();
-    write_exec_kubeconfig(&world);
+    let ctx = TestContext::with_token_lifetime(4).with_expired_session();
+    write_exec_kubeconfig(&ctx);
     // 4 s tokens are handed out until 2 s before `exp` (margin 1.33 s, rounded
     // down to whole seconds), so each serves about 2 s.
     let deadline = Instant::now() + Duration::from_secs(8);
     let mut runs = 0u64;
     while Instant::now() < deadline {
-        kubectl_get(&world).assert_success();
+        ctx.kubectl_get().assert_success();
         runs += 1;
         std::thread::sleep(Duration::from_millis(250));
     }
-    let refreshes = world.ou.successful_refreshes();
+    let refreshes = ctx.fake.successful_refreshes();
     assert!((3..=6).contains(&refreshes), "{refreshes} refreshes for {runs} kubectl runs over 8 s");
     assert!(runs > refreshes + 3, "{refreshes} refreshes for {runs} kubectl runs: not one per run");
-    assert_eq!(world.ou.failed_refreshes(), 0);
+    assert_eq!(ctx.fake.failed_refreshes(), 0);
 }
 
 #[test]
 fn kubectl_rerunning_the_plugin_after_a_401_gets_a_new_token() {
-    let world = World::new().with_expired_session();
-    write_exec_kubeconfig(&world);
-    kubectl_get(&world).assert_success();
-    assert_eq!(world.ou.successful_refreshes(), 1);
-    kubectl_get(&world).assert_success();
-    assert_eq!(world.ou.successful_refreshes(), 1, "a fresh token is shared by other kubectl processes");
+    let ctx = TestContext::new().with_expired_session();
+    write_exec_kubeconfig(&ctx);
+    ctx.kubectl_get().assert_success();
+    assert_eq!(ctx.fake.successful_refreshes(), 1);
+    ctx.kubectl_get().assert_success();
+    assert_eq!(ctx.fake.successful_refreshes(), 1, "a fresh token is shared by other kubectl processes");
     // The API server now rejects the still-fresh token: client-go runs the
     // plugin again, which must not hand the same token back.
-    world.ou.api().set_reject_all(true);
-    let rejected = kubectl_get(&world);
+    ctx.fake.api().set_reject_all(true);
+    let rejected = ctx.kubectl_get();
     assert!(!rejected.success());
-    assert!(world.ou.successful_refreshes() >= 2, "a re-run after a 401 refreshes:\n{rejected}");
-    world.ou.api().set_reject_all(false);
-    kubectl_get(&world).assert_success();
+    assert!(ctx.fake.successful_refreshes() >= 2, "a re-run after a 401 refreshes:\n{rejected}");
+    ctx.fake.api().set_reject_all(false);
+    ctx.kubectl_get().assert_success();
 }
 
 #[test]
 fn a_session_killed_on_the_server_is_brought_back_by_one_browser_login_for_all_waiters() {
-    let world = World::new();
-    let browser = FakeBrowser::for_fake(&world.ou, BrowserMode::Follow);
-    let (_, refresh_token) = mint_session(&world.ou);
-    world.write_session(&just_expired_token(&world.ou), &refresh_token, json!({"command": browser.command()}));
-    world.ou.kill_all_sessions();
-    let minted_before = world.ou.sessions_minted();
+    let ctx = TestContext::new();
+    let browser = &ctx.browser;
+    let (_, refresh_token) = mint_session(&ctx.fake);
+    ctx.write_session(&just_expired_token(&ctx.fake), &refresh_token, json!({"command": browser.command()}));
+    ctx.fake.kill_all_sessions();
+    let minted_before = ctx.fake.sessions_minted();
 
-    let running: Vec<_> = (0..10).map(|_| world.token_via_own_parent()).collect();
+    let running: Vec<_> = (0..10).map(|_| ctx.token_via_own_parent()).collect();
     let outputs: Vec<Output> = running.into_iter().map(|run| run.wait(Duration::from_secs(60))).collect();
     let tokens: Vec<String> = outputs.iter().map(token_of).collect();
     assert_eq!(browser.opened(), 1, "one browser login for everyone");
-    assert_eq!(world.ou.sessions_minted(), minted_before + 1);
+    assert_eq!(ctx.fake.sessions_minted(), minted_before + 1);
     // One 401, asked once more before it counts (a refresh 401 may be transient).
-    assert_eq!(world.ou.failed_refreshes(), 2, "only the first process found the session gone");
-    let stored = world.stored();
+    assert_eq!(ctx.fake.failed_refreshes(), 2, "only the first process found the session gone");
+    let stored = ctx.stored();
     assert!(tokens.iter().all(|token| token == stored["id_token"].as_str().unwrap()));
     assert_ne!(stored["refresh_token"], refresh_token.as_str(), "the session was replaced in place");
-    assert!(!world.env.session_dir().join(format!("{}.cooldown", world.stem)).exists());
+    assert!(!ctx.env.session_dir().join(format!("{}.cooldown", ctx.stem())).exists());
 }
 
 #[test]
 fn an_abandoned_browser_login_makes_later_calls_fail_fast_without_a_browser() {
-    let world = World::new();
-    let browser = FakeBrowser::for_fake(&world.ou, BrowserMode::Ignore);
-    let (_, refresh_token) = mint_session(&world.ou);
-    world.write_session_with_timeout(
-        &just_expired_token(&world.ou),
+    let ctx = TestContext::new();
+    let browser = ctx.browser(BrowserMode::Ignore);
+    let (_, refresh_token) = mint_session(&ctx.fake);
+    ctx.write_session_with_timeout(
+        &just_expired_token(&ctx.fake),
         &refresh_token,
         json!({"command": browser.command()}),
         2,
     );
-    world.ou.kill_all_sessions();
+    ctx.fake.kill_all_sessions();
 
-    let abandoned = world.token(V1);
+    let abandoned = ctx.token(V1);
     abandoned.assert_code(1);
     assert!(abandoned.stdout.is_empty(), "{abandoned}");
     assert_eq!(browser.opened(), 1);
     for _ in 0..3 {
         let started = Instant::now();
-        let output = world.token_via_own_parent().wait(Duration::from_secs(30));
+        let output = ctx.token_via_own_parent().wait(Duration::from_secs(30));
         output.assert_code(1);
         assert!(started.elapsed() < Duration::from_secs(3), "took {:?}:\n{output}", started.elapsed());
         output.assert_stderr_contains("failed or was abandoned recently");
-        output.assert_stderr_contains(&format!("kubectl oulogin --host {} --force ", world.ou.host()));
+        output.assert_stderr_contains(&format!("kubectl oulogin --host {} --force ", ctx.fake.host()));
         output.assert_stderr_contains(" --port ");
         assert!(output.stdout.is_empty(), "{output}");
     }
@@ -442,25 +416,14 @@ fn an_abandoned_browser_login_makes_later_calls_fail_fast_without_a_browser() {
 
 #[test]
 fn a_waiter_says_once_what_it_waits_for_and_then_reuses_the_result() {
-    let world = World::new().with_expired_session();
-    world.ou.set_refresh_delay(Duration::from_millis(2500));
-    let holder = world.env.oulogin(world.token_args()).env("KUBERNETES_EXEC_INFO", exec_info(V1)).spawn();
-    let lock_file = world.env.session_dir().join(format!("{}.lock", world.stem));
-    let holding = format!("{} refresh", holder.pid());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&lock_file).unwrap_or_default().contains(&holding) {
-        assert!(Instant::now() < deadline, "the holder never started its refresh");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let waiter = world.token_via_own_parent().wait(Duration::from_secs(60));
+    let ctx = TestContext::new().with_expired_session();
+    let holder = ctx.refresh_holder(Duration::from_millis(2500));
+    let holder_pid = holder.pid();
+    let waiter = ctx.token_via_own_parent().wait(Duration::from_secs(60));
     let holder = holder.wait(Duration::from_secs(60));
     assert_eq!(token_of(&waiter), token_of(&holder));
-    assert_eq!(world.ou.successful_refreshes(), 1);
-    let expected = format!("waiting for process {} (refresh)", holder_pid(&holding));
+    assert_eq!(ctx.fake.successful_refreshes(), 1);
+    let expected = format!("waiting for process {holder_pid} (refresh)");
     assert_eq!(waiter.stderr.lines().count(), 1, "one line:\n{waiter}");
     waiter.assert_stderr_contains(&expected);
-}
-
-fn holder_pid(record: &str) -> &str {
-    record.split(' ').next().unwrap()
 }
