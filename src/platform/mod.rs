@@ -14,3 +14,8 @@ pub use unix::{files, process};
 mod windows;
 #[cfg(windows)]
 pub use windows::{files, process};
+
+/// The Windows side's decisions (access lists, retries), platform-free so
+/// that they are unit-tested everywhere.
+#[cfg(any(windows, test))]
+mod access;
