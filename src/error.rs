@@ -155,7 +155,12 @@ impl Hint for FileError {
     fn hint(&self) -> Option<String> {
         let quoted = || shell_words::quote(&self.path.to_string_lossy()).into_owned();
         match self.action {
-            FileAction::TrustDir => return Some(format!("make it private with `chmod 700 {}`", quoted())),
+            FileAction::TrustDir => {
+                return Some(format!(
+                    "make it private with `{}`",
+                    crate::platform::files::make_private_command(&quoted(), true)
+                ));
+            }
             FileAction::UseForeignDir => {
                 return Some(format!(
                     "sessions must live in a directory of your own: remove `{}` (it is created again) or set \
@@ -165,18 +170,16 @@ impl Hint for FileError {
             }
             FileAction::KeepUnder => {
                 return Some(format!(
-                    "set `KUBECACHEDIR` to a directory of yours, or (if `{}` is yours) make it sticky with \
-                     `chmod +t {}` or private with `chmod go-w {}`",
+                    "set `KUBECACHEDIR` to a directory of yours, or (if `{}` is yours) {}",
                     self.path.display(),
-                    quoted(),
-                    quoted()
+                    crate::platform::files::protect_entries_advice(&quoted()),
                 ));
             }
             FileAction::TrustFile => {
                 return Some(format!(
-                    "make it private with `chmod 600 {}`; if someone else could have read it, log in again with \
-                     `--force` so that its tokens are replaced",
-                    quoted()
+                    "make it private with `{}`; if someone else could have read it, log in again with `--force` \
+                     so that its tokens are replaced",
+                    crate::platform::files::make_private_command(&quoted(), false)
                 ));
             }
             FileAction::UseForeignFile => {

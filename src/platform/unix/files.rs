@@ -67,6 +67,17 @@ pub fn secret_file_refusal(_file: &File, _path: &Path, meta: &Metadata) -> Optio
     })
 }
 
+/// The command that makes `quoted` (a quoted path) private, for hints.
+pub fn make_private_command(quoted: &str, directory: bool) -> String {
+    format!("chmod {} {quoted}", if directory { "700" } else { "600" })
+}
+
+/// How to keep other users from replacing entries of the directory
+/// `quoted` (a quoted path), for hints.
+pub fn protect_entries_advice(quoted: &str) -> String {
+    format!("make it sticky with `chmod +t {quoted}` or private with `chmod go-w {quoted}`")
+}
+
 /// The effective uid, whose files we may trust.
 fn effective_uid() -> u32 {
     // SAFETY: geteuid(2) cannot fail.

@@ -137,6 +137,24 @@ pub fn secret_file_refusal(file: &File, _path: &Path, _meta: &Metadata) -> Optio
     })
 }
 
+/// The command that makes `quoted` (a quoted path) private, for hints:
+/// the user, SYSTEM and Administrators only, nothing inherited.
+pub fn make_private_command(quoted: &str, directory: bool) -> String {
+    let inherit = if directory { "(OI)(CI)" } else { "" };
+    format!(
+        "icacls {quoted} /inheritance:r /grant:r \"%USERNAME%:{inherit}F\" \"SYSTEM:{inherit}F\" \"Administrators:{inherit}F\""
+    )
+}
+
+/// How to keep other users from replacing entries of the directory
+/// `quoted` (a quoted path), for hints.
+pub fn protect_entries_advice(quoted: &str) -> String {
+    format!(
+        "remove the entries that let other users delete what is in it or change its permissions (`icacls {quoted}` \
+         lists them)"
+    )
+}
+
 /// Temporary files take the access list of their directory; [`set_mode`]
 /// makes them private afterwards.
 pub fn temp_file_mode<'b, 'p, 's>(
