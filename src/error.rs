@@ -111,50 +111,98 @@ impl Error {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot {action} `{path}`")]
 pub struct FileError {
-    pub action: &'static str,
+    pub action: FileAction,
     pub path: PathBuf,
     #[source]
     pub source: std::io::Error,
 }
 
 impl FileError {
-    pub fn new(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        FileError { action, path: path.into(), source }
+    pub fn new(action: impl Into<FileAction>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        FileError { action: action.into(), path: path.into(), source }
     }
+}
+
+/// What a [`FileError`] could not do. The refusals of untrustworthy files and
+/// directories are variants of their own, each with the hint that fixes it;
+/// everything else is plain I/O named by its verb ("read", "replace").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAction {
+    Io(&'static str),
+    /// A private directory others may write.
+    TrustDir,
+    /// A private directory that is not ours (another owner, a symlink, not a directory).
+    UseForeignDir,
+    /// A file with secrets others may read or write.
+    TrustFile,
+    /// A file with secrets that another user owns.
+    UseForeignFile,
+    /// A directory above a private one that others could rename entries in.
+    KeepUnder,
+}
+
+impl From<&'static str> for FileAction {
+    fn from(verb: &'static str) -> Self {
+        FileAction::Io(verb)
+    }
+}
+
+impl std::fmt::Display for FileAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileAction::Io(verb) => verb,
+            FileAction::TrustDir => "trust directory",
+            FileAction::UseForeignDir => "use directory",
+            FileAction::TrustFile => "trust",
+            FileAction::UseForeignFile => "use",
+            FileAction::KeepUnder => "keep private files under",
+        })
+    }
+}
+
+/// Why a file or directory cannot hold secrets: the refused action and the
+/// reason, in the platform's terms (modes and uids, or access-control entries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub action: FileAction,
+    pub why: String,
 }
 
 impl Hint for FileError {
     fn hint(&self) -> Option<String> {
         let quoted = || shell_words::quote(&self.path.to_string_lossy()).into_owned();
         match self.action {
-            crate::files::ACTION_TRUST_DIR => return Some(format!("make it private with `chmod 700 {}`", quoted())),
-            crate::files::ACTION_USE_FOREIGN_DIR => {
+            FileAction::TrustDir => {
+                return Some(format!(
+                    "make it private with `{}`",
+                    crate::platform::files::make_private_command(&quoted(), true)
+                ));
+            }
+            FileAction::UseForeignDir => {
                 return Some(format!(
                     "sessions must live in a directory of your own: remove `{}` (it is created again) or set \
                      `KUBECACHEDIR` to a directory of yours",
                     self.path.display()
                 ));
             }
-            crate::files::ACTION_KEEP_UNDER => {
+            FileAction::KeepUnder => {
                 return Some(format!(
-                    "set `KUBECACHEDIR` to a directory of yours, or (if `{}` is yours) make it sticky with \
-                     `chmod +t {}` or private with `chmod go-w {}`",
+                    "set `KUBECACHEDIR` to a directory of yours, or (if `{}` is yours) {}",
                     self.path.display(),
-                    quoted(),
-                    quoted()
+                    crate::platform::files::protect_entries_advice(&quoted()),
                 ));
             }
-            crate::files::ACTION_TRUST_FILE => {
+            FileAction::TrustFile => {
                 return Some(format!(
-                    "make it private with `chmod 600 {}`; if someone else could have read it, log in again with \
-                     `--force` so that its tokens are replaced",
-                    quoted()
+                    "make it private with `{}`; if someone else could have read it, log in again with `--force` \
+                     so that its tokens are replaced",
+                    crate::platform::files::make_private_command(&quoted(), false)
                 ));
             }
-            crate::files::ACTION_USE_FOREIGN_FILE => {
+            FileAction::UseForeignFile => {
                 return Some(format!("remove `{}` and log in again", self.path.display()));
             }
-            _ => {}
+            FileAction::Io(_) => {}
         }
         match self.source.kind() {
             std::io::ErrorKind::PermissionDenied => {
@@ -204,7 +252,8 @@ mod tests {
         assert_eq!(Error::from(crate::login::LoginError::Cancelled).exit_status(), ExitStatus::Interrupted);
         let file = FileError::new("read", "/x", std::io::Error::from(std::io::ErrorKind::NotFound));
         assert_eq!(Error::from(file).exit_status(), ExitStatus::Failure);
-        let hangup = Error::from(crate::session::SessionError::Interrupted { signal: libc::SIGHUP });
+        // SIGHUP's number (and Windows' console closing).
+        let hangup = Error::from(crate::session::SessionError::Interrupted { signal: 1 });
         assert_eq!(hangup.exit_status(), ExitStatus::Signalled(1));
     }
 

@@ -1,32 +1,24 @@
-//! Private, atomic file handling shared by sessions and kubeconfigs: 0700
-//! directories that belong to us, 0600 files written by temp-file-and-rename,
-//! and OS advisory locks that a crashed holder can never leave stuck.
+//! Private, atomic file handling shared by sessions and kubeconfigs: private
+//! directories that belong to us, private files written by
+//! temp-file-and-rename, and OS advisory locks that a crashed holder can
+//! never leave stuck. What "private" means on each platform (modes and uids,
+//! or access-control lists) is `platform::files`'.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::FileError;
+use crate::error::{FileAction, FileError, Refusal};
+use crate::platform::files as platform;
 
-/// What [`FileError`]s about untrustworthy files and directories say they
-/// cannot do; their hints tell how to fix each.
-pub const ACTION_TRUST_DIR: &str = "trust directory";
-pub const ACTION_USE_FOREIGN_DIR: &str = "use directory";
-pub const ACTION_TRUST_FILE: &str = "trust";
-pub const ACTION_USE_FOREIGN_FILE: &str = "use";
-pub const ACTION_KEEP_UNDER: &str = "keep private files under";
+pub use crate::platform::files::Owner;
 
-/// Creates `dir` (and parents) as 0700 if missing, and refuses a directory that
+/// Creates `dir` (and parents) private if missing, and refuses a directory that
 /// another user owns or that group or others may write to (see [`check_private_dir`]).
 pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
     if fs::symlink_metadata(dir).is_err() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|err| FileError::new("create directory", dir, err))?;
+        platform::make_private_dir(dir).map_err(|err| FileError::new("create directory", dir, err))?;
     }
     check_private_dir(dir)
 }
@@ -39,34 +31,28 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
 /// root can change what is checked here, so a check stays true until we write.
 pub fn check_private_dir(dir: &Path) -> Result<(), FileError> {
     let meta = fs::symlink_metadata(dir).map_err(|err| FileError::new("read directory", dir, err))?;
-    let refuse =
-        |action, why: String| Err(FileError::new(action, dir, io::Error::new(io::ErrorKind::PermissionDenied, why)));
+    let refuse = |action: FileAction, why: String| Err(refused(dir, Refusal { action, why }));
     if meta.file_type().is_symlink() {
         let target = fs::read_link(dir).map(|target| target.display().to_string()).unwrap_or_default();
         return refuse(
-            ACTION_USE_FOREIGN_DIR,
+            FileAction::UseForeignDir,
             format!(
                 "it is a symbolic link (to `{target}`), not a directory; whoever made it chooses where sessions go"
             ),
         );
     }
     if !meta.is_dir() {
-        return refuse(ACTION_USE_FOREIGN_DIR, "it is not a directory".to_string());
+        return refuse(FileAction::UseForeignDir, "it is not a directory".to_string());
     }
-    let uid = effective_uid();
-    if meta.uid() != uid {
-        return refuse(ACTION_USE_FOREIGN_DIR, format!("it is owned by uid {}, not by you (uid {uid})", meta.uid()));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return refuse(ACTION_TRUST_DIR, format!("it is writable by group or others (mode {:o})", meta.mode() & 0o777));
+    if let Some(refusal) = platform::private_dir_refusal(dir, &meta) {
+        return Err(refused(dir, refusal));
     }
     check_parents(dir)
 }
 
-/// The effective uid, whose files we may trust.
-fn effective_uid() -> u32 {
-    // SAFETY: geteuid(2) cannot fail.
-    unsafe { libc::geteuid() }
+/// The [`FileError`] of a refusal to trust `path`.
+fn refused(path: &Path, refusal: Refusal) -> FileError {
+    FileError::new(refusal.action, path, io::Error::new(io::ErrorKind::PermissionDenied, refusal.why))
 }
 
 /// Every directory above `dir`, as written and as the kernel resolves it,
@@ -80,9 +66,9 @@ fn check_parents(dir: &Path) -> Result<(), FileError> {
     let real = if resolved == parent { None } else { Some(resolved.ancestors()) };
     for ancestor in written.chain(real.into_iter().flatten()) {
         let meta = fs::metadata(ancestor).map_err(|err| FileError::new("read directory", ancestor, err))?;
-        if let Some(why) = others_can_replace_entries(&meta) {
+        if let Some(why) = platform::parent_refusal(ancestor, &meta) {
             return Err(FileError::new(
-                ACTION_KEEP_UNDER,
+                FileAction::KeepUnder,
                 ancestor,
                 io::Error::new(
                     io::ErrorKind::PermissionDenied,
@@ -94,45 +80,13 @@ fn check_parents(dir: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
-/// Why a user other than us (and root) could rename or replace entries of
-/// this directory: they own it, or they may write it and it is not sticky.
-/// Group write counts as ours only when the group is our own primary group
-/// (the user-private-group setup, where `umask 002` makes `~/.kube` 0775).
-fn others_can_replace_entries(meta: &fs::Metadata) -> Option<String> {
-    let uid = effective_uid();
-    // SAFETY: getegid(2) cannot fail.
-    let gid = unsafe { libc::getegid() };
-    let mode = meta.mode();
-    let sticky = mode & 0o1000 != 0;
-    if meta.uid() != 0 && meta.uid() != uid {
-        return Some(format!("it is owned by uid {}, who may rename anything in it", meta.uid()));
-    }
-    let others_write = mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != gid);
-    (others_write && !sticky)
-        .then(|| format!("other users may write it and it is not sticky (mode {:o})", mode & 0o7777))
-}
-
 /// Reads a file that holds secrets, refusing it when group or others can read or
 /// write it, or when another user owns it.
 pub fn read_private(path: &Path) -> Result<Vec<u8>, FileError> {
     let mut file = File::open(path).map_err(|err| FileError::new("read", path, err))?;
     let meta = file.metadata().map_err(|err| FileError::new("read", path, err))?;
-    // SAFETY: geteuid(2) cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    if meta.uid() != uid || meta.mode() & 0o077 != 0 {
-        let action = if meta.uid() != uid { ACTION_USE_FOREIGN_FILE } else { ACTION_TRUST_FILE };
-        return Err(FileError::new(
-            action,
-            path,
-            io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!(
-                    "it holds secrets but has mode {:o} and owner uid {}; it must be 0600 and yours",
-                    meta.mode() & 0o777,
-                    meta.uid()
-                ),
-            ),
-        ));
+    if let Some(refusal) = platform::secret_file_refusal(&file, path, &meta) {
+        return Err(refused(path, refusal));
     }
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(|err| FileError::new("read", path, err))?;
@@ -146,11 +100,10 @@ const TEMP_SUFFIX: &str = ".tmp";
 
 /// A new temporary file in `dir`, named for this process, with `mode`.
 fn temp_file_in(dir: &Path, mode: u32) -> io::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
-        .suffix(TEMP_SUFFIX)
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(TEMP_SUFFIX);
+    platform::temp_file_mode(&mut builder, mode).tempfile_in(dir)
 }
 
 /// Removes temporary files in `dir` that kubectl-oulogin processes which no
@@ -211,7 +164,7 @@ pub fn create_new_locked(path: &Path, content: &[u8], mode: u32) -> io::Result<F
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(err),
         // A file system without hard links: create, then write.
         Err(_) => {
-            let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
+            let mut file = platform::create_mode(OpenOptions::new().write(true).create_new(true), mode).open(path)?;
             let _ = file.try_lock();
             file.write_all(content)?;
             Ok(file)
@@ -227,13 +180,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileErro
     replace_file(path, bytes, mode, None)
 }
 
-/// The owner and group a replaced file had, to give them to its replacement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Owner {
-    pub uid: u32,
-    pub gid: u32,
-}
-
 /// [`write_atomic`] that also hands the new file to `owner` (where we may:
 /// root may give it to anyone, others may keep a group they belong to), as
 /// kubectl's in-place write keeps the owner. Without it, `sudo kubectl
@@ -247,34 +193,14 @@ pub fn replace_file(path: &Path, bytes: &[u8], mode: u32, owner: Option<Owner>) 
     remove_stale_temp_files(&dir);
     let mut temp = temp_file_in(&dir, mode).map_err(|err| FileError::new("create a temporary file in", &dir, err))?;
     if let Some(owner) = owner {
-        give_to(temp.as_file(), owner).map_err(|err| FileError::new("keep the owner of", &target, err))?;
+        platform::give_to(temp.as_file(), owner).map_err(|err| FileError::new("keep the owner of", &target, err))?;
     }
     // The umask may have narrowed the mode (and a change of owner may have
     // cleared set-id bits); set it exactly.
-    fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode))
-        .map_err(|err| FileError::new("set permissions of", temp.path(), err))?;
+    platform::set_mode(temp.path(), mode).map_err(|err| FileError::new("set permissions of", temp.path(), err))?;
     temp.write_all(bytes).map_err(|err| FileError::new("write", temp.path(), err))?;
     temp.as_file().sync_all().map_err(|err| FileError::new("sync", temp.path(), err))?;
-    temp.persist(&target).map_err(|err| FileError::new("replace", &target, err.error))?;
-    Ok(())
-}
-
-/// Gives `file` to `owner`; where we may not change the owner (not root),
-/// keeps at least the group if we belong to it, else leaves the file ours.
-fn give_to(file: &File, owner: Owner) -> io::Result<()> {
-    let meta = file.metadata()?;
-    if (meta.uid(), meta.gid()) == (owner.uid, owner.gid) {
-        return Ok(());
-    }
-    match std::os::unix::fs::fchown(file, Some(owner.uid), Some(owner.gid)) {
-        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
-            match std::os::unix::fs::fchown(file, None, Some(owner.gid)) {
-                Err(err) if err.kind() == io::ErrorKind::PermissionDenied => Ok(()),
-                other => other,
-            }
-        }
-        other => other,
-    }
+    platform::replace_with(temp, &target).map_err(|err| FileError::new("replace", &target, err))
 }
 
 /// Follows a chain of symlinks (bounded) to the file they point at, even when
@@ -407,12 +333,7 @@ impl Lock {
 
 /// Opens (creating, 0600) a lock file without touching its holder record.
 fn open_lock_file(path: &Path) -> Result<File, FileError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
+    platform::create_mode(OpenOptions::new().read(true).write(true).create(true).truncate(false), 0o600)
         .open(path)
         .map_err(|err| FileError::new("open lock file", path, err))
 }
@@ -431,7 +352,16 @@ pub fn describe_holder(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 
+    /// The effective uid, whose files we may trust: a new file's owner.
+    #[cfg(unix)]
+    fn effective_uid() -> u32 {
+        tempfile::tempfile().unwrap().metadata().unwrap().uid()
+    }
+
+    #[cfg(unix)]
     #[test]
     fn atomic_write_is_private_and_follows_symlinks() {
         let dir = tempfile::tempdir().unwrap();
@@ -444,6 +374,7 @@ mod tests {
         assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o600);
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_replaced_file_keeps_the_owner_and_group_it_is_given() {
         let dir = tempfile::tempdir().unwrap();
@@ -464,6 +395,7 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"y");
     }
 
+    #[cfg(unix)]
     #[test]
     fn loose_secret_files_and_dirs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -479,6 +411,7 @@ mod tests {
         assert!(check_private_dir(dir.path()).is_ok());
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_symlinked_private_dir_is_refused_and_nothing_is_made_where_it_points() {
         let temp = tempfile::tempdir().unwrap();
@@ -487,7 +420,7 @@ mod tests {
         let planted = temp.path().join("oulogin");
         std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
         let err = ensure_private_dir(&planted).unwrap_err();
-        assert_eq!((err.action, err.path.as_path()), (ACTION_USE_FOREIGN_DIR, planted.as_path()));
+        assert_eq!((err.action, err.path.as_path()), (FileAction::UseForeignDir, planted.as_path()));
         assert!(err.source.to_string().contains("symbolic link"), "{err:?}");
         // A dangling one neither creates its target nor passes.
         let dangling = temp.path().join("dangling");
@@ -496,6 +429,7 @@ mod tests {
         assert!(!temp.path().join("not-yet").exists());
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_parent_others_may_write_must_be_sticky() {
         let temp = tempfile::tempdir().unwrap();
@@ -504,7 +438,7 @@ mod tests {
         let dir = shared.join("oulogin");
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
         let err = ensure_private_dir(&dir).unwrap_err();
-        assert_eq!((err.action, err.path.as_path()), (ACTION_KEEP_UNDER, shared.as_path()));
+        assert_eq!((err.action, err.path.as_path()), (FileAction::KeepUnder, shared.as_path()));
         assert!(err.source.to_string().contains("not sticky (mode 777)"), "{err:?}");
         assert!(err.source.to_string().contains(&format!("`{}`", dir.display())), "{err:?}");
         assert!(crate::error::Hint::hint(&err).unwrap().contains("chmod +t"), "{err:?}");
@@ -528,6 +462,7 @@ mod tests {
         check_private_dir(&dir).unwrap();
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_parent_another_user_owns_is_refused() {
         let temp = tempfile::tempdir().unwrap();
@@ -545,10 +480,11 @@ mod tests {
             assert!(err.source.to_string().contains("owned by uid 65534"), "{err:?}");
         } else {
             // A directory root owns is trusted; one of another user is not.
-            assert!(others_can_replace_entries(&fs::metadata("/").unwrap()).is_none());
+            assert!(platform::parent_refusal(Path::new("/"), &fs::metadata("/").unwrap()).is_none());
         }
     }
 
+    #[cfg(unix)]
     #[test]
     fn temporary_files_of_dead_processes_are_removed_and_others_kept() {
         let dir = tempfile::tempdir().unwrap();
@@ -574,6 +510,7 @@ mod tests {
         let lock = dir.path().join("config.lock");
         let held = create_new_locked(&lock, b"record\n", 0o600).unwrap();
         assert_eq!(fs::read(&lock).unwrap(), b"record\n");
+        #[cfg(unix)]
         assert_eq!(fs::metadata(&lock).unwrap().mode() & 0o777, 0o600);
         let err = create_new_locked(&lock, b"other\n", 0o600).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);

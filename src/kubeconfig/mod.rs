@@ -496,43 +496,18 @@ fn named_context(name: &str, entry: &Map<String, Value>, origin: &Path) -> Named
 /// kubectl). A missing file, or a dangling symlink's missing target, is fine:
 /// the write creates it.
 pub fn check_writable(path: &Path) -> Result<(), KubeconfigError> {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(source) => return Err(KubeconfigError::Read { path: path.to_path_buf(), source }),
     };
-    let file_type = meta.file_type();
-    if !file_type.is_file() {
-        let kind = match () {
-            _ if file_type.is_dir() => "a directory",
-            _ if file_type.is_char_device() => "a character device",
-            _ if file_type.is_block_device() => "a block device",
-            _ if file_type.is_fifo() => "a named pipe",
-            _ if file_type.is_socket() => "a socket",
-            _ => "not a file",
-        };
+    if let Some(kind) = crate::platform::files::special_file_kind(path, &meta) {
         return Err(KubeconfigError::NotAFile { path: path.to_path_buf(), kind });
     }
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return Err(KubeconfigError::NotWritable { path: path.to_path_buf(), reason: "its name holds a NUL".into() });
-    };
-    // SAFETY: a NUL-terminated path that lives through the call; AT_EACCESS
-    // asks with the effective ids, as open(2) would.
-    let allowed = unsafe { libc::faccessat(libc::AT_FDCWD, c_path.as_ptr(), libc::W_OK, libc::AT_EACCESS) } == 0;
-    if allowed {
-        return Ok(());
+    match crate::platform::files::write_refusal(path, &meta) {
+        None => Ok(()),
+        Some(reason) => Err(KubeconfigError::NotWritable { path: path.to_path_buf(), reason }),
     }
-    let err = io::Error::last_os_error();
-    let reason = match err.raw_os_error() {
-        Some(libc::EACCES) | Some(libc::EPERM) => {
-            format!("permission denied (mode {:o}, owner uid {})", meta.mode() & 0o7777, meta.uid())
-        }
-        Some(libc::EROFS) => "it is on a read-only file system".to_string(),
-        _ => err.to_string(),
-    };
-    Err(KubeconfigError::NotWritable { path: path.to_path_buf(), reason })
 }
 
 /// The file's bytes, or `None` when it does not exist (a dangling symlink
@@ -545,5 +520,6 @@ fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, KubeconfigError> {
     }
 }
 
-#[cfg(test)]
+// The tests make files of every kind, modes and owners the Unix way.
+#[cfg(all(test, unix))]
 mod tests;

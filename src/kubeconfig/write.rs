@@ -10,7 +10,6 @@ use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use serde_json::{Map, Value};
 
 use super::{KubeconfigError, KubeconfigFile, Kubeconfigs, yaml};
 use crate::files::{self, Lock};
+use crate::platform::files as platform;
 use crate::settings::KubeconfigSelection;
 
 /// The flock serialising our own writers, in the lock directory.
@@ -332,25 +332,22 @@ impl KubeconfigFile {
 #[derive(PartialEq)]
 struct FileState {
     path: PathBuf,
-    identity: Option<(u64, u64, u64, i64, i64, i64, i64)>,
+    identity: Option<platform::ChangeStamp>,
 }
 
 impl FileState {
     fn of(path: &Path) -> FileState {
-        use std::os::unix::fs::MetadataExt;
-        let identity = fs::metadata(path).ok().map(|meta| {
-            (meta.dev(), meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec())
-        });
+        let identity = fs::metadata(path).ok().map(|meta| platform::change_stamp(&meta));
         FileState { path: path.to_path_buf(), identity }
     }
 }
 
-/// Creates `dir` (0700, with parents) if it is missing.
+/// Creates `dir` (private, with parents) if it is missing.
 fn create_dir(path: &Path, dir: &Path) -> Result<(), KubeconfigError> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|source| KubeconfigError::CreateDir {
+    platform::make_private_dir(dir).map_err(|source| KubeconfigError::CreateDir {
         path: path.to_path_buf(),
         dir: dir.to_path_buf(),
         source,
@@ -362,15 +359,14 @@ fn create_dir(path: &Path, dir: &Path) -> Result<(), KubeconfigError> {
 /// one), as kubectl's in-place write does. A file that now holds a secret of
 /// ours and that group or others could read is made private, and we say so.
 fn write_file(file: &mut KubeconfigFile, holds_secret: bool) -> Result<(), KubeconfigError> {
-    use std::os::unix::fs::MetadataExt;
     let text = yaml::render(&file.path, &file.parsed)?;
     let target = files::resolve_symlinks(&file.path);
     if let Some(dir) = target.parent() {
         create_dir(&file.path, dir)?;
     }
     let existing = fs::metadata(&target).ok();
-    let mode = existing.as_ref().map_or(0o600, |meta| meta.mode() & 0o7777);
-    let owner = existing.as_ref().map(|meta| files::Owner { uid: meta.uid(), gid: meta.gid() });
+    let mode = existing.as_ref().map_or(0o600, |meta| platform::mode_of(&target, meta));
+    let owner = existing.as_ref().map(platform::owner_of);
     let new_mode = if holds_secret { mode & !0o077 } else { mode };
     files::replace_file(&file.path, text.as_bytes(), new_mode, owner)
         .map_err(|source| KubeconfigError::Write { path: file.path.clone(), source })?;
@@ -504,7 +500,6 @@ fn remove_if_left_by_dead_oulogin(lock: &Path) -> bool {
 /// before the removal (tests put a new lock in place there).
 pub(super) fn remove_if_left_by_dead_oulogin_with(lock: &Path, after_verdict: impl FnOnce()) -> bool {
     use std::io::Read;
-    use std::os::unix::fs::MetadataExt;
     let Ok(mut file) = fs::File::open(lock) else {
         return false;
     };
@@ -513,11 +508,7 @@ pub(super) fn remove_if_left_by_dead_oulogin_with(lock: &Path, after_verdict: im
         return false;
     }
     after_verdict();
-    let still_named = match (file.metadata(), fs::symlink_metadata(lock)) {
-        (Ok(held), Ok(named)) => (held.dev(), held.ino()) == (named.dev(), named.ino()),
-        _ => false,
-    };
-    still_named && fs::remove_file(lock).is_ok()
+    platform::still_names(&file, lock) && fs::remove_file(lock).is_ok()
 }
 
 /// Whether a lock's record names a kubectl-oulogin process that is gone.
@@ -526,7 +517,7 @@ fn written_by_dead_oulogin(text: &str) -> bool {
     if words.next() != Some(LOCK_MARKER) {
         return false;
     }
-    let Some(pid) = words.next().and_then(|pid| pid.parse::<libc::pid_t>().ok()) else {
+    let Some(pid) = words.next().and_then(|pid| pid.parse::<i32>().ok() /* a pid_t */) else {
         return false;
     };
     if pid <= 0 || pid as u32 == std::process::id() {

@@ -5,6 +5,11 @@
 //! `std::os::unix`, `libc` or `windows_sys` itself; a port adds a sibling
 //! directory beside `unix/` and `windows/`.
 
+// The Windows side's decisions (access lists, retries), platform-free so
+// that they are unit-tested everywhere.
+#[cfg(any(windows, test))]
+mod access;
+
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]

@@ -12,18 +12,21 @@
 //! The record is a hint, not state: one line per record,
 //! `PARENT FINGERPRINT AT_US UNTIL [forced|verified]` (decimal, hex, decimal,
 //! decimal, then a plain handout has no fifth word), written under the session
-//! lock but not synced, and a line or file that cannot be read counts as
-//! absent. Being on the hot path of every `token` call, a new record is
-//! appended as one line; the file is rewritten (atomically) only when records
-//! expired or it reached its bound, about once per token lifetime. (An append
-//! costs one `write`; a rewrite's rename costs an ext4 data flush, a quarter of
-//! a millisecond.) The lines are plain numbers, not JSON, because every call
+//! lock, and a line or file that cannot be read counts as absent. Being on
+//! the hot path of every `token` call, a new record is appended as one line
+//! (not synced); the file is rewritten only when records expired or it
+//! reached its bound, about once per token lifetime, by the crate's one
+//! atomic write (`files::write_atomic`). (An append costs one `write`; a
+//! rewrite costs a sync and a rename, about a millisecond.) The lines are plain numbers, not JSON, because every call
 //! reads them all: with a few hundred records, serde_json made up half the
 //! instructions of a cached `token` call (BENCHMARKS.md).
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+use crate::error::FileError;
+use crate::files;
+use crate::platform::files as platform;
 
 /// Records kept at most; bounds the file whatever the callers do.
 const MAX_RECORDS: usize = 256;
@@ -190,29 +193,20 @@ impl Handouts {
 
     /// Writes what changed: nothing, new lines appended, or (when the file
     /// holds lines no longer wanted) the whole file replaced atomically, 0600.
-    pub fn save(&mut self, path: &Path) -> std::io::Result<()> {
+    pub fn save(&mut self, path: &Path) -> Result<(), FileError> {
         if self.stale_on_disk {
-            self.rewrite(path)?;
+            files::write_atomic(path, &Record::lines_of(&self.records), 0o600)?;
         } else if self.unsaved > 0 {
             let lines = Record::lines_of(&self.records[self.records.len() - self.unsaved..]);
-            let mut file = std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
-            // One write: a crash leaves at most a torn last line, which reads as absent.
-            file.write_all(&lines)?;
+            let mut options = std::fs::OpenOptions::new();
+            platform::create_mode(options.append(true).create(true), 0o600)
+                .open(path)
+                // One write: a crash leaves at most a torn last line, which reads as absent.
+                .and_then(|mut file| file.write_all(&lines))
+                .map_err(|err| FileError::new("append to", path, err))?;
         }
         self.unsaved = 0;
         self.stale_on_disk = false;
-        Ok(())
-    }
-
-    fn rewrite(&self, path: &Path) -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let mut temp = tempfile::Builder::new()
-            .prefix(".oulogin-")
-            .suffix(".tmp")
-            .permissions(std::fs::Permissions::from_mode(0o600))
-            .tempfile_in(dir)?;
-        temp.write_all(&Record::lines_of(&self.records))?;
-        temp.persist(path).map_err(|err| err.error)?;
         Ok(())
     }
 }
@@ -307,7 +301,11 @@ mod tests {
         handouts.save(&path).unwrap();
         assert_eq!(Handouts::load(&path), handouts);
         assert_eq!(lines(&path), [format!("10 {:016x} 1000 100", fingerprint("tok").0)]);
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions()) & 0o777,
+            0o600
+        );
         let mut kinds = Handouts::default();
         kinds.record(Record { kind: Kind::Forced, ..handout(11, "tok", 2_000) });
         kinds.record(Record { kind: Kind::Verified, ..handout(12, "tok", 3_000) });
@@ -351,6 +349,8 @@ mod tests {
         std::fs::read_to_string(path).unwrap().lines().map(str::to_string).collect()
     }
 
+    // Whether the file was replaced shows in its inode.
+    #[cfg(unix)]
     #[test]
     fn new_handouts_are_appended_and_expired_ones_rewritten_away() {
         let dir = tempfile::tempdir().unwrap();

@@ -121,9 +121,12 @@ mod tests {
         assert_eq!(load(&sessions).find_by_host(None, &host), Some(record.clone()));
         assert_eq!(load(&sessions).find_by_host(Some("dev"), &host), None);
         assert_eq!(load(&sessions).find_by_host(None, &Host::parse("ou.other.example").unwrap()), None);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path_in(&sessions)).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path_in(&sessions)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 
     #[test]

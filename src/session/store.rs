@@ -331,6 +331,7 @@ pub(crate) fn remove_if_present(path: &Path) -> Result<bool, FileError> {
 pub(crate) mod tests {
     use super::*;
     use std::fs;
+    #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
 
     pub(crate) fn sample(id_token: &str, refresh_token: &str) -> Session {
@@ -423,10 +424,12 @@ pub(crate) mod tests {
         let mut session = sample("id", "rt");
         session.extra.insert("future".to_string(), serde_json::json!({"x": 1}));
         save(&location, &session).unwrap();
+        #[cfg(unix)]
         assert_eq!(fs::metadata(location.json_path()).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(load(&location).unwrap(), session);
     }
 
+    #[cfg(unix)]
     #[test]
     fn loose_files_and_directories_are_refused() {
         let (_temp, dir) = private_dir();
