@@ -74,11 +74,7 @@ fn browser_login(settings: &LoginSettings, host: &Host, location: &SessionLocati
 
 /// The `--auth-provider` user: the bootstrap's OpenUnison CA, else the CA the
 /// login trusted (`--certificate-authority`, or one remembered), for client-go.
-fn legacy_user(
-    settings: &LoginSettings,
-    host: &Host,
-    bootstrap: &Bootstrap,
-) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+fn legacy_user(settings: &LoginSettings, host: &Host, bootstrap: &Bootstrap) -> Result<Map<String, Value>, Error> {
     let user_ca = crate::openunison::tls::supplied_ca_pem(&settings.trust)?;
     Ok(ours::auth_provider_user(host, bootstrap, user_ca.as_deref()))
 }
