@@ -16,11 +16,15 @@ pub enum Error {
     #[error(transparent)]
     Session(#[from] crate::session::SessionError),
     #[error(transparent)]
-    Exec(#[from] crate::exec::ExecError),
+    Exec(#[from] crate::isolation::child::ExecError),
     #[error(transparent)]
     File(#[from] FileError),
     #[error(transparent)]
-    Manage(#[from] crate::manage::ManageError),
+    Manage(#[from] crate::commands::target::ManageError),
+    /// Stdout was closed (`| head -1`): the command ends normally, exit 0
+    /// and nothing printed (see `output::stdout`).
+    #[error("standard output was closed")]
+    StdoutClosed,
     /// The command line or environment asked for something impossible (exit 2).
     #[error("{message}")]
     Usage { message: String, hint: Option<String> },
@@ -45,6 +49,7 @@ impl Hint for Error {
             Error::File(err) => err.hint(),
             Error::Manage(err) => err.hint(),
             Error::Usage { hint, .. } => hint.clone(),
+            Error::StdoutClosed => None,
         }
     }
 }
@@ -97,6 +102,7 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Usage { .. } => ExitStatus::Usage,
+            Error::StdoutClosed => ExitStatus::Success,
             Error::Login(crate::login::LoginError::Cancelled) => ExitStatus::Interrupted,
             Error::Session(crate::session::SessionError::Interrupted { signal }) => {
                 ExitStatus::Signalled(u8::try_from(*signal).unwrap_or(0))

@@ -2,17 +2,15 @@
 //! line, run the command, turn the outcome into an exit status. Nothing else
 //! lives here.
 
-mod app;
 mod cli;
-mod completion;
+mod commands;
 mod debug;
 mod error;
-mod exec;
 mod files;
+mod isolation;
 mod kubeconfig;
+mod kubectl_completion;
 mod login;
-mod manage;
-mod managed;
 mod nss;
 mod openunison;
 mod output;
@@ -27,7 +25,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse_command_line();
     debug::set_level(settings::debug_level(cli.verbose));
     openunison::tls::set_environment(settings::trust_environment());
-    match app::run(cli) {
+    match commands::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
             eprintln!("{}", err.render());

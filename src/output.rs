@@ -1,8 +1,9 @@
 //! Everything printed for people: stderr-only messages, escaping of
 //! server-supplied text, and the waiting spinner. Stdout belongs to what a
-//! command exists to print (ExecCredential, `export` line, status, completions).
+//! command exists to print (ExecCredential, `export` line, status, completions),
+//! written through [`stdout`], which ends the command quietly on a closed pipe.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 /// Escapes control characters (terminal escape sequences among them) so that a
@@ -53,6 +54,19 @@ fn signal_name(signal: i32) -> Option<&'static str> {
         libc::SIGTERM => "SIGTERM",
         _ => return None,
     })
+}
+
+/// Writes `text` to stdout, flushed. A closed pipe (`kubectl oulogin status |
+/// head -1`) is a normal end of the command, as in ripgrep and zoxide:
+/// [`Error::StdoutClosed`](crate::error::Error::StdoutClosed) ends it with exit
+/// 0 and nothing printed (`print!` would panic, and abort a release build).
+pub fn stdout(text: impl AsRef<[u8]>) -> Result<(), crate::error::Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_ref()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Err(crate::error::Error::StdoutClosed),
+        Err(err) => Err(crate::error::FileError::new("write to", "standard output", err).into()),
+    }
 }
 
 /// A line for the user on stderr.

@@ -260,14 +260,6 @@ impl TokenSettings {
     }
 }
 
-/// The command layer's way in to `token` (until dispatch resolves
-/// [`TokenSettings`] itself and calls [`TokenRequest::new`](crate::session::TokenRequest::new)).
-impl crate::session::TokenRequest {
-    pub fn resolve(args: &TokenArgs) -> Result<crate::session::TokenRequest, Error> {
-        Ok(crate::session::TokenRequest::new(TokenSettings::resolve(args)?))
-    }
-}
-
 /// `--certificate-authority-data`: base64 PEM, as in a kubeconfig.
 fn decode_ca_data(data: &str) -> Result<String, Error> {
     use base64::Engine as _;

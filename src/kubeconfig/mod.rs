@@ -10,6 +10,7 @@
 //! kept in files we rewrite (neither does kubectl); files we do not change are
 //! never rewritten.
 
+pub mod ours;
 mod write;
 mod yaml;
 
@@ -302,6 +303,15 @@ impl fmt::Debug for KubeconfigFile {
     }
 }
 
+/// The files a selection names, in precedence order: the explicit or default
+/// file alone, else the `KUBECONFIG` list.
+pub fn selected_files(selection: &KubeconfigSelection) -> &[PathBuf] {
+    match selection {
+        KubeconfigSelection::Explicit(path) | KubeconfigSelection::Default(path) => std::slice::from_ref(path),
+        KubeconfigSelection::List(paths) => paths,
+    }
+}
+
 static NULL: Value = Value::Null;
 
 impl Kubeconfigs {
@@ -316,10 +326,8 @@ impl Kubeconfigs {
 
     /// [`Kubeconfigs::load`] without waiting for a writer.
     fn load_once(selection: &KubeconfigSelection) -> Result<Kubeconfigs, KubeconfigError> {
-        let (paths, single) = match selection {
-            KubeconfigSelection::Explicit(path) | KubeconfigSelection::Default(path) => (vec![path.clone()], true),
-            KubeconfigSelection::List(paths) => (paths.clone(), paths.len() == 1),
-        };
+        let paths = selected_files(selection).to_vec();
+        let single = paths.len() == 1;
         let mut files = Vec::with_capacity(paths.len());
         let mut seen_targets = HashSet::new();
         for path in paths {

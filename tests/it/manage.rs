@@ -971,3 +971,38 @@ fn login_messages_speak_of_exit_statuses_and_the_paste_flow_in_words() {
         "{pasting}"
     );
 }
+
+/// `kubectl oulogin status | head -1` with contexts logged in to two hosts,
+/// and so many contexts over them that the table is far larger than a pipe
+/// holds: `head` closes the pipe while `status` is still writing. That is a
+/// normal end, as in ripgrep and zoxide: exit 0, nothing on stderr (`print!`
+/// panicked: exit 101, and SIGABRT in a release build).
+#[test]
+fn status_into_a_pipe_closed_after_the_first_line_ends_quietly_with_exit_0() {
+    let hosts = TwoHosts::start();
+    let env = TestEnv::new();
+    hosts.log_in_to_both(&env);
+    let mut config = read_yaml(&env.kubeconfig);
+    let contexts = config["contexts"].as_array_mut().expect("contexts");
+    let logged_in = contexts.clone();
+    assert_eq!(logged_in.len(), 2);
+    for index in 0..4000 {
+        let mut context = logged_in[index % 2].clone();
+        context["name"] = json!(format!("context-{index:04}"));
+        contexts.push(context);
+    }
+    env.write_kubeconfig(&serde_json::to_string(&config).unwrap());
+    let full = env.oulogin(["status"]).run();
+    full.assert_success();
+    assert!(full.stdout.len() > 4 * 65536, "the table must outgrow a pipe: {} bytes", full.stdout.len());
+
+    // The plugin's exit status and stderr go to files beside the environment.
+    let piped = env
+        .command("/bin/sh", ["-c", "{ kubectl-oulogin status 2>status.stderr; echo $? >status.code; } | head -1"])
+        .run();
+    piped.assert_success();
+    assert_eq!(piped.stdout.lines().collect::<Vec<_>>(), [full.stdout.lines().next().unwrap()], "{piped}");
+    let code = std::fs::read_to_string(env.root().join("status.code")).unwrap();
+    let stderr = std::fs::read_to_string(env.root().join("status.stderr")).unwrap();
+    assert_eq!((code.trim(), stderr.as_str()), ("0", ""), "status into a closed pipe");
+}

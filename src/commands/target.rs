@@ -1,96 +1,64 @@
-//! Dispatch, and the login command itself: which host to log in to, reusing a
-//! session that still works, the browser login, and writing the session and
-//! the kubeconfig entries.
+//! What every login command shares: which host to log in to (decided here
+//! only), what the last login there remembers, a context's session that
+//! still works, the browser login with the session it stores, the entries it
+//! writes, and the errors and hints that name the command that logs in again.
 
-use crate::cli::{Cli, Command, GlobalArgs, LoginArgs};
-use crate::error::{Error, ExitStatus};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Hint};
+use crate::kubeconfig::ours::{self, Credentials, EntryNames, SessionRef};
 use crate::kubeconfig::{self, Kubeconfigs};
 use crate::login::{self, LoginRequest};
-use crate::managed::{self, Credentials, EntryNames, NameChoice, SessionRef};
 use crate::openunison::{Bootstrap, Host, TrustConfig};
 use crate::output;
 use crate::session::{self, Secret, Session, SessionLocation};
-use crate::settings::{LoginSettings, Remembered};
+use crate::settings::{KubeconfigSelection, LoginSettings, Remembered};
 
-pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
-    let global = &cli.global;
-    match cli.command {
-        None => login_command(global, &cli.login, cli.isolated),
-        Some(Command::Token(args)) if args.logged_out => {
-            Err(crate::manage::logged_out_error(args.host.as_deref(), global.context.as_deref()))
-        }
-        Some(Command::Token(args)) => {
-            session::run_token(session::TokenRequest::resolve(&args)?)?;
-            Ok(ExitStatus::Success)
-        }
-        Some(Command::Exec(args)) => crate::exec::exec_command(global, &args.login, &args.command),
-        Some(Command::Status(args)) => crate::manage::status_command(global, &args),
-        Some(Command::Logout(args)) => crate::manage::logout_command(global, &args),
-        Some(Command::Version) => {
-            use clap::CommandFactory as _;
-            print!("{}", Cli::command().render_version());
-            Ok(ExitStatus::Success)
-        }
-        Some(Command::Completion(args)) => crate::completion::print_completion(args.shell),
-        Some(Command::Complete(args)) => crate::completion::print_kubectl_completions(&args.words),
-        Some(Command::Man) => crate::completion::print_man(),
-    }
+/// What a finished browser login hands the kubeconfig: the bootstrap
+/// (cluster, names) and the user entry that reaches its session.
+pub struct LoggedIn {
+    pub bootstrap: Bootstrap,
+    pub user: Map<String, Value>,
 }
 
-fn login_command(global: &GlobalArgs, args: &LoginArgs, isolated: bool) -> Result<ExitStatus, Error> {
-    let settings = LoginSettings::resolve(global, args)?;
-    if isolated {
-        return crate::exec::isolated_command(&settings);
-    }
-    if settings.auth_provider {
-        output::warn(
-            "`--auth-provider` writes the legacy in-tree oidc user: tools sharing this kubeconfig refresh on their own \
-             and can burn each other's one-time refresh token",
-        );
-    }
-    let config = Kubeconfigs::load(&settings.kubeconfig)?;
-    let target = LoginTarget::resolve(&settings, &config)?;
-    let settings = settings.with_remembered(&target.remembered);
-    let location = SessionLocation::shared(&settings.paths.session_dir, &target.host);
-
-    if !settings.force
-        && !settings.auth_provider
-        && let Some(context) = reusable_context(&config, &target, &settings)?
-    {
-        if config.current_context() != Some(context.as_str()) {
-            let name = context.clone();
-            kubeconfig::update(&settings.kubeconfig, &settings.paths.session_dir, move |_| {
-                Ok((vec![kubeconfig::Change::SetCurrentContext(name.clone())], ()))
-            })?;
-        }
-        output::info(format!(
-            "already logged in to {} (context `{}`); use `--force` to log in again",
-            target.host, context
-        ));
-        return Ok(ExitStatus::Success);
-    }
-
-    // A kubeconfig we could not write must fail now, not after the browser login.
-    config.check_writable_for_login(target.context.as_deref())?;
-    let bootstrap = browser_login(&settings, &target.host, &location)?;
+/// The browser login for `host`; its session is stored at `location`, which
+/// the exec stanza names as `session` (with `--auth-provider`, no session:
+/// the legacy user carries the tokens).
+pub fn log_in(
+    settings: &LoginSettings,
+    host: &Host,
+    location: &SessionLocation,
+    session: SessionRef,
+) -> Result<LoggedIn, Error> {
+    let bootstrap = browser_login(settings, host, location)?;
     let user = if settings.auth_provider {
-        legacy_user(&settings, &target.host, &bootstrap)?
+        legacy_user(settings, host, &bootstrap)?
     } else {
-        session::store_login(&location, &new_session(&settings, &target.host, &bootstrap))?;
-        managed::exec_user(&target.host, &SessionRef::Named(location.stem().to_string()))
+        session::store_login(location, &new_session(settings, host, &bootstrap))?;
+        ours::exec_user(host, &session)
     };
-    let (_, names) = kubeconfig::update(&settings.kubeconfig, &settings.paths.session_dir, |fresh| {
-        let names = managed::choose_names(fresh, &target.host, &bootstrap, target.context.as_deref());
-        Ok((managed::login_changes(&names, &bootstrap, user.clone()), names))
+    Ok(LoggedIn { bootstrap, user })
+}
+
+/// Writes a login's cluster, user and context into `selection`, named on the
+/// freshly read config, and makes the context current. Our writers' lock
+/// lives beside the shared sessions.
+pub fn write_entries(
+    selection: &KubeconfigSelection,
+    settings: &LoginSettings,
+    target: &LoginTarget,
+    logged_in: &LoggedIn,
+) -> Result<EntryNames, Error> {
+    let (_, names) = kubeconfig::update(selection, &settings.paths.session_dir, |fresh| {
+        let names = ours::choose_names(fresh, &target.host, &logged_in.bootstrap, target.context.as_deref());
+        Ok((ours::login_changes(&names, &logged_in.bootstrap, logged_in.user.clone()), names))
     })?;
-    report_login(&target, &bootstrap, &names, settings.auth_provider);
-    Ok(ExitStatus::Success)
+    Ok(names)
 }
 
 /// Runs the browser login; a failed or abandoned one starts the session's
 /// cool-down so that background `token` calls do not open tab after tab.
-pub fn browser_login(settings: &LoginSettings, host: &Host, location: &SessionLocation) -> Result<Bootstrap, Error> {
-    crate::files::ensure_private_dir(&settings.paths.session_dir)?;
+fn browser_login(settings: &LoginSettings, host: &Host, location: &SessionLocation) -> Result<Bootstrap, Error> {
     let request = LoginRequest {
         host: host.clone(),
         trust: settings.trust.clone(),
@@ -106,17 +74,13 @@ pub fn browser_login(settings: &LoginSettings, host: &Host, location: &SessionLo
 
 /// The `--auth-provider` user: the bootstrap's OpenUnison CA, else the CA the
 /// login trusted (`--certificate-authority`, or one remembered), for client-go.
-pub fn legacy_user(
-    settings: &LoginSettings,
-    host: &Host,
-    bootstrap: &Bootstrap,
-) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+fn legacy_user(settings: &LoginSettings, host: &Host, bootstrap: &Bootstrap) -> Result<Map<String, Value>, Error> {
     let user_ca = crate::openunison::tls::supplied_ca_pem(&settings.trust)?;
-    Ok(managed::auth_provider_user(host, bootstrap, user_ca.as_deref()))
+    Ok(ours::auth_provider_user(host, bootstrap, user_ca.as_deref()))
 }
 
 /// The session file a login writes.
-pub fn new_session(settings: &LoginSettings, host: &Host, bootstrap: &Bootstrap) -> Session {
+fn new_session(settings: &LoginSettings, host: &Host, bootstrap: &Bootstrap) -> Session {
     Session {
         version: session::SESSION_FORMAT_VERSION,
         host: host.clone(),
@@ -139,6 +103,16 @@ pub fn new_session(settings: &LoginSettings, host: &Host, bootstrap: &Bootstrap)
     }
 }
 
+/// Where a login writes its entries.
+#[derive(Debug, Clone, Copy)]
+pub enum Destination<'a> {
+    /// The user's kubeconfig, already read.
+    UserKubeconfig(&'a Kubeconfigs),
+    /// A private directory (`exec`, `--isolated`): the user's kubeconfig is
+    /// read only when `--host` is absent, to find the host.
+    PrivateDir,
+}
+
 /// Which host a login is for, and which context it should (re)write.
 #[derive(Debug)]
 pub struct LoginTarget {
@@ -151,15 +125,17 @@ pub struct LoginTarget {
 
 impl LoginTarget {
     /// `--host HOST`: what the shared session of that host remembers.
-    pub fn for_host(settings: &LoginSettings, host: &Host, context: Option<String>) -> LoginTarget {
+    fn for_host(settings: &LoginSettings, host: &Host, context: Option<String>) -> LoginTarget {
         let remembered = remembered_by(&SessionLocation::shared(&settings.paths.session_dir, host)).unwrap_or_default();
         LoginTarget { host: host.clone(), context, remembered }
     }
 
-    /// `--host`; else the host of `--context`; else the host of the current context.
-    pub fn resolve(settings: &LoginSettings, config: &Kubeconfigs) -> Result<LoginTarget, Error> {
+    /// Which host to log in to: `--host`; else the host of `--context`; else
+    /// the host of the current context.
+    pub fn resolve(settings: &LoginSettings, destination: Destination<'_>) -> Result<LoginTarget, Error> {
         if let Some(host) = &settings.host {
-            if let Some(name) = &settings.context
+            if let Destination::UserKubeconfig(config) = destination
+                && let Some(name) = &settings.context
                 && foreign_context(config, name)
             {
                 return Err(Error::usage(
@@ -169,6 +145,20 @@ impl LoginTarget {
             }
             return Ok(LoginTarget::for_host(settings, host, settings.context.clone()));
         }
+        let loaded;
+        let config = match destination {
+            Destination::UserKubeconfig(config) => config,
+            Destination::PrivateDir => {
+                loaded = Kubeconfigs::load(&settings.kubeconfig)?;
+                &loaded
+            }
+        };
+        LoginTarget::of_context(settings, config)
+    }
+
+    /// The host of `--context`, else of the current context, and what its
+    /// last login remembers.
+    fn of_context(settings: &LoginSettings, config: &Kubeconfigs) -> Result<LoginTarget, Error> {
         let (name, how) = match (&settings.context, config.current_context()) {
             (Some(name), _) => (name.clone(), "`--context`"),
             (None, Some(current)) => (current.to_string(), "the current context"),
@@ -191,15 +181,15 @@ impl LoginTarget {
                 Some(format!("{create}; `kubectl config get-contexts` lists the contexts there are")),
             ));
         };
-        let credentials = managed::credentials_of(config, &context);
-        let logged_out = managed::missing_user(config, &context).is_some();
+        let credentials = ours::credentials_of(config, &context);
+        let logged_out = ours::missing_user(config, &context).is_some();
         let session_dir = &settings.paths.session_dir;
         if let Credentials::LoggedOut { host: Some(host) } = &credentials {
             output::info(format!(
                 "{how} `{}` was logged out of {host}; logging in there again",
                 output::sanitize(&name)
             ));
-            let server = managed::cluster_server(config, context.cluster.as_deref());
+            let server = ours::cluster_server(config, context.cluster.as_deref());
             let remembered = session::logouts::load(session_dir)
                 .find(&name, server.as_deref())
                 .filter(|note| &note.host == host)
@@ -210,7 +200,7 @@ impl LoginTarget {
         // What `logout` noted of the context, when its user entry is gone.
         let note = match credentials.host() {
             None if logged_out => session::logouts::load(session_dir)
-                .find(&name, managed::cluster_server(config, context.cluster.as_deref()).as_deref()),
+                .find(&name, ours::cluster_server(config, context.cluster.as_deref()).as_deref()),
             _ => None,
         };
         match (credentials.host(), note) {
@@ -262,7 +252,7 @@ pub fn remembered_for(
     .unwrap_or_else(|| SessionLocation::shared(session_dir, host));
     let mut remembered = remembered_by(&location).unwrap_or_default();
     if remembered.trust.is_none() {
-        remembered.trust = user.and_then(|user| config.user(user)).and_then(managed::legacy_idp_trust);
+        remembered.trust = user.and_then(|user| config.user(user)).and_then(ours::legacy_idp_trust);
     }
     remembered
 }
@@ -292,12 +282,12 @@ fn foreign_context(config: &Kubeconfigs, name: &str) -> bool {
 /// if need be, never with a browser).
 /// A Ctrl-C (or SIGTERM/SIGHUP) that arrived while a check held it ends the
 /// command; any other failure of the check only means "not reusable".
-fn reusable_context(
+pub fn reusable_context(
     config: &Kubeconfigs,
     target: &LoginTarget,
     settings: &LoginSettings,
 ) -> Result<Option<String>, Error> {
-    for context in managed::managed_contexts(config) {
+    for context in ours::managed_contexts(config) {
         if target.context.as_deref().is_some_and(|wanted| wanted != context.name) {
             continue;
         }
@@ -317,29 +307,49 @@ fn reusable_context(
     Ok(None)
 }
 
-fn report_login(target: &LoginTarget, bootstrap: &Bootstrap, names: &EntryNames, auth_provider: bool) {
-    match names.choice {
-        NameChoice::Renamed => output::info(format!(
-            "the server's cluster name `{}` is already taken in the kubeconfig (by another OpenUnison host or by \
-             entries kubectl oulogin did not write); this login uses cluster `{}`, user `{}` and context `{}`",
-            output::sanitize(&bootstrap.cluster_name),
-            output::sanitize(&names.cluster),
-            output::sanitize(&names.user),
-            output::sanitize(&names.context),
-        )),
-        NameChoice::Existing { legacy: true } if !auth_provider => output::info(format!(
-            "converted context `{}` from the old oulogin's `auth-provider: oidc` user `{}` to the \
-             `kubectl oulogin token` exec plugin (cluster `{}` kept)",
-            output::sanitize(&names.context),
-            output::sanitize(&names.user),
-            output::sanitize(&names.cluster),
-        )),
-        NameChoice::Existing { .. } | NameChoice::New => {}
+/// Failures of `status` and `logout`, and of `token` for a context logged out of.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// `token --logged-out`: the stanza `logout` left ran.
+    #[error("{} is logged out (`kubectl oulogin logout`); kubectl does not log in again by itself", what_was_logged_out(.context.as_deref(), .host.as_deref()))]
+    LoggedOut { context: Option<String>, host: Option<String>, flags: String },
+    /// `status --check`: some session is not alive.
+    #[error("{} of the checked sessions {} not alive", .logins.len(), if .logins.len() == 1 { "is" } else { "are" })]
+    NotAlive {
+        /// The command that logs in again, per context.
+        logins: Vec<String>,
+    },
+}
+
+fn what_was_logged_out(context: Option<&str>, host: Option<&str>) -> String {
+    match (context, host) {
+        (Some(context), Some(host)) => format!("context `{context}` ({host})"),
+        (Some(context), None) => format!("context `{context}`"),
+        (None, Some(host)) => format!("this context ({host})"),
+        (None, None) => "this context".to_string(),
     }
-    output::info(format!(
-        "logged in to {} as {}; context `{}` is now current",
-        target.host,
-        output::sanitize(&bootstrap.display_name),
-        output::sanitize(&names.context)
-    ));
+}
+
+impl Hint for ManageError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ManageError::LoggedOut { context, host, flags } => {
+                Some(format!("log in again with `{}`", login_again_command(context.as_deref(), host.as_deref(), flags)))
+            }
+            ManageError::NotAlive { logins } => Some(format!(
+                "log in again with {}",
+                logins.iter().map(|login| format!("`{login}`")).collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+}
+
+/// The login command for a context (or, when its name is not known, its
+/// host), with the flags it must repeat.
+pub fn login_again_command(context: Option<&str>, host: Option<&str>, flags: &str) -> String {
+    match (context, host) {
+        (Some(context), _) => format!("kubectl oulogin --context {}{flags}", shell_words::quote(context)),
+        (None, Some(host)) => format!("kubectl oulogin --host {}{flags}", shell_words::quote(host)),
+        (None, None) => format!("kubectl oulogin --host HOST{flags}"),
+    }
 }

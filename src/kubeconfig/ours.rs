@@ -1,7 +1,8 @@
-//! The contexts this plugin manages: recognising them in a kubeconfig (ours,
+//! The entries this plugin owns in a kubeconfig: recognising them (ours,
 //! with an exec stanza that calls `kubectl-oulogin token`, or the old Go
-//! plugin's `auth-provider: oidc`), building the entries a login writes, and
-//! choosing names that never overwrite another host's or a foreign entry.
+//! plugin's `auth-provider: oidc`, and the contexts `logout` left), building
+//! the stanzas, choosing names that never overwrite another host's or a
+//! foreign entry, and the change plans of login and logout side by side.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::kubeconfig::{Change, Kubeconfigs, NamedContext};
 use crate::openunison::{Bootstrap, Host, TrustConfig};
 use crate::session::SessionLocation;
+use crate::session::logouts::{LoggedOut, Notes};
 
 /// The program name written into exec stanzas: the plugin's name, not an install
 /// path, so that krew upgrades and moves keep working.
@@ -401,6 +403,90 @@ pub fn login_changes(names: &EntryNames, bootstrap: &Bootstrap, user: Map<String
         Change::SetContext { name: names.context.clone(), context },
         Change::SetCurrentContext(names.context.clone()),
     ]
+}
+
+/// The kubeconfig changes of a logout, on the freshly read config: each
+/// user entry becomes the logged-out stanza (no token, no session), or with
+/// `purge` goes, with the context and its cluster unless another context
+/// uses that.
+pub fn logout_changes(fresh: &Kubeconfigs, targets: &[ManagedContext], purge: bool) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let removed_contexts: Vec<&str> =
+        if purge { targets.iter().map(|context| context.name.as_str()).collect() } else { Vec::new() };
+    let contexts = fresh.contexts();
+    for context in targets {
+        if let Some(user) = &context.user
+            && fresh.user(user).is_some()
+            && !changes
+                .iter()
+                .any(|change| matches!(change, Change::RemoveUser(name) | Change::SetUser { name, .. } if name == user))
+        {
+            if purge {
+                changes.push(Change::RemoveUser(user.clone()));
+            } else {
+                // The context is named in the stanza only when the user entry is its alone.
+                let users_contexts: Vec<&str> = contexts
+                    .iter()
+                    .filter(|other| other.user.as_deref() == Some(user.as_str()))
+                    .map(|other| other.name.as_str())
+                    .collect();
+                let sole = (users_contexts == [context.name.as_str()]).then_some(context.name.as_str());
+                changes.push(Change::SetUser {
+                    name: user.clone(),
+                    user: logged_out_user(context.credentials.host(), sole),
+                });
+            }
+        }
+        if purge {
+            changes.push(Change::RemoveContext(context.name.clone()));
+            if let Some(cluster) = &context.cluster {
+                let used_elsewhere = contexts.iter().any(|other| {
+                    other.cluster.as_deref() == Some(cluster.as_str())
+                        && !removed_contexts.contains(&other.name.as_str())
+                });
+                if !used_elsewhere
+                    && fresh.cluster(cluster).is_some()
+                    && !changes.iter().any(|change| matches!(change, Change::RemoveCluster(name) if name == cluster))
+                {
+                    changes.push(Change::RemoveCluster(cluster.clone()));
+                }
+            }
+            if fresh.current_context() == Some(context.name.as_str()) {
+                changes.push(Change::UnsetCurrentContext);
+            }
+        }
+    }
+    changes
+}
+
+/// The managed contexts, and those an older `logout` left without a user
+/// entry and noted (shown as logged out), in file order.
+pub fn contexts_with_logged_out(config: &Kubeconfigs, notes: &Notes) -> Vec<ManagedContext> {
+    let managed = managed_contexts(config);
+    config
+        .contexts()
+        .into_iter()
+        .filter_map(|context| {
+            if let Some(ours) = managed.iter().find(|ours| ours.name == context.name) {
+                return Some(ours.clone());
+            }
+            missing_user(config, &context)?;
+            let server = cluster_server(config, context.cluster.as_deref());
+            let note = notes.find(&context.name, server.as_deref())?;
+            Some(ManagedContext {
+                name: context.name,
+                cluster: context.cluster,
+                user: None,
+                credentials: Credentials::LoggedOut { host: Some(note.host) },
+            })
+        })
+        .collect()
+}
+
+/// What `logout` noted of a context logged out of (its host must match).
+pub fn logged_out_note(config: &Kubeconfigs, context: &ManagedContext, notes: &Notes) -> Option<LoggedOut> {
+    let server = cluster_server(config, context.cluster.as_deref());
+    notes.find(&context.name, server.as_deref()).filter(|note| Some(&note.host) == context.credentials.host())
 }
 
 #[cfg(test)]
