@@ -770,3 +770,64 @@ fn release_archive_matches_manifest_and_installs_like_krew() {
         format!("kubectl-oulogin {}", version.trim_start_matches('v'))
     );
 }
+
+/// The Windows zip, packaged by `scripts/release.sh --binary` on Linux (a
+/// stand-in binary: the packaging and the manifest are under test, not the
+/// build): the entry krew picks for windows/amd64 and windows/arm64 gets its
+/// checksum; the zip holds what that entry installs, the man page and the
+/// completion scripts (PowerShell's among them), and no Unix completion shim.
+#[test]
+fn release_zip_for_windows_matches_manifest() {
+    let work = tempfile::tempdir().unwrap();
+    let manifest_copy = work.path().join("krew-manifest.yaml");
+    std::fs::copy(repo().join("krew-manifest.yaml"), &manifest_copy).unwrap();
+    let dist = work.path().join("dist");
+    let output = Command::new("bash")
+        .arg(repo().join("scripts/release.sh"))
+        .args(["--binary".as_ref(), plugin_binary().as_os_str()])
+        .args(["--manifest".as_ref(), manifest_copy.as_os_str()])
+        .args(["--dist".as_ref(), dist.as_os_str()])
+        .arg("x86_64-pc-windows-gnu")
+        .env("SOURCE_DATE_EPOCH", "0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scripts/release.sh");
+    assert!(
+        output.status.success(),
+        "scripts/release.sh failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let filled = read_manifest(&manifest_copy);
+    validate_manifest(&filled);
+    let entry = platform_entry(&filled, "windows", "arm64");
+    assert_eq!(entry, platform_entry(&filled, "windows", "amd64"));
+    let uri = entry["uri"].as_str().unwrap();
+    let archive = dist.join(uri.rsplit('/').next().unwrap());
+    assert!(archive.is_file(), "release.sh did not write `{}` (the manifest's uri)", archive.display());
+    assert_eq!(entry["sha256"], sha256_hex(&archive).as_str(), "the manifest's sha256 is not the zip's");
+
+    let listing = Command::new("python3")
+        .args(["-c", "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))"])
+        .arg(&archive)
+        .output()
+        .expect("python3 lists the zip");
+    assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
+    let names: BTreeSet<String> = String::from_utf8(listing.stdout).unwrap().lines().map(str::to_string).collect();
+    for file in entry["files"].as_array().unwrap() {
+        let from = file["from"].as_str().unwrap();
+        assert!(names.contains(from), "the zip lacks `{from}`, which krew installs: {names:?}");
+    }
+    for shipped in ["kubectl-oulogin.1", "completions/_kubectl-oulogin.ps1"] {
+        assert!(names.contains(shipped), "the zip lacks `{shipped}`: {names:?}");
+    }
+    assert!(!names.contains("kubectl_complete-oulogin"), "the Unix completion shim is in the Windows zip");
+    // The same binary, renamed as Windows wants it.
+    let unpacked = Command::new("python3")
+        .args(["-c", "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))"])
+        .arg(&archive)
+        .arg("kubectl-oulogin.exe")
+        .output()
+        .expect("python3 reads the zip");
+    assert!(unpacked.stdout == std::fs::read(plugin_binary()).unwrap(), "kubectl-oulogin.exe is not the binary given");
+}
