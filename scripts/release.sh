@@ -32,20 +32,16 @@
 #   kubectl krew index add oulogin REPOSITORY
 #   kubectl krew install oulogin/oulogin
 #
-# Other platforms (CI): this machine builds only its host target
-# (x86_64-unknown-linux-gnu). A release workflow runs one job per platform on
-# a native runner, with bash and python3 (Git Bash on Windows):
-#   ubuntu-latest          scripts/release.sh x86_64-unknown-linux-gnu
-#   ubuntu-24.04-arm       scripts/release.sh aarch64-unknown-linux-gnu
-#   macos-13               scripts/release.sh x86_64-apple-darwin
-#   macos-14               scripts/release.sh aarch64-apple-darwin
-#   windows-latest         scripts/release.sh x86_64-pc-windows-msvc
-#   windows-11-arm         scripts/release.sh aarch64-pc-windows-msvc
-# Each job uploads dist/*. A final job downloads all archives into dist/, runs
-# `scripts/release.sh --record-only TARGET` for each of the six targets, and
-# commits the completed krew-manifest.yaml and dist/krew-index/plugins/oulogin.yaml
-# (as `plugins/oulogin.yaml` at the repository's root, where krew looks) and
-# attaches the archives to the GitHub release `vVERSION` the `uri`s point at.
+# Other platforms: this machine builds its host target (x86_64-unknown-linux-gnu)
+# and the Windows zip (x86_64-pc-windows-gnu, cross-compiled with mingw, the
+# build scripts/test-windows tests under wine). A release is built by
+# .github/workflows/release.yml, one job per archive on a native runner (bash,
+# python3; Git Bash on Windows): linux x86_64 and aarch64 (in Debian
+# containers), macOS aarch64 and x86_64, Windows x86_64 (windows-gnu; Windows
+# on Arm runs it too, the manifest selects it for both). A final job runs
+# `scripts/release.sh --record-only TARGET` for each archive and publishes the
+# archives, their .sha256 files and the filled-in index manifest
+# (`oulogin.yaml`) on the GitHub release `vVERSION` the `uri`s point at.
 #
 # Needs: cargo (unless --binary/--record-only), python3 >= 3.11 (tomllib).
 set -euo pipefail
@@ -78,7 +74,9 @@ done
 target="$1"
 index="${index:-$dist/krew-index}"
 
-version="$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["package"]["version"])' "$root/Cargo.toml")"
+# python3, or `python` where only that is a Python 3 (Windows).
+python="$(command -v python3 || command -v python)" || { echo "release.sh: needs python3" >&2; exit 1; }
+version="$("$python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["package"]["version"])' "$root/Cargo.toml")"
 case "$target" in
     *-windows-*) exe=".exe"; ext="zip" ;;
     *) exe=""; ext="tar.gz" ;;
@@ -105,7 +103,7 @@ if ((!record_only)); then
         install -m 0644 "$root/completions/$script" "$stage/completions/$script"
     done
 
-    python3 - "$stage" "$archive" "$ext" <<'PY'
+    "$python" - "$stage" "$archive" "$ext" <<'PY'
 import gzip, os, sys, tarfile, zipfile
 
 stage, archive, ext = sys.argv[1:]
@@ -148,7 +146,7 @@ fi
 
 [[ -f "$archive" ]] || { echo "release.sh: no archive at \`$archive\`" >&2; exit 1; }
 
-python3 - "$archive" "$manifest" "$version" "$target" "$index" <<'PY'
+"$python" - "$archive" "$manifest" "$version" "$target" "$index" <<'PY'
 import hashlib, os, re, sys
 
 archive, manifest, version, target, index_dir = sys.argv[1:]

@@ -181,7 +181,7 @@ impl SessionLocation {
         self.dir.join(format!("{}.lock", self.stem))
     }
 
-    /// Present for [`super::COOL_DOWN`] after a failed or abandoned browser login.
+    /// Present for [`super::cooldown::COOL_DOWN`] after a failed or abandoned browser login.
     pub fn cooldown_path(&self) -> PathBuf {
         self.dir.join(format!("{}.cooldown", self.stem))
     }

@@ -15,14 +15,16 @@ use serde_json::Value;
 
 const REGENERATE: &str = "OULOGIN_BLESS=1 cargo test --test cli packaging";
 
-/// The plugin's (os, arch) pairs and their Rust targets, as in the manifest.
+/// The plugin's (os, arch) pairs and the Rust target of the archive each one
+/// gets, as in the manifest. A release builds one Windows archive, x86-64,
+/// which Windows on Arm runs too.
 const PLATFORMS: [(&str, &str, &str); 6] = [
     ("linux", "amd64", "x86_64-unknown-linux-gnu"),
     ("linux", "arm64", "aarch64-unknown-linux-gnu"),
     ("darwin", "amd64", "x86_64-apple-darwin"),
     ("darwin", "arm64", "aarch64-apple-darwin"),
-    ("windows", "amd64", "x86_64-pc-windows-msvc"),
-    ("windows", "arm64", "aarch64-pc-windows-msvc"),
+    ("windows", "amd64", "x86_64-pc-windows-gnu"),
+    ("windows", "arm64", "x86_64-pc-windows-gnu"),
 ];
 
 fn repo() -> &'static Path {
@@ -413,17 +415,23 @@ fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
     for (index, platform) in platforms.iter().enumerate() {
         let at = format!("spec.platforms[{index}]");
         only_fields(platform, &["selector", "uri", "sha256", "bin", "files"], &at);
-        let selector = field(platform, "selector", &at);
-        only_fields(selector, &["matchLabels"], &format!("{at}.selector"));
-        let labels = field(selector, "matchLabels", &format!("{at}.selector"));
-        only_fields(labels, &["os", "arch"], &format!("{at}.selector.matchLabels"));
-        let os = text(labels, "os", &at).to_string();
-        let arch = text(labels, "arch", &at).to_string();
-        assert!(
-            KREW_PLATFORMS.contains(&(os.as_str(), arch.as_str())),
-            "{at} selects {os}/{arch}, which krew does not know"
-        );
-        assert!(pairs.insert((os.clone(), arch.clone())), "two platforms select {os}/{arch}");
+        let selected = selected_platforms(field(platform, "selector", &at), &format!("{at}.selector"));
+        for (os, arch) in &selected {
+            assert!(pairs.insert((os.to_string(), arch.to_string())), "two platforms select {os}/{arch}");
+        }
+        // One archive per entry: every (os, arch) it selects must get the same target.
+        let targets_selected: BTreeSet<&str> = selected
+            .iter()
+            .map(|(os, arch)| {
+                PLATFORMS
+                    .iter()
+                    .find(|(known_os, known_arch, _)| known_os == os && known_arch == arch)
+                    .unwrap_or_else(|| panic!("{at} selects an unexpected platform {os}/{arch}"))
+                    .2
+            })
+            .collect();
+        assert_eq!(targets_selected.len(), 1, "{at} selects platforms that need different archives: {selected:?}");
+        let (os, arch) = (selected[0].0.to_string(), selected[0].1.to_string());
 
         let uri = text(platform, "uri", &at);
         assert!(uri.starts_with("https://"), "{at}.uri is not https: {uri}");
@@ -431,10 +439,7 @@ fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
         let sha256 = text(platform, "sha256", &at);
         assert!(is_sha256(sha256), "{at}.sha256 is not 64 lowercase hex digits: {sha256}");
 
-        let (_, _, target) = PLATFORMS
-            .iter()
-            .find(|(known_os, known_arch, _)| *known_os == os && *known_arch == arch)
-            .unwrap_or_else(|| panic!("{at} selects an unexpected platform {os}/{arch}"));
+        let target = targets_selected.first().unwrap();
         let windows = os == "windows";
         let extension = if windows { "zip" } else { "tar.gz" };
         assert!(
@@ -482,11 +487,63 @@ fn validate_manifest(manifest: &Value) -> Vec<(String, String, String)> {
     targets
 }
 
+/// The krew platforms (os, arch) a platform entry's selector matches, as a
+/// Kubernetes label selector matches the labels `os` and `arch`: every
+/// `matchLabels` pair equal, every `matchExpressions` requirement met. Only
+/// the `In` operator is accepted (the one a manifest needs to give one
+/// archive to several architectures); it must match at least one platform.
+fn selected_platforms(selector: &Value, at: &str) -> Vec<(&'static str, &'static str)> {
+    only_fields(selector, &["matchLabels", "matchExpressions"], at);
+    let mut requirements: Vec<(String, Vec<String>)> = Vec::new();
+    if let Some(labels) = selector.get("matchLabels") {
+        only_fields(labels, &["os", "arch"], &format!("{at}.matchLabels"));
+        for key in ["os", "arch"] {
+            if labels.get(key).is_some() {
+                requirements.push((key.to_string(), vec![text(labels, key, &format!("{at}.matchLabels")).to_string()]));
+            }
+        }
+    }
+    if let Some(expressions) = selector.get("matchExpressions") {
+        let expressions = expressions.as_array().unwrap_or_else(|| panic!("{at}.matchExpressions is not a list"));
+        for (index, expression) in expressions.iter().enumerate() {
+            let expression_at = format!("{at}.matchExpressions[{index}]");
+            only_fields(expression, &["key", "operator", "values"], &expression_at);
+            let key = text(expression, "key", &expression_at);
+            assert!(key == "os" || key == "arch", "{expression_at}: krew sets no label `{key}`");
+            assert_eq!(text(expression, "operator", &expression_at), "In", "{expression_at}: only `In` is checked");
+            let values = field(expression, "values", &expression_at)
+                .as_array()
+                .filter(|values| !values.is_empty())
+                .unwrap_or_else(|| panic!("{expression_at}.values must be a non-empty list"));
+            let values = values
+                .iter()
+                .map(|value| value.as_str().unwrap_or_else(|| panic!("{expression_at}.values holds a non-string")))
+                .map(str::to_string)
+                .collect();
+            requirements.push((key.to_string(), values));
+        }
+    }
+    assert!(!requirements.is_empty(), "{at} is empty, which would select every platform");
+    let selected: Vec<_> = KREW_PLATFORMS
+        .iter()
+        .copied()
+        .filter(|(os, arch)| {
+            requirements.iter().all(|(key, values)| values.iter().any(|v| v == if key == "os" { os } else { arch }))
+        })
+        .collect();
+    assert!(!selected.is_empty(), "{at} selects no platform krew knows");
+    selected
+}
+
 #[test]
 fn krew_manifest_is_valid_as_krew_reads_it() {
     let manifest = read_manifest(&repo().join("krew-manifest.yaml"));
     let targets = validate_manifest(&manifest);
-    assert_eq!(targets.len(), 6);
+    assert_eq!(targets.len(), 5, "one platform entry per archive a release builds");
+    // Windows on Arm gets the x86-64 build, through the same entry.
+    let amd64 = platform_entry(&manifest, "windows", "amd64");
+    assert_eq!(amd64, platform_entry(&manifest, "windows", "arm64"));
+    assert!(amd64["uri"].as_str().unwrap().ends_with("-x86_64-pc-windows-gnu.zip"));
 }
 
 #[test]
@@ -518,7 +575,7 @@ fn krew_versions_and_names_follow_krews_rules() {
 fn manifest_validation_rejects_what_krew_rejects() {
     let good = read_manifest(&repo().join("krew-manifest.yaml"));
     type Breakage = fn(&mut Value);
-    let broken: [(&str, Breakage); 12] = [
+    let broken: [(&str, Breakage); 16] = [
         // An unquoted all-digit checksum is a YAML number, which krew's decoding rejects.
         ("numeric sha256", |m| m["spec"]["platforms"][0]["sha256"] = Value::from(0)),
         ("duplicate os/arch", |m| {
@@ -543,6 +600,25 @@ fn manifest_validation_rejects_what_krew_rejects() {
         ("a shim caveat for an archive without the shim", |m| {
             let files = m["spec"]["platforms"][0]["files"].as_array_mut().unwrap();
             files.retain(|file| file["from"] != "kubectl_complete-oulogin");
+        }),
+        ("windows/arm64 selected twice", |m| {
+            let mut arm = m["spec"]["platforms"][0].clone();
+            arm["selector"] = serde_json::json!({"matchLabels": {"os": "windows", "arch": "arm64"}});
+            m["spec"]["platforms"].as_array_mut().unwrap().push(arm);
+        }),
+        ("windows/arm64 selected by no entry", |m| {
+            let windows = m["spec"]["platforms"].as_array_mut().unwrap().last_mut().unwrap();
+            windows["selector"]["matchExpressions"][0]["values"] = serde_json::json!(["amd64"]);
+        }),
+        ("one entry for platforms with different archives", |m| {
+            let linux = &mut m["spec"]["platforms"][0];
+            linux["selector"] = serde_json::json!({"matchLabels": {"os": "linux"},
+                "matchExpressions": [{"key": "arch", "operator": "In", "values": ["amd64", "arm64"]}]});
+            m["spec"]["platforms"].as_array_mut().unwrap().remove(1);
+        }),
+        ("a selector operator the check does not model", |m| {
+            let windows = m["spec"]["platforms"].as_array_mut().unwrap().last_mut().unwrap();
+            windows["selector"]["matchExpressions"][0]["operator"] = Value::from("NotIn");
         }),
         ("usage in the description", |m| {
             m["spec"]["description"] =
@@ -587,7 +663,9 @@ fn platform_entry<'a>(manifest: &'a Value, os: &str, arch: &str) -> &'a Value {
         .unwrap()
         .iter()
         .find(|platform| {
-            platform["selector"]["matchLabels"]["os"] == os && platform["selector"]["matchLabels"]["arch"] == arch
+            selected_platforms(&platform["selector"], "selector")
+                .iter()
+                .any(|&(known_os, known_arch)| known_os == os && known_arch == arch)
         })
         .unwrap_or_else(|| panic!("no platform {os}/{arch}"))
 }
@@ -691,4 +769,65 @@ fn release_archive_matches_manifest_and_installs_like_krew() {
         String::from_utf8_lossy(&version_output.stdout).trim(),
         format!("kubectl-oulogin {}", version.trim_start_matches('v'))
     );
+}
+
+/// The Windows zip, packaged by `scripts/release.sh --binary` on Linux (a
+/// stand-in binary: the packaging and the manifest are under test, not the
+/// build): the entry krew picks for windows/amd64 and windows/arm64 gets its
+/// checksum; the zip holds what that entry installs, the man page and the
+/// completion scripts (PowerShell's among them), and no Unix completion shim.
+#[test]
+fn release_zip_for_windows_matches_manifest() {
+    let work = tempfile::tempdir().unwrap();
+    let manifest_copy = work.path().join("krew-manifest.yaml");
+    std::fs::copy(repo().join("krew-manifest.yaml"), &manifest_copy).unwrap();
+    let dist = work.path().join("dist");
+    let output = Command::new("bash")
+        .arg(repo().join("scripts/release.sh"))
+        .args(["--binary".as_ref(), plugin_binary().as_os_str()])
+        .args(["--manifest".as_ref(), manifest_copy.as_os_str()])
+        .args(["--dist".as_ref(), dist.as_os_str()])
+        .arg("x86_64-pc-windows-gnu")
+        .env("SOURCE_DATE_EPOCH", "0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scripts/release.sh");
+    assert!(
+        output.status.success(),
+        "scripts/release.sh failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let filled = read_manifest(&manifest_copy);
+    validate_manifest(&filled);
+    let entry = platform_entry(&filled, "windows", "arm64");
+    assert_eq!(entry, platform_entry(&filled, "windows", "amd64"));
+    let uri = entry["uri"].as_str().unwrap();
+    let archive = dist.join(uri.rsplit('/').next().unwrap());
+    assert!(archive.is_file(), "release.sh did not write `{}` (the manifest's uri)", archive.display());
+    assert_eq!(entry["sha256"], sha256_hex(&archive).as_str(), "the manifest's sha256 is not the zip's");
+
+    let listing = Command::new("python3")
+        .args(["-c", "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))"])
+        .arg(&archive)
+        .output()
+        .expect("python3 lists the zip");
+    assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
+    let names: BTreeSet<String> = String::from_utf8(listing.stdout).unwrap().lines().map(str::to_string).collect();
+    for file in entry["files"].as_array().unwrap() {
+        let from = file["from"].as_str().unwrap();
+        assert!(names.contains(from), "the zip lacks `{from}`, which krew installs: {names:?}");
+    }
+    for shipped in ["kubectl-oulogin.1", "completions/_kubectl-oulogin.ps1"] {
+        assert!(names.contains(shipped), "the zip lacks `{shipped}`: {names:?}");
+    }
+    assert!(!names.contains("kubectl_complete-oulogin"), "the Unix completion shim is in the Windows zip");
+    // The same binary, renamed as Windows wants it.
+    let unpacked = Command::new("python3")
+        .args(["-c", "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))"])
+        .arg(&archive)
+        .arg("kubectl-oulogin.exe")
+        .output()
+        .expect("python3 reads the zip");
+    assert!(unpacked.stdout == std::fs::read(plugin_binary()).unwrap(), "kubectl-oulogin.exe is not the binary given");
 }
