@@ -13,13 +13,13 @@ use crate::cli::TokenArgs;
 use crate::error::Error;
 use crate::files::{self, Lock};
 use crate::openunison::clock::Receipt;
+use crate::platform::process::HeldSignals;
 use crate::settings::{self, BrowserChoice, Paths};
 
 use super::SessionError;
 use super::cooldown;
 use super::expiry::{self, Lifetime};
 use super::handouts::{Fingerprint, Handouts, Kind, Record, fingerprint};
-use super::signals::HeldSignals;
 use super::store::{self, ApiServer, Secret, Session, SessionLocation};
 use super::verify::Verdict;
 
@@ -138,7 +138,7 @@ impl TokenRequest {
             session_dir: paths.session_dir,
             exec_info: std::env::var(settings::env::KUBERNETES_EXEC_INFO).ok(),
             browser_environment: None,
-            parent: std::os::unix::process::parent_id(),
+            parent: crate::platform::process::parent_id(),
         })
     }
 }
