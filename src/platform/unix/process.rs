@@ -29,7 +29,9 @@ pub fn parent_id() -> u32 {
     std::os::unix::process::parent_id()
 }
 
-/// The effective user id, which owns what we create and what we may read.
+/// The effective user id, which owns what we create and what we may read
+/// (for the login listener's Linux-only check of who connected).
+#[cfg(target_os = "linux")]
 pub fn effective_uid() -> u32 {
     // SAFETY: geteuid(2) cannot fail.
     unsafe { libc::geteuid() }
