@@ -132,13 +132,7 @@ fn temp_file_pid(name: &str) -> Option<u32> {
 
 /// Whether a process with this PID exists (one we may not signal counts).
 pub fn process_exists(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks that the process exists.
-    let signalled = unsafe { libc::kill(pid, 0) } == 0;
-    signalled || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    crate::platform::process::is_alive(pid)
 }
 
 /// Creates `path` only if nothing has that name yet (as `O_CREAT|O_EXCL`

@@ -28,34 +28,6 @@ pub fn sanitize_line(text: &str) -> String {
     sanitize(text).replace('\n', "\\n").replace('\t', "\\t")
 }
 
-/// How a child process ended, in words: `exited with status 3`, `was
-/// killed by signal 9 (SIGKILL)`.
-pub fn describe_exit(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt as _;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => match signal_name(signal) {
-            Some(name) => format!("was killed by signal {signal} ({name})"),
-            None => format!("was killed by signal {signal}"),
-        },
-        (None, None) => "ended without a status".to_string(),
-    }
-}
-
-fn signal_name(signal: i32) -> Option<&'static str> {
-    Some(match signal {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTERM => "SIGTERM",
-        _ => return None,
-    })
-}
-
 /// Writes `text` to stdout, flushed. A closed pipe (`kubectl oulogin status |
 /// head -1`) is a normal end of the command, as in ripgrep and zoxide:
 /// [`Error::StdoutClosed`](crate::error::Error::StdoutClosed) ends it with exit
@@ -136,14 +108,6 @@ impl Drop for Waiting {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exit_statuses_are_described_in_words() {
-        use std::os::unix::process::ExitStatusExt as _;
-        assert_eq!(describe_exit(std::process::ExitStatus::from_raw(3 << 8)), "exited with status 3");
-        assert_eq!(describe_exit(std::process::ExitStatus::from_raw(9)), "was killed by signal 9 (SIGKILL)");
-        assert_eq!(describe_exit(std::process::ExitStatus::from_raw(60)), "was killed by signal 60");
-    }
 
     #[test]
     fn a_non_fatal_error_renders_as_a_warning_with_its_cause_and_hint_on_their_own_lines() {

@@ -517,7 +517,7 @@ fn written_by_dead_oulogin(text: &str) -> bool {
     if words.next() != Some(LOCK_MARKER) {
         return false;
     }
-    let Some(pid) = words.next().and_then(|pid| pid.parse::<i32>().ok() /* a pid_t */) else {
+    let Some(pid) = words.next().and_then(|pid| pid.parse::<i32>().ok()) else {
         return false;
     };
     if pid <= 0 || pid as u32 == std::process::id() {

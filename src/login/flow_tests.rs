@@ -226,13 +226,9 @@ fn a_foreign_host_header_is_refused_and_other_paths_are_not_found() {
 }
 
 /// A pipe standing in for stdin: `(read end for the login, write end for the test)`.
-fn stdin_pipe() -> (paste::Input, std::fs::File) {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: pipe(2) fills two fresh descriptors, each then owned once.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: as above.
-    unsafe { (paste::Input::Fd(std::os::fd::OwnedFd::from_raw_fd(fds[0])), std::fs::File::from_raw_fd(fds[1])) }
+fn stdin_pipe() -> (paste::Input, std::io::PipeWriter) {
+    let (read, write) = std::io::pipe().unwrap();
+    (paste::Input::Pipe(read), write)
 }
 
 /// `curl` printing where a URL redirects to, without following.

@@ -4,14 +4,13 @@
 //! whatever runs next (an `exec` child shares our terminal). End of input
 //! stops the reading, not the login.
 
-use std::os::fd::AsRawFd;
-#[cfg(test)]
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
+
+use crate::platform::process::{Readable, read_input, wait_readable};
 
 /// How often the reader checks whether it should stop.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -35,49 +34,38 @@ pub enum Input {
     Stdin,
     /// A pipe of a test's, closed when the reader ends.
     #[cfg(test)]
-    Fd(OwnedFd),
+    Pipe(std::io::PipeReader),
 }
 
 /// Sends each line read from `input` to `lines` until dropped or end of input.
 pub fn read_lines(input: Input, lines: UnboundedSender<String>) -> StdinReader {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
-    std::thread::spawn(move || {
-        let fd = match &input {
-            Input::Stdin => std::io::stdin().as_raw_fd(),
-            #[cfg(test)]
-            Input::Fd(owned) => owned.as_raw_fd(),
-        };
-        // `input` (and a test's pipe with it) is closed only after the loop.
-        read_loop(fd, &stopped, &lines);
+    std::thread::spawn(move || match &input {
+        // Read past std's buffered `Stdin`: what was polled is what is read.
+        Input::Stdin => read_loop(&std::io::stdin(), &stopped, &lines),
+        #[cfg(test)]
+        Input::Pipe(pipe) => read_loop(pipe, &stopped, &lines),
     });
     StdinReader { stop }
 }
 
-fn read_loop(fd: i32, stop: &AtomicBool, lines: &UnboundedSender<String>) {
+fn read_loop(input: &impl Readable, stop: &AtomicBool, lines: &UnboundedSender<String>) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::SeqCst) {
-        let mut poll_fd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut poll_fd, 1, POLL_INTERVAL.as_millis() as libc::c_int) };
-        if ready < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
+        match wait_readable(input, POLL_INTERVAL) {
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+            Ok(false) => continue,
+            Ok(true) if stop.load(Ordering::SeqCst) => continue,
+            Ok(true) => {}
         }
-        if ready == 0 || stop.load(Ordering::SeqCst) {
-            continue;
-        }
-        // SAFETY: reading into a buffer we own, at most its length.
-        let read = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if read < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
-        }
+        let read = match read_input(input, &mut buf) {
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+            Ok(read) => read,
+        };
         if read == 0 {
             // End of input: hand over a last unterminated line, then stop reading.
             if !pending.is_empty() {
@@ -85,7 +73,7 @@ fn read_loop(fd: i32, stop: &AtomicBool, lines: &UnboundedSender<String>) {
             }
             return;
         }
-        pending.extend_from_slice(&buf[..read as usize]);
+        pending.extend_from_slice(&buf[..read]);
         while let Some(at) = pending.iter().position(|&byte| byte == b'\n') {
             let line: Vec<u8> = pending.drain(..=at).collect();
             if lines.send(String::from_utf8_lossy(&line).trim_end().to_string()).is_err() {
@@ -101,25 +89,16 @@ fn read_loop(fd: i32, stop: &AtomicBool, lines: &UnboundedSender<String>) {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::os::fd::FromRawFd;
 
     use super::*;
 
-    fn pipe() -> (i32, std::fs::File) {
-        let mut fds = [0; 2];
-        // SAFETY: pipe(2) fills two descriptors we then own.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: the write end is ours alone.
-        (fds[0], unsafe { std::fs::File::from_raw_fd(fds[1]) })
-    }
-
     #[test]
     fn lines_arrive_and_end_of_input_ends_reading() {
-        let (read_fd, mut write) = pipe();
+        let (read, mut write) = std::io::pipe().unwrap();
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
-        let reader = std::thread::spawn(move || read_loop(read_fd, &stopped, &sender));
+        let reader = std::thread::spawn(move || read_loop(&read, &stopped, &sender));
         write.write_all(b"first\r\nsecond\nlast").unwrap();
         drop(write);
         reader.join().unwrap();
@@ -128,24 +107,20 @@ mod tests {
             got.push(line);
         }
         assert_eq!(got, ["first", "second", "last"]);
-        // SAFETY: closing the read end we own.
-        unsafe { libc::close(read_fd) };
     }
 
     #[test]
     fn the_reader_stops_when_asked_without_input() {
-        let (read_fd, write) = pipe();
+        let (read, write) = std::io::pipe().unwrap();
         let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
-        let reader = std::thread::spawn(move || read_loop(read_fd, &stopped, &sender));
+        let reader = std::thread::spawn(move || read_loop(&read, &stopped, &sender));
         std::thread::sleep(Duration::from_millis(150));
         let asked = std::time::Instant::now();
         stop.store(true, Ordering::SeqCst);
         reader.join().unwrap();
         assert!(asked.elapsed() < Duration::from_secs(2));
         drop(write);
-        // SAFETY: closing the read end we own.
-        unsafe { libc::close(read_fd) };
     }
 }

@@ -199,8 +199,7 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, peer) = listener.accept().unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
-        // SAFETY: geteuid(2) cannot fail.
-        let uid = unsafe { libc::geteuid() };
+        let uid = crate::platform::process::effective_uid();
         assert_eq!(owner_of(peer, accepted.local_addr().unwrap()), PeerOwner::Uid(uid));
         drop(client);
         drop(accepted);

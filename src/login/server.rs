@@ -27,6 +27,7 @@ use crate::openunison::cli_login::{self, Discovery};
 use crate::openunison::client::Http;
 use crate::openunison::{Bootstrap, Host};
 use crate::output;
+use crate::platform::process;
 use crate::settings::BrowserChoice;
 
 /// At most this many connections are kept at once; beyond that, a new one
@@ -306,7 +307,7 @@ pub(super) async fn run(
     });
     // Registered before anything is printed or opened, so that a Ctrl-C from
     // then on cancels cleanly. If it cannot be, Ctrl-C simply ends the process.
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    let mut interrupt = process::Interrupts::listen();
     let (shutdown, shutdown_signal) = watch::channel(false);
     let server = tokio::spawn(serve(listener, shared.clone(), shutdown_signal));
 
@@ -357,7 +358,7 @@ pub(super) async fn run(
                     .into());
                 }
             }
-            Some(()) = recv_interrupt(&mut interrupt) => break Err(LoginError::Cancelled.into()),
+            Some(()) = interrupt.recv() => break Err(LoginError::Cancelled.into()),
             _ = ticker.tick() => if let Some(waiting) = &waiting { waiting.tick() },
         }
     };
@@ -367,14 +368,6 @@ pub(super) async fn run(
     let _ = tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_secs(1), server).await;
     drop(lines_sender);
     outcome
-}
-
-/// The next SIGINT, or never when no handler could be installed.
-async fn recv_interrupt(interrupt: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match interrupt {
-        Some(signal) => signal.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 fn open_browser(choice: &BrowserChoice, url: &str, events: &mpsc::UnboundedSender<Event>) {
@@ -391,7 +384,7 @@ fn open_browser(choice: &BrowserChoice, url: &str, events: &mpsc::UnboundedSende
             std::thread::spawn(move || {
                 let why = match child.wait() {
                     Ok(status) if status.success() => return,
-                    Ok(status) => format!("the browser command `{command}` {}", output::describe_exit(status)),
+                    Ok(status) => format!("the browser command `{command}` {}", process::describe_exit(status)),
                     Err(err) => format!("lost track of the browser command `{command}`: {err}"),
                 };
                 let _ = events.send(Event::BrowserFailed(why));
@@ -496,8 +489,7 @@ async fn serve_connection(
 async fn peer_is_own_user(shared: &Shared, peer: SocketAddr, local: SocketAddr) -> bool {
     use super::peer::{self, PeerOwner};
     let owner = tokio::task::spawn_blocking(move || peer::owner_of(peer, local)).await.unwrap_or(PeerOwner::Unknown);
-    // SAFETY: geteuid(2) cannot fail.
-    let own_uid = unsafe { libc::geteuid() };
+    let own_uid = process::effective_uid();
     match owner {
         PeerOwner::Uid(uid) if uid == own_uid || uid == 0 => true,
         PeerOwner::Uid(uid) => {

@@ -19,3 +19,7 @@ pub use unix::{files, process};
 mod windows;
 #[cfg(windows)]
 pub use windows::{files, process};
+
+// Windows' program lookup, pure so that it is tested everywhere.
+#[cfg(any(windows, test))]
+pub mod pathext;

@@ -15,7 +15,6 @@ mod handouts;
 pub mod logouts;
 mod probe;
 mod renewer;
-mod signals;
 mod store;
 mod token;
 mod verify;
@@ -71,7 +70,7 @@ pub enum SessionError {
 
     /// SIGINT, SIGTERM or SIGHUP arrived while a refresh was held from it;
     /// acted on once the rotated tokens were saved.
-    #[error("stopped by {} (after saving any refreshed tokens)", signals::name(*signal))]
+    #[error("stopped by {} (after saving any refreshed tokens)", crate::platform::process::signal_name(*signal))]
     Interrupted { signal: i32 },
 
     #[error("cannot write the ExecCredential to stdout")]

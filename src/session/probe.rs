@@ -4,9 +4,9 @@
 
 use crate::error::Error;
 use crate::files;
+use crate::platform::process::HeldSignals;
 
 use super::SessionError;
-use super::signals::HeldSignals;
 use super::store::{self, SessionLocation};
 use super::token::{RefreshFailure, Renewer, stop_if_signalled};
 

@@ -12,13 +12,13 @@ use std::time::SystemTime;
 use crate::error::Error;
 use crate::files::{self, Lock};
 use crate::openunison::clock::Receipt;
+use crate::platform::process::HeldSignals;
 use crate::settings::{BrowserChoice, BrowserEnvironment, TokenSettings};
 
 use super::SessionError;
 use super::cooldown;
 use super::expiry::{self, Lifetime};
 use super::handouts::{Fingerprint, Handouts, Kind, Record, fingerprint};
-use super::signals::HeldSignals;
 use super::store::{self, ApiServer, Secret, Session, SessionLocation};
 use super::verify::Verdict;
 
@@ -108,7 +108,7 @@ impl TokenRequest {
             session_dir: settings.paths.session_dir,
             exec_info: settings.exec_info,
             browser_environment: settings.browser_environment,
-            parent: std::os::unix::process::parent_id(),
+            parent: crate::platform::process::parent_id(),
         }
     }
 }
