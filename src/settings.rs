@@ -78,7 +78,8 @@ pub enum BrowserChoice {
     NoBrowser,
     /// `--browser-command CMD`: split into words, URL appended.
     Command(String),
-    /// `BROWSER`: `:`-separated commands, `%s` replaced by the URL, else appended.
+    /// `BROWSER`: commands separated by `:` (`;` on Windows), `%s` replaced by
+    /// the URL, else appended.
     BrowserEnv(String),
     /// The system default (the `open` crate).
     System,
