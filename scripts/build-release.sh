@@ -12,7 +12,7 @@
 # kubectl runs `kubectl-oulogin token` before every request, and it runs on
 # any Linux distribution, not only on those whose glibc is at least as new as
 # the build machine's.
-# src/nss.rs pins host and user lookups to glibc's built-in `files`/`dns`, so
+# src/platform/unix/nss.rs pins host and user lookups to glibc's built-in `files`/`dns`, so
 # the static binary never loads an NSS module of the machine's glibc.
 #
 # `--target` is always passed so that the flag reaches only the target's

@@ -11,7 +11,6 @@ mod isolation;
 mod kubeconfig;
 mod kubectl_completion;
 mod login;
-mod nss;
 mod openunison;
 mod output;
 mod platform;
@@ -21,7 +20,7 @@ mod settings;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    nss::pin_builtin_services();
+    platform::pin_builtin_services();
     let cli = cli::Cli::parse_command_line();
     debug::set_level(settings::debug_level(cli.verbose));
     openunison::tls::set_environment(settings::trust_environment());
