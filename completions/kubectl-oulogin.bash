@@ -77,7 +77,7 @@ _kubectl__oulogin() {
 
     case "${cmd}" in
         kubectl__oulogin)
-            opts="-v -h -V --kubeconfig --context --host --certificate-authority --certificate-authority-data --no-browser --browser-command --port --timeout --force --auth-provider --isolated --verbose --help --version exec token status logout completion version __complete __man help"
+            opts="-v -h -V --kubeconfig --context --host --certificate-authority --certificate-authority-data --no-browser --browser-command --port --timeout --force --auth-provider --isolated --shell --verbose --help --version exec token status logout completion version __complete __man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -113,6 +113,10 @@ _kubectl__oulogin() {
                     ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shell)
+                    COMPREPLY=($(compgen -W "sh fish powershell cmd" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_kubectl_oulogin_global_optspecs
-    string join \n kubeconfig= context= host= certificate-authority= certificate-authority-data= no-browser browser-command= port= timeout= force auth-provider isolated v/verbose h/help V/version
+    string join \n kubeconfig= context= host= certificate-authority= certificate-authority-data= no-browser browser-command= port= timeout= force auth-provider isolated shell= v/verbose h/help V/version
 end
 
 function __fish_kubectl_oulogin_needs_command
@@ -32,10 +32,14 @@ complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l certifi
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l browser-command -d 'Open the login URL with this command (split like a shell would; the URL is appended)' -r
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l port -d 'Loopback port for the browser redirect (OpenUnison registers 8400; default: the port the session was created with, else 8400)' -r
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l timeout -d 'How long to wait for the browser login' -r
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l shell -d 'The shell whose syntax `--isolated` prints: `sh` (also `bash`, `zsh`), `fish`, `powershell` (also `pwsh`) or `cmd` [default: powershell on Windows, else sh]' -r -f -a "sh\t''
+fish\t''
+powershell\t''
+cmd\t''"
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l no-browser -d 'Do not open a browser: print the URL, and accept the final redirect URL pasted on stdin'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l force -d 'Log in even if the existing session still works'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l auth-provider -d 'Write the legacy in-tree `auth-provider: oidc` user instead of an exec stanza (race-prone)'
-complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l isolated -d 'Log in to a fresh private kubeconfig with its own OpenUnison session, and print `export KUBECONFIG=<path>` on stdout for `eval`'
+complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -l isolated -d 'Log in to a fresh private kubeconfig with its own OpenUnison session, and print the line that sets KUBECONFIG to it on stdout (`export KUBECONFIG=<path>` for `eval`; see `--shell`)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -s v -l verbose -d 'Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same)'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-oulogin -n "__fish_kubectl_oulogin_needs_command" -s V -l version -d 'Print version'

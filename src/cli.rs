@@ -34,9 +34,15 @@ pub struct Cli {
     pub login: LoginArgs,
 
     /// Log in to a fresh private kubeconfig with its own OpenUnison session,
-    /// and print `export KUBECONFIG=<path>` on stdout for `eval`.
+    /// and print the line that sets KUBECONFIG to it on stdout (`export
+    /// KUBECONFIG=<path>` for `eval`; see `--shell`).
     #[arg(long)]
     pub isolated: bool,
+
+    /// The shell whose syntax `--isolated` prints: `sh` (also `bash`, `zsh`), `fish`,
+    /// `powershell` (also `pwsh`) or `cmd` [default: powershell on Windows, else sh].
+    #[arg(long, value_enum, value_name = "SHELL", requires = "isolated")]
+    pub shell: Option<ShellArg>,
 
     /// Debug output on stderr; repeat for more (`OULOGIN_DEBUG=1` or `2` does the same).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -251,6 +257,18 @@ pub enum OutputFormat {
     Yaml,
 }
 
+/// The shells `--isolated` can print for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    // POSIX shells: bash, zsh, dash, sh (a doc comment would turn the help into a list).
+    #[value(alias = "bash", alias = "zsh")]
+    Sh,
+    Fish,
+    #[value(alias = "pwsh")]
+    Powershell,
+    Cmd,
+}
+
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
     /// Log out of every context this tool manages (instead of `--context NAME`, default: the current one).
@@ -264,9 +282,10 @@ pub struct LogoutArgs {
 
 #[derive(Debug, Args)]
 pub struct CompletionArgs {
-    /// The shell to print the completion script for.
+    /// The shell to print the completion script for [default: the one the SHELL variable
+    /// names; on Windows without it, powershell].
     #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    pub shell: Option<clap_complete::Shell>,
 }
 
 #[derive(Debug, Args)]
@@ -351,6 +370,49 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
         assert!(err.to_string().contains("--host") && err.to_string().contains("status"), "{err}");
         assert!(parse(&["--isolated", "-v", "exec", "--", "true"]).is_err());
+    }
+
+    #[test]
+    fn shell_takes_the_names_users_type_and_only_goes_with_isolated() {
+        let parse =
+            |args: &[&str]| Cli::parse_from_words(std::iter::once("kubectl-oulogin").chain(args.iter().copied()));
+        for (name, shell) in [
+            ("sh", ShellArg::Sh),
+            ("bash", ShellArg::Sh),
+            ("zsh", ShellArg::Sh),
+            ("fish", ShellArg::Fish),
+            ("powershell", ShellArg::Powershell),
+            ("pwsh", ShellArg::Powershell),
+            ("cmd", ShellArg::Cmd),
+        ] {
+            let cli =
+                parse(&["--host", "h", "--isolated", "--shell", name]).unwrap_or_else(|err| panic!("{name}: {err}"));
+            assert_eq!(cli.shell, Some(shell), "{name}");
+        }
+        assert_eq!(parse(&["--host", "h", "--isolated"]).unwrap().shell, None);
+        // Without `--isolated` nothing would print a shell line: a usage error, not a silent no-op.
+        for words in [
+            &["--host", "h", "--shell", "fish"][..],
+            &["--shell", "cmd"],
+            &["--shell", "fish", "status"],
+            &["exec", "--shell", "fish", "--", "true"],
+            &["--host", "h", "--isolated", "--shell", "tcsh"],
+        ] {
+            let err = parse(words).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{words:?}: {err}");
+        }
+        let err = parse(&["--host", "h", "--shell", "fish"]).unwrap_err();
+        assert!(err.to_string().contains("--isolated"), "{err}");
+    }
+
+    #[test]
+    fn completion_names_its_shell_or_leaves_it_to_the_environment() {
+        let cli = Cli::parse_from_words(["kubectl-oulogin", "completion"]).unwrap();
+        let Some(Command::Completion(args)) = cli.command else { panic!("not completion") };
+        assert_eq!(args.shell, None);
+        let cli = Cli::parse_from_words(["kubectl-oulogin", "completion", "powershell"]).unwrap();
+        let Some(Command::Completion(args)) = cli.command else { panic!("not completion") };
+        assert_eq!(args.shell, Some(clap_complete::Shell::PowerShell));
     }
 
     #[test]

@@ -426,6 +426,8 @@ mod tests {
         assert_eq!(complete(&["completion", "b"]).0, ["bash"]);
         let (shells, _) = complete(&["completion", ""]);
         assert_eq!(shells, ["bash", "elvish", "fish", "powershell", "zsh"]);
+        // Aliases (`bash`, `pwsh`) are accepted, not offered.
+        assert_eq!(complete(&["--isolated", "--shell", ""]).0, ["sh", "fish", "powershell", "cmd"]);
     }
 
     #[test]

@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{GlobalArgs, LoginArgs, TokenArgs};
+use crate::cli::{GlobalArgs, LoginArgs, ShellArg, TokenArgs};
 use crate::error::Error;
+use crate::isolation::shell::{IsolatedShell, ShellSyntax};
 use crate::openunison::{Host, TrustConfig, TrustEnvironment};
 use crate::session::SessionLocation;
 
@@ -26,7 +27,8 @@ pub mod env {
     pub const OULOGIN_DEBUG: &str = "OULOGIN_DEBUG";
     /// The ExecCredential request client-go hands to `token`.
     pub const KUBERNETES_EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
-    /// The user's login shell: which `eval` form a hint shows.
+    /// The user's login shell: which `eval` form the `--isolated` hint
+    /// shows, and which completion script `completion` prints by default.
     pub const SHELL: &str = "SHELL";
     /// Set: rustls-native-certs reads the system store from there, so the
     /// distribution's bundle is not read in its place.
@@ -298,14 +300,20 @@ impl Remembered {
     /// is the default, `--certificate-authority FILE` when one is remembered
     /// (each with a leading space; empty when there is nothing to repeat).
     pub fn login_flags(&self) -> String {
-        let mut flags = String::new();
+        self.login_flag_words().iter().map(|word| format!(" {}", shell_words::quote(word))).collect()
+    }
+
+    /// [`login_flags`](Remembered::login_flags) as words, unquoted, for
+    /// hints quoted for another shell.
+    pub fn login_flag_words(&self) -> Vec<String> {
+        let mut words = Vec::new();
         if let Some(port) = self.port.filter(|port| *port != DEFAULT_PORT) {
-            flags.push_str(&format!(" --port {port}"));
+            words.extend(["--port".to_string(), port.to_string()]);
         }
         if let Some(file) = self.trust.as_ref().and_then(|trust| trust.ca_file.as_ref()) {
-            flags.push_str(&format!(" --certificate-authority {}", shell_words::quote(&file.to_string_lossy())));
+            words.extend(["--certificate-authority".to_string(), file.to_string_lossy().into_owned()]);
         }
-        flags
+        words
     }
 
     /// Without a CA file removed since: that is no reason to fail a login the
@@ -321,10 +329,47 @@ impl Remembered {
     }
 }
 
+/// The syntax `--isolated` prints: `--shell` when given; else PowerShell on
+/// Windows; elsewhere the POSIX `export` line (which fish evaluates too),
+/// with the hint for fish when `SHELL` is fish.
+pub fn isolated_shell(given: Option<ShellArg>) -> IsolatedShell {
+    match given {
+        Some(shell) => IsolatedShell::chosen(match shell {
+            ShellArg::Sh => ShellSyntax::Posix,
+            ShellArg::Fish => ShellSyntax::Fish,
+            ShellArg::Powershell => ShellSyntax::PowerShell,
+            ShellArg::Cmd => ShellSyntax::Cmd,
+        }),
+        None if cfg!(windows) => {
+            IsolatedShell { line: ShellSyntax::PowerShell, hint: ShellSyntax::PowerShell, given: false }
+        }
+        None => IsolatedShell {
+            line: ShellSyntax::Posix,
+            hint: if user_shell_is_fish() { ShellSyntax::Fish } else { ShellSyntax::Posix },
+            given: false,
+        },
+    }
+}
+
 /// Whether the user's shell (`SHELL`) is fish, whose `eval` takes `(…)`
 /// rather than POSIX `"$(…)"`.
-pub fn user_shell_is_fish() -> bool {
+fn user_shell_is_fish() -> bool {
     std::env::var_os(env::SHELL).is_some_and(|shell| Path::new(&shell).file_name().is_some_and(|name| name == "fish"))
+}
+
+/// The shell `completion` prints for: the one named, else the one `SHELL`
+/// names (PowerShell on Windows without `SHELL`), as clap_complete reads it.
+pub fn completion_shell(given: Option<clap_complete::Shell>) -> Result<clap_complete::Shell, Error> {
+    given.or_else(clap_complete::Shell::from_env).ok_or_else(|| {
+        let why = match std::env::var_os(env::SHELL) {
+            Some(shell) => format!("`SHELL` (`{}`) is not a shell with a completion script", shell.to_string_lossy()),
+            None => "`SHELL` is not set".to_string(),
+        };
+        Error::usage(
+            format!("no shell named, and {why}"),
+            Some("name one: `kubectl oulogin completion bash|zsh|fish|powershell|elvish`".to_string()),
+        )
+    })
 }
 
 /// What the environment adds to TLS trust (`SSL_CERT_FILE`, `SSL_CERT_DIR`),

@@ -14,8 +14,10 @@ use crate::output;
 /// binary on `PATH`, so they also work when it is run directly.
 const BINARY_NAME: &str = "kubectl-oulogin";
 
-/// `completion SHELL`: prints the script clap_complete generates for the binary.
-pub fn print_completion(shell: clap_complete::Shell) -> Result<ExitStatus, Error> {
+/// `completion [SHELL]`: prints the script clap_complete generates for the
+/// binary, for the user's shell when none is named.
+pub fn print_completion(shell: Option<clap_complete::Shell>) -> Result<ExitStatus, Error> {
+    let shell = crate::settings::completion_shell(shell)?;
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), BINARY_NAME, &mut script);
     output::stdout(&script)?;

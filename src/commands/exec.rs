@@ -5,12 +5,11 @@
 use std::ffi::OsString;
 
 use super::target::{self, Destination, LoginTarget};
-use crate::cli::{GlobalArgs, LoginArgs};
+use crate::cli::{GlobalArgs, LoginArgs, ShellArg};
 use crate::error::{Error, ExitStatus};
 use crate::isolation::child::{IgnoredSignals, check_runnable};
 use crate::isolation::leftovers::remove_leftovers;
 use crate::isolation::private_dir::{PrivateDir, Purpose};
-use crate::isolation::shell::{export_line, shell_hint};
 use crate::kubeconfig::ours::SessionRef;
 use crate::output;
 use crate::session::SessionLocation;
@@ -34,26 +33,33 @@ pub fn exec_command(global: &GlobalArgs, args: &LoginArgs, command: &[OsString])
     Ok(status?)
 }
 
-/// `kubectl oulogin --host H --isolated`: prints the `export` line on stdout.
-pub fn isolated_command(global: &GlobalArgs, args: &LoginArgs) -> Result<ExitStatus, Error> {
+/// `kubectl oulogin --host H --isolated [--shell SHELL]`: prints the line
+/// that sets `KUBECONFIG` on stdout.
+pub fn isolated_command(global: &GlobalArgs, args: &LoginArgs, shell: Option<ShellArg>) -> Result<ExitStatus, Error> {
     let settings = LoginSettings::resolve(global, args)?;
+    let shell = crate::settings::isolated_shell(shell);
     let (settings, target, dir) = prepare(settings, Purpose::Isolated)?;
-    log_in_privately(&settings, &target, &dir)?;
     let kubeconfig = dir.kubeconfig();
+    let mut login = vec!["--host".to_string(), target.host.as_str().to_string()];
+    login.extend(
+        crate::settings::Remembered {
+            trust: Some(settings.trust.clone()),
+            port: Some(settings.port),
+            ..Default::default()
+        }
+        .login_flag_words(),
+    );
+    // Before the browser opens: a path the shell cannot express must not cost a login.
+    let text = crate::isolation::shell::render(shell, &kubeconfig, &login)?;
+    log_in_privately(&settings, &target, &dir)?;
     dir.keep();
     output::info(format!(
         "logged in to {} in a private kubeconfig with its own session; a later run removes it once \
          OpenUnison has ended that session (or it was unused for a day)",
         target.host
     ));
-    let flags = crate::settings::Remembered {
-        trust: Some(settings.trust.clone()),
-        port: Some(settings.port),
-        ..Default::default()
-    }
-    .login_flags();
-    output::info(shell_hint(&kubeconfig, target.host.as_str(), &flags, crate::settings::user_shell_is_fish()));
-    output::stdout(format!("{}\n", export_line(&kubeconfig)))?;
+    output::info(text.hint);
+    output::stdout(format!("{}\n", text.line))?;
     Ok(ExitStatus::Success)
 }
 

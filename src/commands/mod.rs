@@ -26,7 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus, Error> {
 fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
     let global = &cli.global;
     match cli.command {
-        None if cli.isolated => exec::isolated_command(global, &cli.login),
+        None if cli.isolated => exec::isolated_command(global, &cli.login, cli.shell),
         None => login::login_command(global, &cli.login),
         Some(Command::Token(args)) => token::token_command(global, &args),
         Some(Command::Exec(args)) => exec::exec_command(global, &args.login, &args.command),

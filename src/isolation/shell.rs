@@ -1,77 +1,425 @@
-//! What `--isolated` tells the user's shell: the `export` line on stdout for
-//! `eval`, and the hint on stderr for fish or a POSIX shell.
+//! What `--isolated` tells the user's shell: the line on stdout that sets
+//! `KUBECONFIG` (POSIX `export`, fish `set -gx`, PowerShell `$env:`, cmd
+//! `set`), and the hint on stderr for the shell the user is in, each quoted
+//! for that shell, or refused when the shell cannot express a path safely.
 
-use std::ffi::OsStr;
 use std::path::Path;
 
-/// The `export` line that `eval "$(kubectl oulogin --isolated ...)"` runs, quoted
-/// for POSIX shells (bash, zsh, sh; fish accepts `export` too).
-pub fn export_line(kubeconfig: &Path) -> String {
-    format!("export KUBECONFIG={}", shell_quote(kubeconfig.as_os_str()))
+use crate::error::{Error, Hint};
+
+/// A shell whose syntax `--isolated` can print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShellSyntax {
+    /// bash, zsh, dash, sh (and fish, which reads `export` too).
+    Posix,
+    Fish,
+    /// Windows PowerShell 5.1 and PowerShell 7 (`pwsh`).
+    PowerShell,
+    /// Windows' `cmd.exe`.
+    Cmd,
 }
 
-/// How to take the private kubeconfig into the user's shell (fish, or else
-/// a POSIX shell), now and next time.
-/// `login` is what follows `--host`: the host and the flags to repeat.
-/// `host` is quoted for the shell, `flags` (the remembered login flags) come quoted.
-pub fn shell_hint(kubeconfig: &Path, host: &str, flags: &str, fish: bool) -> String {
-    let login = format!("{}{flags}", shell_words::quote(host));
-    if fish {
-        format!(
-            "in fish: set -gx KUBECONFIG {}; next time `eval (kubectl oulogin --host {login} --isolated)` does it",
-            fish_quote(kubeconfig.as_os_str())
-        )
-    } else {
-        format!(
-            "in this shell: {}; next time `eval \"$(kubectl oulogin --host {login} --isolated)\"` does it",
-            export_line(kubeconfig)
-        )
+impl ShellSyntax {
+    /// The `--shell` value that selects this syntax.
+    pub fn flag_value(self) -> &'static str {
+        match self {
+            ShellSyntax::Posix => "sh",
+            ShellSyntax::Fish => "fish",
+            ShellSyntax::PowerShell => "powershell",
+            ShellSyntax::Cmd => "cmd",
+        }
+    }
+
+    /// The shell's name in messages.
+    fn name(self) -> &'static str {
+        match self {
+            ShellSyntax::Posix => "a POSIX shell",
+            ShellSyntax::Fish => "fish",
+            ShellSyntax::PowerShell => "PowerShell",
+            ShellSyntax::Cmd => "cmd",
+        }
     }
 }
 
-/// Single quotes for fish, where `\\` and `\'` are escapes inside them.
-fn fish_quote(text: &OsStr) -> String {
-    let text = text.to_string_lossy();
-    format!("'{}'", text.replace('\\', r"\\").replace('\'', r"\'"))
+/// Which syntax goes where (resolved from `--shell` and the platform in `settings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IsolatedShell {
+    /// The syntax of the line on stdout.
+    pub line: ShellSyntax,
+    /// The shell the hint on stderr speaks to (fish evaluates the POSIX line too).
+    pub hint: ShellSyntax,
+    /// Whether `--shell` was given: the command in the hint then repeats it.
+    pub given: bool,
 }
 
-fn shell_quote(text: &OsStr) -> String {
-    let text = text.to_string_lossy();
+impl IsolatedShell {
+    /// `--shell SHELL`: its syntax on stdout and in the hint.
+    pub fn chosen(syntax: ShellSyntax) -> IsolatedShell {
+        IsolatedShell { line: syntax, hint: syntax, given: true }
+    }
+}
+
+/// What `--isolated` prints: `line` on stdout, `hint` on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsolatedText {
+    pub line: String,
+    pub hint: String,
+}
+
+/// A path or login flag the chosen shell cannot express safely: refused
+/// before the login, rather than printing a line that sets something else.
+#[derive(Debug, thiserror::Error)]
+#[error("{shell} cannot express {what} `{text}` safely: {why}")]
+pub struct InexpressibleError {
+    shell: &'static str,
+    what: &'static str,
+    text: String,
+    why: &'static str,
+}
+
+impl Hint for InexpressibleError {
+    fn hint(&self) -> Option<String> {
+        Some(if self.what == PATH {
+            "choose another shell with `--shell` (`powershell` expresses any path), or set `KUBECACHEDIR` to a \
+             directory whose path it can express"
+                .to_string()
+        } else {
+            "choose another shell with `--shell` (`powershell` expresses any value)".to_string()
+        })
+    }
+}
+
+impl From<InexpressibleError> for Error {
+    fn from(err: InexpressibleError) -> Error {
+        let hint = err.hint();
+        Error::usage(err.to_string(), hint)
+    }
+}
+
+const PATH: &str = "the private kubeconfig's path";
+const FLAG: &str = "the login flag";
+
+/// The line for `shell.line` that sets `KUBECONFIG` to `kubeconfig`, and the
+/// hint for `shell.hint`: that line now, and the command that does it next
+/// time. `login` are the words after `kubectl oulogin`: `--host H` and the
+/// login flags to repeat, unquoted.
+pub fn render(shell: IsolatedShell, kubeconfig: &Path, login: &[String]) -> Result<IsolatedText, InexpressibleError> {
+    let path = kubeconfig.to_str().ok_or_else(|| InexpressibleError {
+        shell: shell.line.name(),
+        what: PATH,
+        text: kubeconfig.to_string_lossy().into_owned(),
+        why: "it is not valid Unicode",
+    })?;
+    let line = set_line(shell.line, path)?;
+    let mut words: Vec<&str> = login.iter().map(String::as_str).collect();
+    words.push("--isolated");
+    if shell.given {
+        words.extend(["--shell", shell.hint.flag_value()]);
+    }
+    let command = command_line(shell.hint, &words)?;
+    let now = set_line(shell.hint, path)?;
+    let hint = match shell.hint {
+        ShellSyntax::Posix => format!("in this shell: {now}; next time `eval \"$({command})\"` does it"),
+        ShellSyntax::Fish => format!("in fish: {now}; next time `eval ({command})` does it"),
+        ShellSyntax::PowerShell => format!("in PowerShell: {now}; next time `{command} | Invoke-Expression` does it"),
+        // `%%i` in a batch file; `%i` is what a prompt takes.
+        ShellSyntax::Cmd => format!("in cmd: {now}; next time `for /f \"delims=\" %i in ('{command}') do %i` does it"),
+    };
+    Ok(IsolatedText { line, hint })
+}
+
+/// The statement that sets `KUBECONFIG` to `path` in `syntax`.
+fn set_line(syntax: ShellSyntax, path: &str) -> Result<String, InexpressibleError> {
+    Ok(match syntax {
+        ShellSyntax::Posix => format!("export KUBECONFIG={}", posix_quote(path)),
+        ShellSyntax::Fish => format!("set -gx KUBECONFIG {}", fish_quote(path)),
+        ShellSyntax::PowerShell => format!("$env:KUBECONFIG = {}", powershell_expression(path)),
+        ShellSyntax::Cmd => {
+            check_cmd(path, PATH, true)?;
+            // `set "NAME=VALUE"`: the quotes keep `&`, `^`, `|`, `<`, `>` and
+            // `(`/`)` literal when typed; in a `for /f` variable's value they
+            // are literal anyway (cmd parses operators before it expands `%i`).
+            format!("set \"KUBECONFIG={path}\"")
+        }
+    })
+}
+
+/// `kubectl oulogin WORDS...`, each word quoted for `syntax` where it needs it.
+fn command_line(syntax: ShellSyntax, words: &[&str]) -> Result<String, InexpressibleError> {
+    let mut line = String::from("kubectl oulogin");
+    for word in words {
+        line.push(' ');
+        let bare = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c));
+        match syntax {
+            _ if bare => line.push_str(word),
+            ShellSyntax::Posix => line.push_str(&shell_words::quote(word)),
+            ShellSyntax::Fish => line.push_str(&fish_quote(word)),
+            ShellSyntax::PowerShell => line.push_str(&powershell_argument(word)),
+            ShellSyntax::Cmd => line.push_str(&cmd_argument(word)?),
+        }
+    }
+    Ok(line)
+}
+
+/// Single quotes for a POSIX shell: nothing is special inside them, and a
+/// `'` is closed, escaped and reopened.
+fn posix_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Single quotes for fish, where `\\` and `\'` are escapes inside them;
+/// control characters (a line break would split `eval (…)`'s input) go
+/// between quotes as `\xHH` escapes.
+fn fish_quote(text: &str) -> String {
+    let mut quoted = String::from("'");
+    for c in text.chars() {
+        match c {
+            '\\' => quoted.push_str(r"\\"),
+            '\'' => quoted.push_str(r"\'"),
+            c if c.is_ascii_control() => quoted.push_str(&format!(r"'\x{:02x}'", u32::from(c))),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// A PowerShell expression for `text` in plain ASCII: single-quoted runs
+/// (nothing is special inside them but the quote, doubled), joined with
+/// `[char]0xXXXX` for every other character. PowerShell decodes a native
+/// command's output in the console's code page, not UTF-8, so `... |
+/// Invoke-Expression` would misread `é` or `’` (which PowerShell also takes
+/// as a quote) printed as they are; a line break would split the statement.
+fn powershell_expression(text: &str) -> String {
+    let mut pieces: Vec<String> = Vec::new();
+    let mut run = String::new();
+    for c in text.chars() {
+        if c.is_ascii() && !c.is_ascii_control() {
+            if c == '\'' {
+                run.push('\'');
+            }
+            run.push(c);
+            continue;
+        }
+        // A string first, so that `+` concatenates rather than adds.
+        if !run.is_empty() || pieces.is_empty() {
+            pieces.push(format!("'{}'", std::mem::take(&mut run)));
+        }
+        for unit in c.encode_utf16(&mut [0; 2]) {
+            pieces.push(format!("[char]0x{unit:04X}"));
+        }
+    }
+    if !run.is_empty() || pieces.is_empty() {
+        pieces.push(format!("'{run}'"));
+    }
+    pieces.join(" + ")
+}
+
+/// An argument for a PowerShell command line typed by hand: single quotes,
+/// with every quote PowerShell recognises (`'` and the typographic ones)
+/// doubled; the ASCII expression in parentheses when control characters
+/// leave nothing else.
+fn powershell_argument(text: &str) -> String {
+    if text.chars().any(|c| c.is_control()) {
+        return format!("({})", powershell_expression(text));
+    }
+    let mut quoted = String::from("'");
+    for c in text.chars() {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
+            quoted.push(c);
+        }
+        quoted.push(c);
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// An argument for a cmd command line: double quotes, with the backslashes
+/// before the closing quote doubled (the program's own argument parser
+/// would read `\"` as a quote).
+fn cmd_argument(text: &str) -> Result<String, InexpressibleError> {
+    check_cmd(text, FLAG, false)?;
+    let trailing = text.len() - text.trim_end_matches('\\').len();
+    Ok(format!("\"{text}{}\"", "\\".repeat(trailing)))
+}
+
+/// What cmd cannot quote: `"` has no escape inside quotes; `%` is expanded
+/// in a typed line even between quotes (`%USERNAME%`), `!` under delayed
+/// expansion; a line break ends the line `for /f` reads. For the line on
+/// stdout (`for_output`) also anything outside ASCII: `for /f` decodes a
+/// command's output in the console's code page, not UTF-8.
+fn check_cmd(text: &str, what: &'static str, for_output: bool) -> Result<(), InexpressibleError> {
+    let why = if text.contains('"') {
+        "cmd has no way to quote `\"`"
+    } else if text.contains('%') {
+        "cmd expands `%` as a variable even between quotes"
+    } else if text.contains('!') {
+        "cmd expands `!` as a variable under delayed expansion"
+    } else if text.chars().any(|c| c.is_control()) {
+        "it holds a control character (a line break ends cmd's line)"
+    } else if for_output && !text.is_ascii() {
+        "it holds characters outside ASCII, which `for /f` reads in the console's code page"
+    } else {
+        return Ok(());
+    };
+    Err(InexpressibleError { shell: ShellSyntax::Cmd.name(), what, text: text.to_string(), why })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn export_lines_are_quoted() {
-        assert_eq!(export_line(Path::new("/tmp/a b/kubeconfig")), "export KUBECONFIG='/tmp/a b/kubeconfig'");
-        assert_eq!(export_line(Path::new("/tmp/it's")), r"export KUBECONFIG='/tmp/it'\''s'");
-        assert_eq!(fish_quote(OsStr::new(r"/tmp/it's a\b")), r"'/tmp/it\'s a\\b'");
+    const HOSTILE: &str = "/tmp/it's a $HOME `x` \\b 50%\"q\"/kubeconfig";
+
+    fn words(host: &str, flags: &[&str]) -> Vec<String> {
+        ["--host", host].iter().chain(flags).map(|word| word.to_string()).collect()
+    }
+
+    fn render_for(syntax: ShellSyntax, path: &str) -> Result<IsolatedText, InexpressibleError> {
+        render(IsolatedShell::chosen(syntax), Path::new(path), &words("ou.example.com", &[]))
     }
 
     #[test]
-    fn the_isolated_hint_is_for_the_users_shell_only() {
+    fn posix_lines_are_single_quoted_with_quotes_closed_and_escaped() {
+        let line = |path: &str| render_for(ShellSyntax::Posix, path).unwrap().line;
+        assert_eq!(line("/tmp/a b/kubeconfig"), "export KUBECONFIG='/tmp/a b/kubeconfig'");
+        assert_eq!(line("/tmp/it's"), r"export KUBECONFIG='/tmp/it'\''s'");
+        assert_eq!(line(HOSTILE), r#"export KUBECONFIG='/tmp/it'\''s a $HOME `x` \b 50%"q"/kubeconfig'"#);
+        assert_eq!(line("/tmp/a\nb"), "export KUBECONFIG='/tmp/a\nb'");
+    }
+
+    #[test]
+    fn fish_lines_escape_backslashes_quotes_and_control_characters() {
+        let line = |path: &str| render_for(ShellSyntax::Fish, path).unwrap().line;
+        assert_eq!(line(r"/tmp/it's a\b"), r"set -gx KUBECONFIG '/tmp/it\'s a\\b'");
+        assert_eq!(line(HOSTILE), r#"set -gx KUBECONFIG '/tmp/it\'s a $HOME `x` \\b 50%"q"/kubeconfig'"#);
+        assert_eq!(line("/tmp/a\nb"), r"set -gx KUBECONFIG '/tmp/a'\x0a'b'");
+    }
+
+    #[test]
+    fn powershell_lines_are_ascii_single_quoted_with_quotes_doubled() {
+        let line = |path: &str| render_for(ShellSyntax::PowerShell, path).unwrap().line;
+        assert_eq!(
+            line(r"C:\Users\o'brien\.kube\cache\oulogin\isolated\x\kubeconfig"),
+            r"$env:KUBECONFIG = 'C:\Users\o''brien\.kube\cache\oulogin\isolated\x\kubeconfig'"
+        );
+        // `$`, backticks, `"` and `%` are nothing inside single quotes.
+        assert_eq!(line(HOSTILE), r#"$env:KUBECONFIG = '/tmp/it''s a $HOME `x` \b 50%"q"/kubeconfig'"#);
+        // Outside ASCII (and PowerShell's typographic quotes) as `[char]`s, never raw.
+        assert_eq!(line(r"C:\Users\José"), r"$env:KUBECONFIG = 'C:\Users\Jos' + [char]0x00E9");
+        assert_eq!(
+            line("\u{2019}x\u{1F600}\ny"),
+            "$env:KUBECONFIG = '' + [char]0x2019 + 'x' + [char]0xD83D + [char]0xDE00 + [char]0x000A + 'y'"
+        );
+        assert_eq!(line(""), "$env:KUBECONFIG = ''");
+    }
+
+    #[test]
+    fn cmd_lines_quote_what_cmd_can_and_refuse_the_rest() {
+        let line = |path: &str| render_for(ShellSyntax::Cmd, path).map(|text| text.line);
+        assert_eq!(
+            line(r"C:\Users\A & B ^(x)\kubeconfig").unwrap(),
+            r#"set "KUBECONFIG=C:\Users\A & B ^(x)\kubeconfig""#
+        );
+        assert_eq!(line(r"C:\it's $x `y`").unwrap(), r#"set "KUBECONFIG=C:\it's $x `y`""#);
+        for (path, why) in [
+            (r"C:\50%off\kubeconfig", "`%`"),
+            (r"C:\%USERNAME%\kubeconfig", "`%`"),
+            ("C:\\a\"b", "`\"`"),
+            (r"C:\wow!\kubeconfig", "`!`"),
+            ("C:\\a\r\nb", "control character"),
+            (r"C:\Users\José\kubeconfig", "outside ASCII"),
+        ] {
+            let err = line(path).unwrap_err();
+            let message = Error::from(err).render();
+            assert!(message.starts_with("error: cmd cannot express the private kubeconfig's path"), "{message}");
+            assert!(message.contains(why), "{path}: {message}");
+            assert!(message.contains("hint: choose another shell with `--shell`"), "{message}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_that_is_not_unicode_is_refused_rather_than_mangled() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let path = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/\xff/kubeconfig"));
+        let err = render(IsolatedShell::chosen(ShellSyntax::Posix), path, &[]).unwrap_err();
+        assert!(err.to_string().contains("not valid Unicode"), "{err}");
+    }
+
+    #[test]
+    fn each_hint_shows_its_shells_line_and_the_command_for_next_time() {
         let kubeconfig = Path::new("/tmp/x/kubeconfig");
-        let fish = shell_hint(kubeconfig, "ou.example.com", "", true);
+        let login = words("ou.example.com", &["--port", "8401"]);
+        let hint = |shell: IsolatedShell| render(shell, kubeconfig, &login).unwrap().hint;
+        let default = |line, hint| IsolatedShell { line, hint, given: false };
         assert_eq!(
-            fish,
-            "in fish: set -gx KUBECONFIG '/tmp/x/kubeconfig'; next time \
-             `eval (kubectl oulogin --host ou.example.com --isolated)` does it"
-        );
-        let posix = shell_hint(kubeconfig, "ou.example.com", "", false);
-        assert_eq!(
-            posix,
+            hint(default(ShellSyntax::Posix, ShellSyntax::Posix)),
             "in this shell: export KUBECONFIG='/tmp/x/kubeconfig'; next time \
-             `eval \"$(kubectl oulogin --host ou.example.com --isolated)\"` does it"
+             `eval \"$(kubectl oulogin --host ou.example.com --port 8401 --isolated)\"` does it"
         );
-        assert!(!posix.contains("fish") && !fish.contains("$("));
-        // A host from someone else's kubeconfig cannot smuggle a command into an `eval`.
-        let hostile = shell_hint(kubeconfig, "ou.example.com;touch${IFS}pwned", " --port 8401", false);
+        // Fish by `SHELL`: the POSIX line on stdout, which fish evaluates too.
+        assert_eq!(
+            hint(default(ShellSyntax::Posix, ShellSyntax::Fish)),
+            "in fish: set -gx KUBECONFIG '/tmp/x/kubeconfig'; next time \
+             `eval (kubectl oulogin --host ou.example.com --port 8401 --isolated)` does it"
+        );
+        assert_eq!(
+            hint(default(ShellSyntax::PowerShell, ShellSyntax::PowerShell)),
+            "in PowerShell: $env:KUBECONFIG = '/tmp/x/kubeconfig'; next time \
+             `kubectl oulogin --host ou.example.com --port 8401 --isolated | Invoke-Expression` does it"
+        );
+        // A chosen shell is repeated, so that next time prints the same syntax.
+        assert_eq!(
+            hint(IsolatedShell::chosen(ShellSyntax::Fish)),
+            "in fish: set -gx KUBECONFIG '/tmp/x/kubeconfig'; next time \
+             `eval (kubectl oulogin --host ou.example.com --port 8401 --isolated --shell fish)` does it"
+        );
+        assert_eq!(
+            hint(IsolatedShell::chosen(ShellSyntax::Cmd)),
+            "in cmd: set \"KUBECONFIG=/tmp/x/kubeconfig\"; next time `for /f \"delims=\" %i in \
+             ('kubectl oulogin --host ou.example.com --port 8401 --isolated --shell cmd') do %i` does it"
+        );
+    }
+
+    #[test]
+    fn hosts_and_flags_in_hints_are_quoted_for_the_hints_shell() {
+        let kubeconfig = Path::new("/tmp/x/kubeconfig");
+        let hostile = "ou.example.com;touch${IFS}pwned";
+        let ca = r"/my ca/it's `x` $y\.pem";
+        let login = words(hostile, &["--certificate-authority", ca]);
+        let hint = |syntax| render(IsolatedShell::chosen(syntax), kubeconfig, &login).map(|text| text.hint);
+        let posix = hint(ShellSyntax::Posix).unwrap();
         assert!(
-            hostile.contains("kubectl oulogin --host 'ou.example.com;touch${IFS}pwned' --port 8401 --isolated"),
-            "{hostile}"
+            posix.contains(
+                r#"kubectl oulogin --host 'ou.example.com;touch${IFS}pwned' --certificate-authority '/my ca/it'\''s `x` $y\.pem' --isolated"#
+            ),
+            "{posix}"
         );
+        let fish = hint(ShellSyntax::Fish).unwrap();
+        assert!(
+            fish.contains(
+                r#"--host 'ou.example.com;touch${IFS}pwned' --certificate-authority '/my ca/it\'s `x` $y\\.pem' --isolated"#
+            ),
+            "{fish}"
+        );
+        let powershell = hint(ShellSyntax::PowerShell).unwrap();
+        assert!(
+            powershell.contains(
+                r#"--host 'ou.example.com;touch${IFS}pwned' --certificate-authority '/my ca/it''s `x` $y\.pem' --isolated --shell powershell | Invoke-Expression"#
+            ),
+            "{powershell}"
+        );
+        assert_eq!(powershell_argument("it\u{2019}s"), "'it\u{2019}\u{2019}s'");
+        let cmd = hint(ShellSyntax::Cmd).unwrap();
+        assert!(
+            cmd.contains(
+                r#"('kubectl oulogin --host "ou.example.com;touch${IFS}pwned" --certificate-authority "/my ca/it's `x` $y\.pem" --isolated --shell cmd')"#
+            ),
+            "{cmd}"
+        );
+        assert_eq!(cmd_argument(r"C:\my dir\").unwrap(), r#""C:\my dir\\""#);
+        let refused = render(IsolatedShell::chosen(ShellSyntax::Cmd), kubeconfig, &words("ou%PATH%", &[])).unwrap_err();
+        assert!(refused.to_string().contains("the login flag `ou%PATH%`"), "{refused}");
     }
 }

@@ -3,7 +3,8 @@
 //! token fails) with the real kubectl inside the child: private 0700
 //! directories with 0600 files, exit statuses passed through, signals
 //! forwarded, directories removed (also after SIGKILL, by a later run), logins
-//! queued on the one redirect port, and `eval` of the `--isolated` output.
+//! queued on the one redirect port, `eval` of the `--isolated` output, and the
+//! line `--shell` chooses (fish, PowerShell, cmd) checked as text.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -481,6 +482,99 @@ fn isolated_prints_an_export_line_that_bash_and_sh_can_eval() {
     assert_eq!(ctx.env.read_kubeconfig(), before, "the default kubeconfig is untouched");
     assert_eq!(ctx.fake.sessions_minted() as usize, ctx.private_dirs().len(), "one session per private kubeconfig");
     assert_eq!(ctx.fake.failed_refreshes(), 0);
+}
+
+/// `--isolated --shell SHELL [login flags]`.
+fn isolated_args_for(ctx: &TestContext, shell: &str) -> Vec<String> {
+    let mut args = isolated_args(ctx);
+    args.extend(["--shell".to_string(), shell.to_string()]);
+    args
+}
+
+/// The one line on stdout, without its line break.
+fn the_line(output: &Output) -> &str {
+    let line = output.stdout.strip_suffix('\n').unwrap_or_else(|| panic!("one line on stdout:\n{output}"));
+    assert!(!line.contains('\n'), "one line on stdout:\n{output}");
+    line
+}
+
+/// The private kubeconfig a line names: a new one, under the private root, that kubectl can use.
+fn check_private_kubeconfig(ctx: &TestContext, path: &str, output: &Output) -> PathBuf {
+    let path = PathBuf::from(path);
+    assert_eq!(path.parent().unwrap().parent().unwrap(), ctx.private_root(), "{output}");
+    ctx.env.kubectl(["get", "--raw", "/api"]).env("KUBECONFIG", &path).run().assert_success();
+    path
+}
+
+#[test]
+fn isolated_prints_the_line_of_the_shell_chosen_with_shell_without_that_shell_installed() {
+    let ctx = TestContext::new().with_user_kubeconfig();
+    let before = ctx.env.read_kubeconfig();
+    let host = ctx.fake.host();
+
+    // `SHELL` says bash, `--shell` wins; the text is checked, no fish or pwsh runs.
+    let fish = ctx.env.oulogin(isolated_args_for(&ctx, "fish")).env("SHELL", "/bin/bash").run();
+    fish.assert_success();
+    let quoted = the_line(&fish).strip_prefix("set -gx KUBECONFIG ").unwrap_or_else(|| panic!("{fish}"));
+    let path = quoted.strip_prefix('\'').and_then(|rest| rest.strip_suffix('\'')).expect("single-quoted");
+    let fish_kubeconfig = check_private_kubeconfig(&ctx, path, &fish);
+    fish.assert_stderr_contains(&format!("in fish: set -gx KUBECONFIG '{path}'"));
+    fish.assert_stderr_contains(&format!("`eval (kubectl oulogin --host {host} --port "));
+    fish.assert_stderr_contains(" --isolated --shell fish)` does it");
+
+    let powershell = ctx.env.oulogin(isolated_args_for(&ctx, "pwsh")).run();
+    powershell.assert_success();
+    let quoted = the_line(&powershell).strip_prefix("$env:KUBECONFIG = ").unwrap_or_else(|| panic!("{powershell}"));
+    let path = quoted.strip_prefix('\'').and_then(|rest| rest.strip_suffix('\'')).expect("single-quoted");
+    let powershell_kubeconfig = check_private_kubeconfig(&ctx, path, &powershell);
+    powershell.assert_stderr_contains(&format!("in PowerShell: $env:KUBECONFIG = '{path}'"));
+    powershell.assert_stderr_contains(&format!("`kubectl oulogin --host {host} --port "));
+    powershell.assert_stderr_contains(" --isolated --shell powershell | Invoke-Expression` does it");
+
+    let cmd = ctx.env.oulogin(isolated_args_for(&ctx, "cmd")).run();
+    cmd.assert_success();
+    let path = the_line(&cmd).strip_prefix("set \"KUBECONFIG=").and_then(|rest| rest.strip_suffix('"'));
+    let cmd_kubeconfig = check_private_kubeconfig(&ctx, path.unwrap_or_else(|| panic!("{cmd}")), &cmd);
+    cmd.assert_stderr_contains(&format!("`for /f \"delims=\" %i in ('kubectl oulogin --host {host} --port "));
+    cmd.assert_stderr_contains(" --isolated --shell cmd') do %i` does it");
+
+    // `bash` is `sh`: the POSIX line, and its hint, whatever `SHELL` says.
+    let bash = ctx.env.oulogin(isolated_args_for(&ctx, "bash")).env("SHELL", "/usr/bin/fish").run();
+    bash.assert_success();
+    let bash_kubeconfig = exported_path(&bash);
+    bash.assert_stderr_contains(" --isolated --shell sh)\"` does it");
+    assert!(!bash.stderr.contains("fish"), "{bash}");
+
+    let all = [fish_kubeconfig, powershell_kubeconfig, cmd_kubeconfig, bash_kubeconfig];
+    assert_eq!(all.iter().collect::<std::collections::BTreeSet<_>>().len(), all.len(), "a new one each time");
+    assert_eq!(ctx.env.read_kubeconfig(), before, "the default kubeconfig is untouched");
+}
+
+#[test]
+fn a_path_cmd_cannot_express_is_refused_before_the_browser_opens() {
+    let ctx = TestContext::new();
+    let cache = ctx.env.root().join("50%off");
+    let output = ctx.env.oulogin(isolated_args_for(&ctx, "cmd")).env("KUBECACHEDIR", &cache).run();
+    output.assert_code(2);
+    assert!(output.stdout.is_empty(), "{output}");
+    output.assert_stderr_contains("error: cmd cannot express the private kubeconfig's path `");
+    output.assert_stderr_contains("50%off");
+    output.assert_stderr_contains("hint: choose another shell with `--shell`");
+    assert_eq!(ctx.browser.opened(), 0);
+    assert_eq!(ctx.fake.sessions_minted(), 0);
+    let left: Vec<_> = std::fs::read_dir(cache.join("oulogin").join("isolated")).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn shell_without_isolated_is_a_usage_error() {
+    let ctx = TestContext::new();
+    let mut args = ctx.login_args(&[]);
+    args.extend(["--shell".to_string(), "fish".to_string()]);
+    let output = ctx.env.oulogin(args).run();
+    output.assert_code(2);
+    output.assert_stderr_contains("the following required arguments were not provided:\n  --isolated");
+    assert_eq!(ctx.browser.opened(), 0);
 }
 
 /// Sets every file's mtime in `dir` back by `ago`, as if unused that long.

@@ -120,6 +120,27 @@ fn completion_scripts_in_completions_dir_are_current() {
 }
 
 #[test]
+fn completion_without_a_shell_prints_the_script_for_the_shell_that_shell_names() {
+    let home = tempfile::tempdir().unwrap();
+    let zsh = run(&plugin_binary(), &["completion"], "/usr/bin:/bin", home.path(), &[("SHELL", "/usr/bin/zsh")]);
+    assert_eq!(String::from_utf8(zsh.stdout).unwrap(), plugin(&["completion", "zsh"]));
+    // No `SHELL`, or one without a script: a usage error naming the choices.
+    for shell in [None, Some("/bin/sh")] {
+        let mut command = Command::new(plugin_binary());
+        command.arg("completion").env_clear().env("HOME", home.path()).stdin(Stdio::null());
+        if let Some(shell) = shell {
+            command.env("SHELL", shell);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{shell:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{shell:?}");
+        assert!(stderr.starts_with("error: no shell named, and `SHELL`"), "{shell:?}: {stderr}");
+        assert!(stderr.contains("hint: name one: `kubectl oulogin completion bash|zsh|fish|powershell|elvish`"));
+    }
+}
+
+#[test]
 fn man_page_is_current() {
     let page = plugin(&["__man"]);
     assert!(page.contains(".TH kubectl-oulogin 1"), "not a man page:\n{page}");
