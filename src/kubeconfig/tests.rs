@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::write::lock_path;
+use super::write::{self, lock_path};
 use super::*;
 use crate::error::Error;
 
@@ -715,28 +715,42 @@ fn a_file_kubectl_is_rewriting_is_read_once_kubectl_is_done() {
 #[test]
 fn a_file_rewritten_in_place_is_read_whole_even_when_the_writer_is_gone_before_we_look() {
     let dir = tempfile::tempdir().unwrap();
-    let path = put(dir.path(), "config", TWO_ENTRIES);
     // kubectl truncates, writes and removes its lock within a millisecond or
     // two: a reader that catches the half-written file may find no lock by the
     // time it looks. This writer takes no lock at all, so only "the file
-    // changed since the failed read" tells the reader to look again.
+    // changed since the failed look" tells the reader to look again. The
+    // writer takes its steps in the reader's pauses: a writer thread that
+    // stalls (a loaded machine) leaves a torn file unchanged and unlocked
+    // across two looks, which is a broken file and rightly refused.
     let cut = TWO_ENTRIES.find("users:\n-").unwrap() + "users:\n-".len();
     let (torn, rest) = TWO_ENTRIES.split_at(cut);
-    assert!(parse_text(torn).is_err(), "the torn half must be refused for this test to mean anything");
-    let torn_reads = assert_every_load_reads_the_whole_file(
-        &path,
-        |bytes| bytes.len() < TWO_ENTRIES.len(),
-        || {
-            // Cut back to the torn half in one step (never empty, which
-            // would read as a valid empty kubeconfig), then complete it.
-            let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
-            file.set_len(torn.len() as u64).unwrap();
-            std::thread::sleep(Duration::from_millis(3));
-            file.write_all(rest.as_bytes()).unwrap();
-            true
-        },
-    );
-    assert!(torn_reads > 0, "no plain read caught the file half-written; the test proves little");
+    // A second torn state of another length, so that "changed" does not
+    // depend on the clock resolution of file times.
+    let (torn_again, rest_again) = TWO_ENTRIES.split_at(cut + 2);
+    for half in [torn, torn_again] {
+        assert!(parse_text(half).is_err(), "a torn half must be refused for this test to mean anything");
+    }
+    let path = put(dir.path(), "config", torn);
+    let mut steps = 0;
+    let loaded = write::load_settled_pausing(&explicit(&path), &Default::default(), |_| {
+        steps += 1;
+        match steps {
+            // The writer finishes after our first look and rewrites again at
+            // once: the second look finds it torn, but not as the first one did.
+            1 => {
+                let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+                file.write_all(rest.as_bytes()).unwrap();
+                file.set_len(torn_again.len() as u64).unwrap();
+            }
+            2 => {
+                let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+                file.write_all(rest_again.as_bytes()).unwrap();
+            }
+            _ => panic!("looked again at a whole file"),
+        }
+    });
+    assert_eq!(loaded.unwrap().context_names(), ["ctx1"]);
+    assert_eq!(steps, 2, "the reader did not look at each torn state");
 }
 
 /// Loads `path` (holding [`TWO_ENTRIES`]) 40 times while another thread keeps

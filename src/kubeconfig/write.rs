@@ -293,6 +293,21 @@ fn load_settled_holding(
     selection: &KubeconfigSelection,
     ours: &BTreeMap<PathBuf, KubectlLock>,
 ) -> Result<Kubeconfigs, KubeconfigError> {
+    load_settled_pausing(selection, ours, std::thread::sleep)
+}
+
+/// [`load_settled_holding`], calling `pause_for` between two looks. Whether
+/// a writer is still at work is judged from what the looks find (a lock, or
+/// a file that changed between two failed looks), so a test can make the
+/// pause the writer's next step and fix the interleaving instead of racing
+/// a writer thread for it. A writer that takes no lock and leaves the file
+/// torn and unchanged for a whole pause looks like a broken file, and is
+/// refused as one.
+pub(super) fn load_settled_pausing(
+    selection: &KubeconfigSelection,
+    ours: &BTreeMap<PathBuf, KubectlLock>,
+    mut pause_for: impl FnMut(Duration),
+) -> Result<Kubeconfigs, KubeconfigError> {
     let locked_by_another = |path: &Path| !ours.contains_key(path) && lock_path(path).exists();
     let started = Instant::now();
     let mut pause = Duration::from_millis(10);
@@ -311,7 +326,7 @@ fn load_settled_holding(
                 if !waited_enough && config.files.iter().any(|file| file.emptied_by_a_writer(locked_by_another)) => {}
             result => return result,
         }
-        std::thread::sleep(pause);
+        pause_for(pause);
         pause = (pause * 2).min(Duration::from_millis(200));
     }
 }
@@ -402,7 +417,7 @@ pub(super) fn lock_path(file: &Path) -> PathBuf {
 /// a lock a killed kubectl-oulogin left from a live one (kubectl's own
 /// locks are empty and never flock-ed; we never remove those).
 #[derive(Debug)]
-struct KubectlLock {
+pub(super) struct KubectlLock {
     path: PathBuf,
     _held: fs::File,
 }
