@@ -726,7 +726,7 @@ fn a_file_rewritten_in_place_is_read_whole_even_when_the_writer_is_gone_before_w
     let (torn, rest) = TWO_ENTRIES.split_at(cut);
     // A second torn state of another length, so that "changed" does not
     // depend on the clock resolution of file times.
-    let torn_again = &TWO_ENTRIES[..cut + 2];
+    let (torn_again, rest_again) = TWO_ENTRIES.split_at(cut + 2);
     for half in [torn, torn_again] {
         assert!(parse_text(half).is_err(), "a torn half must be refused for this test to mean anything");
     }
@@ -744,7 +744,7 @@ fn a_file_rewritten_in_place_is_read_whole_even_when_the_writer_is_gone_before_w
             }
             2 => {
                 let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
-                file.write_all(TWO_ENTRIES[torn_again.len()..].as_bytes()).unwrap();
+                file.write_all(rest_again.as_bytes()).unwrap();
             }
             _ => panic!("looked again at a whole file"),
         }
