@@ -13,6 +13,7 @@
 //! (`--ignored`) with `OULOGIN_WINDOWS_PLUGIN` (the `.exe`) and
 //! `OULOGIN_WINE_RUN` (`scripts/wine-run`) set.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -138,10 +139,7 @@ fn wait_for_authorization_url(login: &mut Running) -> String {
 
 /// A `--no-browser` login of the Windows plugin: the user's browser (the fake
 /// one, on Linux) opens the printed URL and ends on the plugin's loopback
-/// listener. (Pasting the URL on stdin cannot be shown under wine: a Unix pipe
-/// as stdin is FILE_TYPE_PIPE there, but PeekNamedPipe on it fails with
-/// ERROR_NOT_SUPPORTED, so the paste reader stops; on Windows stdin pipes are
-/// named pipes.)
+/// listener.
 fn log_in_with_no_browser(wine: &Wine, ctx: &TestContext) -> Output {
     let mut login = wine.plugin(&ctx.env, &no_browser_args(&ctx.fake)).spawn();
     let url = wait_for_authorization_url(&mut login);
@@ -149,6 +147,53 @@ fn log_in_with_no_browser(wine: &Wine, ctx: &TestContext) -> Output {
     let visit = Browser::new(&[&ctx.fake.ca_pem()]).follow(&url);
     assert!(visit.reached_login_complete(), "{visit:#?}\n{}", login.stderr_so_far());
     login.wait(RUN_TIMEOUT)
+}
+
+/// A `--no-browser` login of the Windows plugin whose redirect URL is pasted
+/// into its console, as a Windows user does: the user's browser (the fake
+/// one) stops at the loopback redirect URL, which is typed with Enter.
+///
+/// The plugin's stdin is a terminal (`script` gives it one), which wine makes
+/// a Windows console. A pipe would not do: wine passes a Unix pipe as
+/// FILE_TYPE_PIPE, but PeekNamedPipe on it fails with ERROR_NOT_SUPPORTED, so
+/// the plugin's paste reader stops (on Windows, stdin pipes are named pipes).
+/// Its stderr goes to a file, away from the console's escape sequences.
+/// Returns the run of `script` and the plugin's stderr.
+fn log_in_by_pasting_into_the_console(wine: &Wine, ctx: &TestContext) -> (Output, String) {
+    let stderr_file = ctx.env.root().join("login-stderr.txt");
+    let quote = |word: &str| {
+        assert!(!word.contains('\''), "{word} needs no quoting");
+        format!("'{word}'")
+    };
+    let mut words = vec![quote(&wine.runner.display().to_string()), quote(&wine.plugin.display().to_string())];
+    words.extend(no_browser_args(&ctx.fake).iter().map(|arg| quote(arg)));
+    let line = format!("{} 2>{}", words.join(" "), quote(&stderr_file.display().to_string()));
+    let mut login = ctx
+        .env
+        .command("/usr/bin/script", ["--quiet", "--flush", "--return", "--command", &line, "/dev/null"])
+        .env("KUBECONFIG", windows_path(&ctx.env.kubeconfig))
+        .env("KUBECACHEDIR", windows_path(&ctx.env.cache_dir))
+        .env("TERM", "dumb")
+        .timeout(RUN_TIMEOUT)
+        .spawn();
+    let stderr = || std::fs::read_to_string(&stderr_file).unwrap_or_default();
+    let printed =
+        |stderr: &str| stderr.lines().map(str::trim).find(|line| line.starts_with("https://")).map(String::from);
+    let printed_by = Instant::now() + RUN_TIMEOUT;
+    while printed(&stderr()).is_none() && login.is_running() && Instant::now() < printed_by {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = printed(&stderr()).unwrap_or_else(|| panic!("no authorization URL printed:\n{}", stderr()));
+    assert!(url.starts_with(&format!("{}/auth?", ctx.fake.cli_issuer())), "{url}");
+    let pasted = Browser::new(&[&ctx.fake.ca_pem()]).loopback_redirect(&url);
+    write!(login.stdin.as_mut().expect("piped stdin"), "{pasted}\r").expect("type the URL");
+    // `script` ends on the end of its input: keep it open until the plugin is done.
+    let done_by = Instant::now() + RUN_TIMEOUT;
+    while login.is_running() && Instant::now() < done_by {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = login.wait(Duration::from_secs(5));
+    (output, stderr())
 }
 
 /// The `exp` claim of a JWT (not verified: the fake signed it).
@@ -183,12 +228,13 @@ fn api_server_accepts(fake: &FakeOpenUnison, token: &str) -> bool {
 
 #[test]
 #[ignore = "needs a Windows build and wine: scripts/test-windows runs them"]
-fn the_windows_plugin_logs_in_with_no_browser_and_kubectl_uses_the_kubeconfig_it_wrote() {
+fn the_windows_plugin_logs_in_with_a_url_pasted_into_its_console_and_kubectl_uses_the_kubeconfig_it_wrote() {
     let wine = Wine::from_env();
     let ctx = windows_context(fake_config());
-    let login = log_in_with_no_browser(&wine, &ctx);
+    let (login, stderr) = log_in_by_pasting_into_the_console(&wine, &ctx);
     login.assert_success();
-    assert_eq!(ctx.fake.sessions_minted(), 1, "{login}");
+    assert_eq!(ctx.fake.sessions_minted(), 1, "{login}\n--- the plugin's stderr ---\n{stderr}");
+    assert_eq!(ctx.fake.code_exchanges(), 1, "{stderr}");
 
     // The stanza names the session the Windows plugin keeps under KUBECACHEDIR.
     let kubeconfig = yaml(&ctx.env.read_kubeconfig());
