@@ -81,10 +81,19 @@ impl PrivateDir {
         command.run(&self.kubeconfig(), self.active.as_ref(), ignored)
     }
 
+    /// Closes `active.lock` before the directory goes: where deleting leaves an
+    /// open file "delete pending" until it is closed (Windows without POSIX
+    /// delete semantics, as under wine), the directory would not be empty. A
+    /// later run's clean-up may then remove it at the same time, which is
+    /// harmless: both only remove, and an entry already gone is no error.
+    fn release(&mut self) {
+        drop(self.active.take());
+    }
+
     /// Removes the directory now; unlike dropping the guard, says when that fails.
     pub fn remove(mut self) -> Result<(), FileError> {
         self.keep = true;
-        // Still holding `active.lock`, so no concurrent clean-up races this one.
+        self.release();
         match fs::remove_dir_all(&self.path) {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(FileError::new("remove", &self.path, err)),
             _ => Ok(()),
@@ -95,6 +104,7 @@ impl PrivateDir {
 impl Drop for PrivateDir {
     fn drop(&mut self) {
         if !self.keep {
+            self.release();
             let _ = fs::remove_dir_all(&self.path);
         }
     }

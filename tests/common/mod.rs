@@ -106,7 +106,13 @@ impl Default for TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let root = tempfile::Builder::new().prefix("oulogin-test-").tempdir().expect("temporary directory");
+        TestEnv::new_in(&std::env::temp_dir())
+    }
+
+    /// A world whose temporary directory is made in `parent` rather than the
+    /// system's (for a test whose files must not sit under a shared `/tmp`).
+    pub fn new_in(parent: &Path) -> TestEnv {
+        let root = tempfile::Builder::new().prefix("oulogin-test-").tempdir_in(parent).expect("temporary directory");
         let home = root.path().join("home");
         let cache_dir = root.path().join("kubecache");
         std::fs::create_dir_all(home.join(".kube")).expect("create HOME/.kube");

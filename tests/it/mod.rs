@@ -21,3 +21,4 @@ mod resilience;
 mod sandbox;
 mod security;
 mod token;
+mod windows;
