@@ -529,5 +529,5 @@ fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, KubeconfigError> {
 }
 
 // The tests make files of every kind, modes and owners the Unix way.
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests;

@@ -293,9 +293,11 @@ fn with_no_browser_the_end_of_input_does_not_cancel_the_login() {
 }
 
 /// Set in the child process of [`ctrl_c_cancels_the_login_cleanly`].
+#[cfg(unix)]
 const CTRL_C_CHILD: &str = "OULOGIN_TEST_CTRL_C_CHILD";
 
 /// Runs in a child process only: a login nobody completes, until SIGINT.
+#[cfg(unix)]
 #[test]
 #[ignore = "runs only as the child process of ctrl_c_cancels_the_login_cleanly"]
 fn ctrl_c_child() {
@@ -311,6 +313,7 @@ fn ctrl_c_child() {
     assert!(!login_listener_on(port));
 }
 
+#[cfg(unix)]
 #[test]
 fn ctrl_c_cancels_the_login_cleanly() {
     use std::io::{BufRead, BufReader};
