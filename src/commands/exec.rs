@@ -7,12 +7,13 @@ use std::ffi::OsString;
 use super::target::{self, Destination, LoginTarget};
 use crate::cli::{GlobalArgs, LoginArgs};
 use crate::error::{Error, ExitStatus};
-use crate::isolation::child::{IgnoredSignals, check_runnable};
+use crate::isolation::child::Runnable;
 use crate::isolation::leftovers::remove_leftovers;
 use crate::isolation::private_dir::{PrivateDir, Purpose};
 use crate::isolation::shell::{export_line, shell_hint};
 use crate::kubeconfig::ours::SessionRef;
 use crate::output;
+use crate::platform::process::IgnoredSignals;
 use crate::session::SessionLocation;
 use crate::settings::{KubeconfigSelection, LoginSettings};
 
@@ -20,10 +21,8 @@ use crate::settings::{KubeconfigSelection, LoginSettings};
 pub fn exec_command(global: &GlobalArgs, args: &LoginArgs, command: &[OsString]) -> Result<ExitStatus, Error> {
     let ignored = IgnoredSignals::at_start();
     let settings = LoginSettings::resolve(global, args)?;
-    if let Some(program) = command.first() {
-        // A mistyped command must not cost a browser login.
-        check_runnable(program)?;
-    }
+    // A mistyped command must not cost a browser login.
+    let command = Runnable::find(command)?;
     let (settings, target, dir) = prepare(settings, Purpose::Exec)?;
     log_in_privately(&settings, &target, &dir)?;
     let status = dir.run(command, &ignored);

@@ -133,7 +133,10 @@ pub fn logout_command(global: &GlobalArgs, args: &LogoutArgs) -> Result<ExitStat
     })?;
 
     if let Err(err) = session::logouts::note(&paths.session_dir, &new_notes) {
-        output::warn_error_with("the logged-out hosts could not be noted, so logging in again will need `--host`", &Error::from(err));
+        output::warn_error_with(
+            "the logged-out hosts could not be noted, so logging in again will need `--host`",
+            &Error::from(err),
+        );
     }
 
     let list: Vec<String> =

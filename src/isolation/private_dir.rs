@@ -2,16 +2,15 @@
 //! 0700 under `$KUBECACHEDIR/oulogin/isolated/` with `active.lock` already
 //! held, then kept (`--isolated`) or removed (`exec`, and any failed run).
 
-use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::ACTIVE_LOCK;
-use super::child::{self, ExecError, IgnoredSignals};
+use super::child::{ExecError, Runnable};
 use crate::error::{ExitStatus, FileError};
 use crate::files;
+use crate::platform::process::IgnoredSignals;
 
 /// What a private directory is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +51,8 @@ impl PrivateDir {
         let root = private_root(session_dir);
         files::ensure_private_dir(session_dir)?;
         files::ensure_private_dir(&root)?;
-        let dir = tempfile::Builder::new()
-            .prefix(purpose.prefix())
-            .permissions(fs::Permissions::from_mode(0o700))
+        let mut builder = tempfile::Builder::new();
+        let dir = crate::platform::files::temp_file_mode(builder.prefix(purpose.prefix()), 0o700)
             .tempdir_in(&root)
             .map_err(|err| FileError::new("create a private directory in", &root, err))?;
         // Our own Drop decides when the directory goes, not the TempDir guard.
@@ -78,9 +76,9 @@ impl PrivateDir {
     }
 
     /// Runs `command` with `KUBECONFIG` pointing at this directory's kubeconfig,
-    /// handing it `active.lock` (see [`child::run`]).
-    pub fn run(&self, command: &[OsString], ignored: &IgnoredSignals) -> Result<ExitStatus, ExecError> {
-        child::run(command, &self.kubeconfig(), self.active.as_ref(), ignored)
+    /// handing it `active.lock` (see [`Runnable::run`]).
+    pub fn run(&self, command: Runnable, ignored: &IgnoredSignals) -> Result<ExitStatus, ExecError> {
+        command.run(&self.kubeconfig(), self.active.as_ref(), ignored)
     }
 
     /// Removes the directory now; unlike dropping the guard, says when that fails.
@@ -107,10 +105,7 @@ impl Drop for PrivateDir {
 /// never finds `path` unlocked.
 fn create_locked(path: &Path) -> Result<File, FileError> {
     let pending = path.with_extension("lock.new");
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
+    let file = crate::platform::files::create_mode(OpenOptions::new().write(true).create_new(true), 0o600)
         .open(&pending)
         .map_err(|err| FileError::new("create", &pending, err))?;
     file.lock().map_err(|err| FileError::new("lock", &pending, err))?;
@@ -123,11 +118,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_missing_command_maps_to_127() {
+    fn a_command_gone_by_the_time_it_starts_maps_to_127() {
         let cache = tempfile::tempdir().unwrap();
         let dir = PrivateDir::create(&cache.path().join("oulogin"), Purpose::Exec).unwrap();
-        let err = dir.run(&["definitely-not-a-command-oulogin".into()], &IgnoredSignals::default()).unwrap_err();
+        // Found before the login (a `.cmd` so that Windows finds it too), removed during it.
+        let script = cache.path().join("vanishing.cmd");
+        fs::write(&script, "exit 0\n").unwrap();
+        crate::platform::files::set_mode(&script, 0o700).unwrap();
+        let command = Runnable::find(&[script.clone().into_os_string()]).unwrap();
+        fs::remove_file(&script).unwrap();
+        let err = dir.run(command, &IgnoredSignals::default()).unwrap_err();
         assert_eq!(err.exit_status(), ExitStatus::Child(127));
-        assert!(err.to_string().contains("definitely-not-a-command-oulogin"));
+        assert!(err.to_string().contains("vanishing.cmd"), "{err}");
     }
 }

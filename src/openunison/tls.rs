@@ -359,6 +359,10 @@ fn load_system_roots(environment: &TrustEnvironment) -> Vec<CertificateDer<'stat
             return certs;
         }
     }
+    #[cfg_attr(
+        not(all(unix, not(target_os = "macos"))),
+        expect(unused_mut, reason = "only there is the system store added below")
+    )]
     let mut certs = rustls_native_certs::load_native_certs().certs;
     #[cfg(all(unix, not(target_os = "macos")))]
     if environment.ssl_cert_file.is_some() && !environment.ssl_cert_dir_set {

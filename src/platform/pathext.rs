@@ -51,8 +51,9 @@ pub fn find_program(name: &str, path: &str, pathext: &str, exists: impl Fn(&str)
         .map(PathBuf::from)
 }
 
-/// Whether `name` says where it is: a separator or a drive.
-fn has_directory(name: &str) -> bool {
+/// Whether `name` says where it is: a separator or a drive (then it is not
+/// looked up on `PATH`).
+pub fn has_directory(name: &str) -> bool {
     name.contains(['\\', '/']) || name.as_bytes().get(1) == Some(&b':')
 }
 

@@ -226,11 +226,22 @@ pub fn read_input(input: &impl Readable, buf: &mut [u8]) -> io::Result<usize> {
 // ---------------------------------------------------------------------------
 // `exec`'s child.
 
-#[cfg_attr(not(test), expect(unused_imports, reason = "`exec` calls this seam once it moves to src/commands/"))]
-pub use child::{ChildError, IgnoredSignals, exit_code, find_program, run_child};
+pub use child::{ChildError, IgnoredSignals, find_program, run_child};
 
-#[cfg_attr(not(test), expect(dead_code, reason = "`exec` calls this seam once it moves to src/commands/"))]
-#[cfg_attr(test, allow(dead_code, reason = "the tests use only part of it"))]
+/// What to check when [`find_program`] (or starting it) found nothing to run.
+pub fn not_found_advice(program: &str) -> String {
+    if program.contains('/') {
+        format!("check the path `{program}` (and, for a script, its `#!` line)")
+    } else {
+        format!("check that `{program}` is installed and on PATH")
+    }
+}
+
+/// What to check when what was found cannot be run.
+pub fn cannot_run_advice(program: &str) -> String {
+    format!("check that `{program}` is an executable file (`chmod +x`) and not a directory")
+}
+
 mod child {
     use super::*;
 
@@ -401,6 +412,7 @@ mod child {
 
 #[cfg(test)]
 mod tests {
+    use super::child::exit_code;
     use super::*;
 
     fn blocked(signal: c_int) -> bool {

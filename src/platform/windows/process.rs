@@ -362,11 +362,42 @@ pub fn read_input(input: &impl Readable, buf: &mut [u8]) -> io::Result<usize> {
 // ---------------------------------------------------------------------------
 // `exec`'s child.
 
-#[cfg_attr(not(test), expect(unused_imports, reason = "`exec` calls this seam once it moves to src/commands/"))]
-pub use child::{ChildError, IgnoredSignals, exit_code, find_program, run_child};
+pub use child::{ChildError, IgnoredSignals, find_program, run_child};
 
-#[cfg_attr(not(test), expect(dead_code, reason = "`exec` calls this seam once it moves to src/commands/"))]
-#[cfg_attr(test, allow(dead_code, reason = "the tests use only part of it"))]
+/// What to check when [`find_program`] (or starting it) found nothing to run:
+/// Windows looks for a file with one of `PATHEXT`'s extensions, which the
+/// advice names.
+pub fn not_found_advice(program: &str) -> String {
+    let extensions = pathext_list();
+    if crate::platform::pathext::has_directory(program) {
+        format!(
+            "check the path `{program}` (a name without an extension is tried with each of PATHEXT's: {extensions})"
+        )
+    } else {
+        format!(
+            "check that `{program}` is installed in a directory on PATH, as a file with one of PATHEXT's extensions \
+             ({extensions})"
+        )
+    }
+}
+
+/// What to check when what was found cannot be run.
+pub fn cannot_run_advice(program: &str) -> String {
+    format!(
+        "check that `{program}` is a program Windows can start (an `.exe`, or a script with one of PATHEXT's \
+         extensions: {}) and not a directory",
+        pathext_list()
+    )
+}
+
+/// The extensions a program is looked up with, as `PATHEXT` lists them.
+fn pathext_list() -> String {
+    match std::env::var("PATHEXT") {
+        Ok(list) if !list.trim().is_empty() => list,
+        _ => crate::platform::pathext::DEFAULT_PATHEXT.to_string(),
+    }
+}
+
 mod child {
     use super::*;
 
@@ -546,7 +577,7 @@ mod child {
 
 #[cfg(test)]
 mod tests {
-    use super::child::{Job, resume};
+    use super::child::{Job, exit_code, resume};
     use super::*;
 
     /// A command that runs for a while (without a console window's input).
