@@ -10,7 +10,8 @@
 //! anything it started) runs, even when the plugin is killed with SIGKILL.
 //!
 //! One file each: [`private_dir`] (creating, keeping and removing a
-//! directory), [`child`] (running the command: signals, exit statuses),
+//! directory), [`child`] (the command: found before the login, run through
+//! `platform::process`, which forwards signals, its exit status passed on),
 //! [`leftovers`] (the clean-up every run starts with) and [`shell`] (what
 //! `--isolated` prints for the user's shell). The commands themselves are in
 //! `commands/exec.rs`.

@@ -642,6 +642,15 @@ mod tests {
     }
 
     #[test]
+    fn the_advice_speaks_of_path_and_pathext() {
+        let bare = not_found_advice("k9s");
+        assert!(bare.contains("on PATH") && bare.contains(&pathext_list()), "{bare}");
+        let path = not_found_advice(r"C:\tools\k9s");
+        assert!(path.starts_with(r"check the path `C:\tools\k9s`") && path.contains("PATHEXT"), "{path}");
+        assert!(!cannot_run_advice("k9s").contains("chmod"));
+    }
+
+    #[test]
     fn programs_are_found_through_pathext() {
         let found = find_program(OsStr::new("cmd")).unwrap();
         assert!(found.to_string_lossy().to_lowercase().ends_with(r"\cmd.exe"), "{found:?}");
