@@ -153,6 +153,13 @@ pub fn create_new_locked(path: &Path, content: &[u8], mode: u32) -> io::Result<F
     // only what lets a later run tell a live holder from a dead one.
     let _ = temp.as_file().try_lock();
     temp.write_all(content)?;
+    // Windows: a rename that refuses an existing name. A hard link would leave
+    // the temporary name in the directory while the file is open (until the
+    // lock is let go) wherever deletion keeps an open file's name (wine, FAT,
+    // Windows before 10).
+    #[cfg(windows)]
+    return temp.persist_noclobber(path).map_err(|err| err.error);
+    #[cfg(not(windows))]
     match fs::hard_link(temp.path(), path) {
         Ok(()) => Ok(temp.into_file()),
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(err),

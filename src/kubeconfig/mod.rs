@@ -133,6 +133,12 @@ impl Hint for KubeconfigError {
         let fix_or_leave_out =
             |path: &Path| format!("fix `{}`, or leave it out of `KUBECONFIG` / `--kubeconfig`", path.display());
         match self {
+            // Windows refuses to open a directory as a file with "access denied".
+            KubeconfigError::Read { path, source }
+                if source.kind() == io::ErrorKind::PermissionDenied && path.is_dir() =>
+            {
+                Some(format!("`{}` is a directory; point `KUBECONFIG` at a file", path.display()))
+            }
             KubeconfigError::Read { path, source } => match source.kind() {
                 io::ErrorKind::PermissionDenied => Some(format!(
                     "check the permissions of `{}`; kubectl-oulogin needs to read and write it",
@@ -529,5 +535,5 @@ fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, KubeconfigError> {
 }
 
 // The tests make files of every kind, modes and owners the Unix way.
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests;

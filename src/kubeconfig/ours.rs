@@ -649,10 +649,11 @@ mod tests {
             legacy_idp_trust(&with_data),
             Some(TrustConfig { ca_file: None, ca_pem: Some("-----BEGIN CERTIFICATE-----\n".into()), ca_data: None })
         );
-        let with_file = json!({"auth-provider": {"config": {"idp-certificate-authority": "/etc/ou/ca.pem"}}});
+        let absolute = if cfg!(windows) { r"C:\ou\ca.pem" } else { "/etc/ou/ca.pem" };
+        let with_file = json!({"auth-provider": {"config": {"idp-certificate-authority": absolute}}});
         assert_eq!(
             legacy_idp_trust(&with_file),
-            Some(TrustConfig { ca_file: Some("/etc/ou/ca.pem".into()), ca_pem: None, ca_data: None })
+            Some(TrustConfig { ca_file: Some(absolute.into()), ca_pem: None, ca_data: None })
         );
         let relative = json!({"auth-provider": {"config": {"idp-certificate-authority": "ca.pem"}}});
         assert_eq!(legacy_idp_trust(&relative), None);

@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::io::Write;
+#[cfg(unix)]
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -255,6 +256,7 @@ fn default_file_follows_kubectl() {
     assert_eq!(config.default_file(), a);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_dangling_symlink_reads_as_missing() {
     let dir = tempfile::tempdir().unwrap();
@@ -264,6 +266,7 @@ fn a_dangling_symlink_reads_as_missing() {
     assert!(!config.files()[0].exists());
 }
 
+#[cfg(unix)]
 #[test]
 fn the_same_file_listed_twice_through_a_symlink_is_read_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -275,19 +278,25 @@ fn the_same_file_listed_twice_through_a_symlink_is_read_once() {
 }
 
 #[test]
-fn unreadable_files_are_refused_naming_the_file() {
+fn a_directory_is_refused_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let err = Kubeconfigs::load(&explicit(dir.path())).unwrap_err();
     assert!(matches!(err, KubeconfigError::Read { .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("`{}`", dir.path().display())), "{err}");
     assert!(err.hint().unwrap().contains("is a directory"), "{:?}", err.hint());
+}
 
+#[cfg(unix)]
+#[test]
+fn unreadable_files_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
     let path = put(dir.path(), "config", TWO_ENTRIES);
     fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
     run_unprivileged(UnprivilegedCase::Unreadable, dir.path());
 }
 
 /// The unreadable case, run by a user that file permissions apply to.
+#[cfg(unix)]
 fn check_unreadable(dir: &Path) {
     let path = dir.join("config");
     let err = Kubeconfigs::load(&explicit(&path)).unwrap_err();
@@ -300,6 +309,7 @@ fn check_unreadable(dir: &Path) {
 }
 
 /// Cases that need file permissions to apply, which they never do for root.
+#[cfg(unix)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum UnprivilegedCase {
     Unreadable,
@@ -307,6 +317,7 @@ enum UnprivilegedCase {
     WriteProtected,
 }
 
+#[cfg(unix)]
 impl UnprivilegedCase {
     const ALL: [UnprivilegedCase; 3] =
         [UnprivilegedCase::Unreadable, UnprivilegedCase::ReadOnlyDirectory, UnprivilegedCase::WriteProtected];
@@ -329,15 +340,19 @@ impl UnprivilegedCase {
 }
 
 /// Environment of the child process that runs an [`UnprivilegedCase`].
+#[cfg(unix)]
 const UNPRIVILEGED_CASE: &str = "OULOGIN_TEST_UNPRIVILEGED_CASE";
+#[cfg(unix)]
 const UNPRIVILEGED_DIR: &str = "OULOGIN_TEST_UNPRIVILEGED_DIR";
 /// The user an unprivileged child runs as when the tests run as root.
+#[cfg(unix)]
 const NOBODY: u32 = 65534;
 
 /// Runs `case` on the files in `dir` as a user that file permissions apply
 /// to. Not root: in this process. Root (which reads and writes anything, so
 /// the check would prove nothing): in a child process of this test binary,
 /// as `nobody` through `setpriv`, with `dir` handed to `nobody`.
+#[cfg(unix)]
 fn run_unprivileged(case: UnprivilegedCase, dir: &Path) {
     // SAFETY: geteuid(2) cannot fail.
     if unsafe { libc::geteuid() } != 0 {
@@ -360,6 +375,7 @@ fn run_unprivileged(case: UnprivilegedCase, dir: &Path) {
     assert!(shown.contains("1 passed"), "the unprivileged child did not run:\n{shown}");
 }
 
+#[cfg(unix)]
 fn give_to_nobody(path: &Path) {
     std::os::unix::fs::lchown(path, Some(NOBODY), Some(NOBODY)).unwrap();
     if path.is_dir() && !path.is_symlink() {
@@ -371,6 +387,7 @@ fn give_to_nobody(path: &Path) {
 
 /// Not a test on its own: the body of the child process `run_unprivileged`
 /// starts (it does nothing unless started that way).
+#[cfg(unix)]
 #[test]
 fn unprivileged_child() {
     let (Some(name), Some(dir)) = (std::env::var(UNPRIVILEGED_CASE).ok(), std::env::var_os(UNPRIVILEGED_DIR)) else {
@@ -494,10 +511,12 @@ fn an_update_that_changes_nothing_writes_nothing() {
         "# comment kept\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\ncurrent-context: a\n",
     );
     let before = fs::read(&path).unwrap();
+    #[cfg(unix)]
     let inode = fs::metadata(&path).unwrap().ino();
     let changes = vec![context_change("a", "c"), Change::SetCurrentContext("a".into()), Change::RemoveUser("x".into())];
     apply(&explicit(&path), &dir.path().join("locks"), changes).unwrap();
     assert_eq!(fs::read(&path).unwrap(), before);
+    #[cfg(unix)]
     assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "not even replaced");
 }
 
@@ -562,8 +581,11 @@ fn a_new_explicit_file_is_created_private_with_kubectls_skeleton() {
     )
     .unwrap();
     assert!(config.files()[0].exists());
-    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-    assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+    #[cfg(unix)]
+    {
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+    }
     let doc = Kubeconfigs::load(&explicit(&path)).unwrap().files()[0].doc().clone();
     assert_eq!(
         doc.keys().collect::<Vec<_>>(),
@@ -574,6 +596,7 @@ fn a_new_explicit_file_is_created_private_with_kubectls_skeleton() {
     assert_eq!(doc["preferences"], json!({}));
 }
 
+#[cfg(unix)]
 #[test]
 fn an_existing_mode_is_kept() {
     let dir = tempfile::tempdir().unwrap();
@@ -584,6 +607,7 @@ fn an_existing_mode_is_kept() {
     assert!(Kubeconfigs::load(&explicit(&path)).unwrap().context("x").is_some());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_symlinked_kubeconfig_stays_a_symlink_and_its_target_is_written() {
     let dir = tempfile::tempdir().unwrap();
@@ -596,6 +620,7 @@ fn a_symlinked_kubeconfig_stays_a_symlink_and_its_target_is_written() {
     assert!(!lock_path(&link).exists());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_dangling_symlink_gets_its_target_created() {
     let dir = tempfile::tempdir().unwrap();
@@ -659,14 +684,23 @@ fn a_kubectl_lock_taken_anew_again_and_again_is_waited_for_not_called_stale() {
     assert!(!lock.exists());
 }
 
+/// The id of a process that has surely exited.
+fn exited_process_id() -> u32 {
+    #[cfg(unix)]
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    #[cfg(windows)]
+    let mut child = std::process::Command::new("cmd").args(["/c", "exit 0"]).spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    dead
+}
+
 #[test]
 fn a_lock_left_by_a_killed_oulogin_is_cleared() {
     let dir = tempfile::tempdir().unwrap();
     let path = put(dir.path(), "config", TWO_ENTRIES);
     // A process that has surely exited.
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead = child.id();
-    child.wait().unwrap();
+    let dead = exited_process_id();
     fs::write(lock_path(&path), format!("kubectl-oulogin {dead}\n")).unwrap();
     apply(&explicit(&path), &dir.path().join("locks"), vec![context_change("x", "c")]).unwrap();
     assert!(!lock_path(&path).exists());
@@ -841,6 +875,7 @@ fn broken_files_are_refused_and_left_alone() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_read_only_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -853,6 +888,7 @@ fn a_read_only_directory_is_a_clear_error() {
 }
 
 /// The read-only directory case, run by a user that file permissions apply to.
+#[cfg(unix)]
 fn check_read_only_directory(dir: &Path) {
     let path = dir.join("ro").join("config");
     let err = apply(&explicit(&path), &dir.join("locks"), vec![context_change("x", "c")]).unwrap_err();
@@ -946,6 +982,7 @@ fn concurrent_updates_from_processes_all_land() {
 /// config from a read made before it takes the lock, re-reads under the lock,
 /// and deletes every entry the second read has and the first had not, so an
 /// entry we add in that window of a few milliseconds is removed by kubectl.
+#[cfg(unix)]
 #[test]
 fn concurrent_kubectl_writes_are_not_lost() {
     let kubectl = Path::new("/usr/bin/kubectl");
@@ -1000,6 +1037,7 @@ fn concurrent_kubectl_writes_are_not_lost() {
 }
 
 /// What we write, kubectl reads, strings and all.
+#[cfg(unix)]
 #[test]
 fn kubectl_reads_what_we_write() {
     let kubectl = Path::new("/usr/bin/kubectl");
@@ -1062,6 +1100,7 @@ mod properties {
 /// Makes a character device like `/dev/null` (1, 3) at `path`, which needs
 /// root (CI runs as root); anyone else gets a named pipe, which must be
 /// refused in the same way.
+#[cfg(unix)]
 fn make_device_or_pipe(path: &Path) -> &'static str {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -1074,6 +1113,7 @@ fn make_device_or_pipe(path: &Path) -> &'static str {
     "a named pipe"
 }
 
+#[cfg(unix)]
 #[test]
 fn a_kubeconfig_that_is_a_device_is_refused_and_left_a_device() {
     use std::os::unix::fs::FileTypeExt;
@@ -1100,6 +1140,7 @@ fn a_kubeconfig_that_is_a_device_is_refused_and_left_a_device() {
     assert!(check_writable(&dir.path().join("dangling")).is_ok());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_write_protected_kubeconfig_is_refused_as_kubectl_refuses_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -1122,6 +1163,7 @@ fn a_write_protected_kubeconfig_is_refused_as_kubectl_refuses_it() {
 }
 
 /// The write-protected case, run by a user that file permissions apply to.
+#[cfg(unix)]
 fn check_write_protected(dir: &Path) {
     for path in [dir.join("config"), dir.join("link")] {
         let err = Kubeconfigs::load(&explicit(&path)).unwrap().check_writable_for_login(None).unwrap_err();
@@ -1135,6 +1177,7 @@ fn check_write_protected(dir: &Path) {
     assert_eq!(fs::read_to_string(dir.join("config")).unwrap(), TWO_ENTRIES);
 }
 
+#[cfg(unix)]
 #[test]
 fn the_login_check_covers_the_files_that_define_the_context_it_rewrites() {
     let dir = tempfile::tempdir().unwrap();
@@ -1153,6 +1196,7 @@ fn the_login_check_covers_the_files_that_define_the_context_it_rewrites() {
     assert!(config.check_writable_for_login(Some("ctx1")).is_ok());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_replaced_kubeconfig_keeps_its_owner_and_group() {
     let dir = tempfile::tempdir().unwrap();
@@ -1173,6 +1217,7 @@ fn a_replaced_kubeconfig_keeps_its_owner_and_group() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_secret_makes_a_readable_kubeconfig_private_and_anything_else_keeps_its_mode() {
     let dir = tempfile::tempdir().unwrap();
@@ -1193,14 +1238,16 @@ fn a_secret_makes_a_readable_kubeconfig_private_and_anything_else_keeps_its_mode
 
 // ----------------------------------------------------------- the stale-lock race
 
+/// Unix only: the other run creates the lock's name anew while we still hold
+/// the file it named, which Windows allows only where a deleted file's name
+/// goes at once (NTFS on Windows 10 and later), not under wine.
+#[cfg(unix)]
 #[test]
 fn a_stale_lock_taken_anew_between_verdict_and_removal_is_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = put(dir.path(), "config", TWO_ENTRIES);
     let lock = lock_path(&path);
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead = child.id();
-    child.wait().unwrap();
+    let dead = exited_process_id();
     fs::write(&lock, format!("kubectl-oulogin {dead}\n")).unwrap();
     // Another run (another cache directory, so not behind our writers' flock)
     // removes the same stale lock and takes the lock anew while we judge.
@@ -1212,11 +1259,16 @@ fn a_stale_lock_taken_anew_between_verdict_and_removal_is_left_alone() {
     });
     assert!(!removed, "we removed another run's fresh lock");
     assert_eq!(fs::read_to_string(&lock).unwrap(), format!("kubectl-oulogin {}\n", std::process::id()));
-    drop(fresh);
+}
 
+#[test]
+fn a_lock_naming_a_dead_process_is_left_alone_while_its_holder_keeps_it_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = put(dir.path(), "config", TWO_ENTRIES);
+    let lock = lock_path(&path);
+    let dead = exited_process_id();
     // A lock whose holder is alive keeps its flock, whatever its record says
-    // (a PID from another PID namespace, say): not removed either.
-    fs::remove_file(&lock).unwrap();
+    // (a PID from another PID namespace, say): not removed.
     let held = crate::files::create_new_locked(&lock, format!("kubectl-oulogin {dead}\n").as_bytes(), 0o600).unwrap();
     assert!(!write::remove_if_left_by_dead_oulogin_with(&lock, || {}));
     drop(held);

@@ -16,12 +16,15 @@ enum AuthMode {
     /// Redirect back with a code and the state.
     Code,
     /// Redirect back with `error=access_denied` and the state.
+    #[cfg_attr(windows, allow(dead_code, reason = "its tests browse with curl"))]
     Deny,
     /// Mint an id_token with another nonce.
+    #[cfg_attr(windows, allow(dead_code, reason = "its tests browse with curl"))]
     WrongNonce,
 }
 
 struct Fake {
+    #[cfg_attr(windows, allow(dead_code, reason = "its tests browse with curl"))]
     server: TestServer,
     host: Host,
     ca_file: tempfile::NamedTempFile,
@@ -98,6 +101,7 @@ fn fake(mode: AuthMode, listener_port: u16) -> Fake {
 
 /// Whether a login listener still answers on `port` (the port may since have
 /// gone to another test's server, which does not count).
+#[cfg(unix)]
 fn login_listener_on(port: u16) -> bool {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
@@ -123,7 +127,10 @@ fn request(fake: &Fake, port: u16, browser: BrowserChoice, lock_dir: &std::path:
     }
 }
 
-/// `curl` following redirects, trusting the fake's certificate; `before` runs first.
+/// `curl` following redirects, trusting the fake's certificate; `before` runs
+/// first. The tests that browse with `curl` and `sh` run on Unix only: a
+/// Windows test run (under wine) has neither.
+#[cfg(unix)]
 fn curl_browser(fake: &Fake, before: &str) -> BrowserChoice {
     let ca = fake.ca_file.path().display();
     BrowserChoice::Command(format!(
@@ -131,6 +138,7 @@ fn curl_browser(fake: &Fake, before: &str) -> BrowserChoice {
     ))
 }
 
+#[cfg(unix)]
 #[test]
 fn a_login_follows_the_browser_through_to_the_bootstrap() {
     let port = free_port();
@@ -175,6 +183,7 @@ fn a_login_follows_the_browser_through_to_the_bootstrap() {
     assert!(!login_listener_on(port));
 }
 
+#[cfg(unix)]
 #[test]
 fn a_refusal_from_openunison_ends_the_login_with_its_error() {
     let port = free_port();
@@ -185,6 +194,7 @@ fn a_refusal_from_openunison_ends_the_login_with_its_error() {
     assert!(!fake.server.requests().iter().any(|seen| seen.method == "POST"), "no code exchange");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_token_that_fails_verification_ends_the_login_before_the_bootstrap() {
     let port = free_port();
@@ -209,6 +219,7 @@ fn nobody_logging_in_times_out_naming_the_url() {
     assert!(message.contains("/cli-login") && message.contains("600ms"), "{message}");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_foreign_host_header_is_refused_and_other_paths_are_not_found() {
     let port = free_port();
@@ -231,15 +242,30 @@ fn stdin_pipe() -> (paste::Input, std::io::PipeWriter) {
     (paste::Input::Pipe(read), write)
 }
 
-/// `curl` printing where a URL redirects to, without following.
+/// A browser's visit to `url`, trusting the fake's certificate: the
+/// response, with redirects followed when `follow` (at most 10).
+fn visit(url: &str, ca: &std::path::Path, follow: bool) -> Option<reqwest::Response> {
+    let trust = TrustConfig { ca_file: Some(ca.to_path_buf()), ca_pem: None, ca_data: None };
+    let policy = if follow { reqwest::redirect::Policy::limited(10) } else { reqwest::redirect::Policy::none() };
+    let tls = crate::openunison::tls::client_config(&trust).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        // Built inside the runtime, whose reactor its connections use.
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(policy)
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap();
+        client.get(url).send().await.ok()
+    })
+}
+
+/// Where `url` redirects to, without following; empty when it does not.
 fn redirect_of(url: &str, ca: &std::path::Path) -> String {
-    let output = std::process::Command::new("curl")
-        .args(["-sS", "-o", "/dev/null", "--max-time", "10", "--cacert"])
-        .arg(ca)
-        .args(["-w", "%{redirect_url}", url])
-        .output()
-        .unwrap();
-    String::from_utf8(output.stdout).unwrap()
+    let Some(response) = visit(url, ca, false) else { return String::new() };
+    let location = response.headers().get(reqwest::header::LOCATION).and_then(|value| value.to_str().ok());
+    location.and_then(|location| response.url().join(location).ok()).map(String::from).unwrap_or_default()
 }
 
 #[test]
@@ -277,25 +303,24 @@ fn with_no_browser_the_end_of_input_does_not_cancel_the_login() {
     let dir = tempfile::tempdir().unwrap();
     let (input, paste) = stdin_pipe();
     drop(paste);
-    let ca = fake.ca_file.path().display().to_string();
+    let ca = fake.ca_file.path().to_path_buf();
     let browser = std::thread::spawn(move || {
         // A browser on this computer still reaches the listener.
         std::thread::sleep(Duration::from_millis(300));
-        std::process::Command::new("curl")
-            .args(["-sS", "-L", "-o", "/dev/null", "--max-time", "15", "--cacert", &ca])
-            .arg(format!("http://127.0.0.1:{port}/"))
-            .status()
-            .unwrap()
+        visit(&format!("http://127.0.0.1:{port}/"), &ca, true).map(|response| response.status())
     });
     let bootstrap = login(&request(&fake, port, BrowserChoice::NoBrowser, dir.path()), input).unwrap();
     assert_eq!(bootstrap.display_name, "jdoe");
-    assert!(browser.join().unwrap().success());
+    let status = browser.join().unwrap();
+    assert!(status.is_some_and(|status| status.is_success()), "{status:?}");
 }
 
 /// Set in the child process of [`ctrl_c_cancels_the_login_cleanly`].
+#[cfg(unix)]
 const CTRL_C_CHILD: &str = "OULOGIN_TEST_CTRL_C_CHILD";
 
 /// Runs in a child process only: a login nobody completes, until SIGINT.
+#[cfg(unix)]
 #[test]
 #[ignore = "runs only as the child process of ctrl_c_cancels_the_login_cleanly"]
 fn ctrl_c_child() {
@@ -311,6 +336,7 @@ fn ctrl_c_child() {
     assert!(!login_listener_on(port));
 }
 
+#[cfg(unix)]
 #[test]
 fn ctrl_c_cancels_the_login_cleanly() {
     use std::io::{BufRead, BufReader};

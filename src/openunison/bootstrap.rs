@@ -197,7 +197,8 @@ mod tests {
 
     /// What Gson writes: `=` as `\u003d`, CRLF PEMs, a trailing newline.
     fn gson_body(ou_ca: &str, k8s_ca: &str) -> String {
-        let crlf = |pem: &str| pem.replace('\n', "\\r\\n");
+        // rcgen's PEM ends its lines with CRLF on Windows, LF elsewhere.
+        let crlf = |pem: &str| pem.replace("\r\n", "\n").replace('\n', "\\r\\n");
         format!(
             "{{\"displayName\":\"jdoe\",\"token\":{{\"kubectl Command\":\"kubernetes\",\
              \"kubectl Windows Command\":\"https://k8sapi.example.com\",\"Usage\":\"Run the kubectl command to set your user-context and server connection\",\
@@ -220,8 +221,9 @@ mod tests {
         assert_eq!(bootstrap.id_token, ID_TOKEN);
         let ou_ca = bootstrap.ou_ca_pem.as_deref().unwrap();
         assert!(!ou_ca.contains('\r'));
-        assert_eq!(ou_ca, ca.cert_pem);
-        assert_eq!(bootstrap.k8s_ca_pem.as_deref(), Some(leaf.cert_pem.as_str()));
+        // rcgen's own PEM has CRLF on Windows; the parsed one has LF everywhere.
+        assert_eq!(ou_ca, ca.cert_pem.replace("\r\n", "\n"));
+        assert_eq!(bootstrap.k8s_ca_pem, Some(leaf.cert_pem.replace("\r\n", "\n")));
         let debug = format!("{bootstrap:?}");
         assert!(!debug.contains("q1bK") && !debug.contains(ID_TOKEN), "{debug}");
     }

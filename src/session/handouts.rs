@@ -388,6 +388,8 @@ mod tests {
         handouts.save(&path).unwrap();
         let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(b"11 00ab").unwrap();
+        // The writer died mid-line: its handle is gone (Windows replaces no file held open).
+        drop(file);
         let mut handouts = Handouts::load(&path);
         assert_eq!(handouts.records.len(), 1);
         handouts.record(handout(12, "tok", 2_000));

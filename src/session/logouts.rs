@@ -129,26 +129,37 @@ mod tests {
         }
     }
 
+    /// A private session directory in `temp` (Windows' temporary directory,
+    /// unlike Unix's `tempdir`, is not private).
+    fn sessions_in(temp: &tempfile::TempDir) -> PathBuf {
+        let dir = temp.path().join("oulogin");
+        files::ensure_private_dir(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn a_newer_note_replaces_the_older_and_only_the_latest_are_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        note(dir.path(), &[logged_out("prod", "https://api", "ou-old.example")]).unwrap();
-        note(dir.path(), &[logged_out("prod", "https://api", "ou-new.example")]).unwrap();
-        assert_eq!(load(dir.path()).find("prod", Some("https://api")).unwrap().host.as_str(), "ou-new.example");
+        let temp = tempfile::tempdir().unwrap();
+        // The session directory, made private as every run makes it.
+        let dir = sessions_in(&temp);
+        note(&dir, &[logged_out("prod", "https://api", "ou-old.example")]).unwrap();
+        note(&dir, &[logged_out("prod", "https://api", "ou-new.example")]).unwrap();
+        assert_eq!(load(&dir).find("prod", Some("https://api")).unwrap().host.as_str(), "ou-new.example");
         for index in 0..MAX_RECORDS + 5 {
-            note(dir.path(), &[logged_out(&format!("c{index}"), "https://api", "ou.example")]).unwrap();
+            note(&dir, &[logged_out(&format!("c{index}"), "https://api", "ou.example")]).unwrap();
         }
-        assert_eq!(load(dir.path()).records.len(), MAX_RECORDS);
-        assert!(load(dir.path()).find("prod", Some("https://api")).is_none());
-        assert!(load(dir.path()).find(&format!("c{}", MAX_RECORDS + 4), Some("https://api")).is_some());
+        assert_eq!(load(&dir).records.len(), MAX_RECORDS);
+        assert!(load(&dir).find("prod", Some("https://api")).is_none());
+        assert!(load(&dir).find(&format!("c{}", MAX_RECORDS + 4), Some("https://api")).is_some());
     }
 
     #[test]
     fn a_damaged_file_holds_no_notes_and_is_replaced_by_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        files::write_atomic(&path_in(dir.path()), b"{not json", 0o600).unwrap();
-        assert_eq!(load(dir.path()).find("prod", Some("https://api")), None);
-        note(dir.path(), &[logged_out("prod", "https://api", "ou.example")]).unwrap();
-        assert!(load(dir.path()).find("prod", Some("https://api")).is_some());
+        let temp = tempfile::tempdir().unwrap();
+        let dir = sessions_in(&temp);
+        files::write_atomic(&path_in(&dir), b"{not json", 0o600).unwrap();
+        assert_eq!(load(&dir).find("prod", Some("https://api")), None);
+        note(&dir, &[logged_out("prod", "https://api", "ou.example")]).unwrap();
+        assert!(load(&dir).find("prod", Some("https://api")).is_some());
     }
 }
