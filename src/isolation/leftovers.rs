@@ -172,10 +172,20 @@ fn remove_leftovers_with(
 /// Removes a leftover directory, unless a refresh holds its session lock
 /// right now; quietly, since cleaning up must never fail a run.
 fn remove_unused(dir: &Path) {
-    let location = SessionLocation::isolated(dir);
-    if let Ok(Some(_held)) = files::Lock::try_acquire(&location.lock_path()) {
-        let _ = fs::remove_dir_all(dir);
+    let lock_path = SessionLocation::isolated(dir).lock_path();
+    let Ok(Some(held)) = files::Lock::try_acquire(&lock_path) else {
+        return;
+    };
+    // All but the lock while it is held: no refresh can start on a session
+    // that is gone. Then the lock, closed first: Windows does not remove a
+    // file that is still open (it stays "delete pending" in its directory).
+    if let Ok(entries) = fs::read_dir(dir) {
+        for path in entries.flatten().map(|entry| entry.path()).filter(|path| *path != lock_path) {
+            let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        }
     }
+    drop(held);
+    let _ = fs::remove_dir_all(dir);
 }
 
 #[cfg(test)]

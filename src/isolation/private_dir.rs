@@ -131,14 +131,26 @@ mod tests {
     fn a_command_gone_by_the_time_it_starts_maps_to_127() {
         let cache = tempfile::tempdir().unwrap();
         let dir = PrivateDir::create(&cache.path().join("oulogin"), Purpose::Exec).unwrap();
-        // Found before the login (a `.cmd` so that Windows finds it too), removed during it.
-        let script = cache.path().join("vanishing.cmd");
-        fs::write(&script, "exit 0\n").unwrap();
-        crate::platform::files::set_mode(&script, 0o700).unwrap();
+        // Found before the login, removed during it. On Windows a program
+        // (a `.cmd` would start `cmd.exe`, which exits 1 on a missing script);
+        // on Unix a script.
+        #[cfg(windows)]
+        let script = {
+            let program = cache.path().join("vanishing.exe");
+            fs::copy(std::env::current_exe().unwrap(), &program).unwrap();
+            program
+        };
+        #[cfg(not(windows))]
+        let script = {
+            let script = cache.path().join("vanishing.cmd");
+            fs::write(&script, "exit 0\n").unwrap();
+            crate::platform::files::set_mode(&script, 0o700).unwrap();
+            script
+        };
         let command = Runnable::find(&[script.clone().into_os_string()]).unwrap();
         fs::remove_file(&script).unwrap();
-        let err = dir.run(command, &IgnoredSignals::default()).unwrap_err();
+        let err = dir.run(command, &IgnoredSignals::at_start()).unwrap_err();
         assert_eq!(err.exit_status(), ExitStatus::Child(127));
-        assert!(err.to_string().contains("vanishing.cmd"), "{err}");
+        assert!(err.to_string().contains("vanishing."), "{err}");
     }
 }
