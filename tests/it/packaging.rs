@@ -706,25 +706,7 @@ fn release_archive_matches_manifest_and_installs_like_krew() {
     let manifest_copy = work.path().join("krew-manifest.yaml");
     std::fs::copy(repo().join("krew-manifest.yaml"), &manifest_copy).unwrap();
     let dist = work.path().join("dist");
-    let output = Command::new("bash")
-        .arg(repo().join("scripts/release.sh"))
-        .arg("--binary")
-        .arg(plugin_binary())
-        .arg("--manifest")
-        .arg(&manifest_copy)
-        .arg("--dist")
-        .arg(&dist)
-        .arg(target)
-        .env("SOURCE_DATE_EPOCH", "0")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run scripts/release.sh");
-    assert!(
-        output.status.success(),
-        "scripts/release.sh failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    release_with_this_binary(&manifest_copy, &dist, target);
 
     // The manifest copy is still valid, and only the host platform's sha256 changed.
     let original = read_manifest(&repo().join("krew-manifest.yaml"));
@@ -803,22 +785,7 @@ fn release_zip_for_windows_matches_manifest() {
     let manifest_copy = work.path().join("krew-manifest.yaml");
     std::fs::copy(repo().join("krew-manifest.yaml"), &manifest_copy).unwrap();
     let dist = work.path().join("dist");
-    let output = Command::new("bash")
-        .arg(repo().join("scripts/release.sh"))
-        .args(["--binary".as_ref(), plugin_binary().as_os_str()])
-        .args(["--manifest".as_ref(), manifest_copy.as_os_str()])
-        .args(["--dist".as_ref(), dist.as_os_str()])
-        .arg("x86_64-pc-windows-gnu")
-        .env("SOURCE_DATE_EPOCH", "0")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run scripts/release.sh");
-    assert!(
-        output.status.success(),
-        "scripts/release.sh failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    release_with_this_binary(&manifest_copy, &dist, "x86_64-pc-windows-gnu");
     let filled = read_manifest(&manifest_copy);
     validate_manifest(&filled);
     let entry = platform_entry(&filled, "windows", "arm64");
@@ -851,4 +818,26 @@ fn release_zip_for_windows_matches_manifest() {
         .output()
         .expect("python3 reads the zip");
     assert!(unpacked.stdout == std::fs::read(plugin_binary()).unwrap(), "kubectl-oulogin.exe is not the binary given");
+}
+
+/// Runs `scripts/release.sh` for `target` with this build's binary (the
+/// archive's shape is under test, not the cross-build), writing archives
+/// into `dist` and filling in `manifest`.
+fn release_with_this_binary(manifest: &Path, dist: &Path, target: &str) {
+    let output = Command::new("bash")
+        .arg(repo().join("scripts/release.sh"))
+        .args(["--binary".as_ref(), plugin_binary().as_os_str()])
+        .args(["--manifest".as_ref(), manifest.as_os_str()])
+        .args(["--dist".as_ref(), dist.as_os_str()])
+        .arg(target)
+        .env("SOURCE_DATE_EPOCH", "0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scripts/release.sh");
+    assert!(
+        output.status.success(),
+        "scripts/release.sh failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
