@@ -20,7 +20,7 @@ pub enum Error {
     #[error(transparent)]
     File(#[from] FileError),
     #[error(transparent)]
-    Manage(#[from] crate::commands::target::ManageError),
+    Ended(#[from] crate::session::ended::EndedError),
     /// Stdout was closed (`| head -1`): the command ends normally, exit 0
     /// and nothing printed (see `output::stdout`).
     #[error("standard output was closed")]
@@ -47,7 +47,7 @@ impl Hint for Error {
             Error::Session(err) => err.hint(),
             Error::Exec(err) => err.hint(),
             Error::File(err) => err.hint(),
-            Error::Manage(err) => err.hint(),
+            Error::Ended(err) => err.hint(),
             Error::Usage { hint, .. } => hint.clone(),
             Error::StdoutClosed => None,
         }

@@ -153,24 +153,7 @@ pub fn create_new_locked(path: &Path, content: &[u8], mode: u32) -> io::Result<F
     // only what lets a later run tell a live holder from a dead one.
     let _ = temp.as_file().try_lock();
     temp.write_all(content)?;
-    // Windows: a rename that refuses an existing name. A hard link would leave
-    // the temporary name in the directory while the file is open (until the
-    // lock is let go) wherever deletion keeps an open file's name (wine, FAT,
-    // Windows before 10).
-    #[cfg(windows)]
-    return temp.persist_noclobber(path).map_err(|err| err.error);
-    #[cfg(not(windows))]
-    match fs::hard_link(temp.path(), path) {
-        Ok(()) => Ok(temp.into_file()),
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(err),
-        // A file system without hard links: create, then write.
-        Err(_) => {
-            let mut file = platform::create_mode(OpenOptions::new().write(true).create_new(true), mode).open(path)?;
-            let _ = file.try_lock();
-            file.write_all(content)?;
-            Ok(file)
-        }
-    }
+    platform::publish_new(temp, path, content, mode)
 }
 
 /// Replaces `path` atomically with `bytes`: a temporary file in the same

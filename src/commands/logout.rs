@@ -2,12 +2,13 @@
 //! sessions first), and leaves a stanza that makes kubectl fail at once,
 //! naming the command that logs in again, instead of prompting.
 
-use super::target::{login_again_command, remembered_for};
+use super::target::remembered_for;
 use crate::cli::{GlobalArgs, LogoutArgs};
 use crate::error::{Error, ExitStatus};
 use crate::kubeconfig::ours::{self, Credentials, ManagedContext};
 use crate::kubeconfig::{self, Kubeconfigs};
 use crate::output;
+use crate::session::ended::login_again_command;
 use crate::session::{self, logouts::LoggedOut};
 use crate::settings::{KubeconfigSelection, Paths};
 

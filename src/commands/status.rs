@@ -5,13 +5,14 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::target::{ManageError, login_again_command, remembered_for};
+use super::target::remembered_for;
 use crate::cli::{GlobalArgs, OutputFormat, StatusArgs};
 use crate::error::{Error, ExitStatus};
 use crate::kubeconfig::Kubeconfigs;
 use crate::kubeconfig::ours::{self, Credentials, ManagedContext};
 use crate::output;
 use crate::session;
+use crate::session::ended::{EndedError, login_again_command};
 use crate::settings::{KubeconfigSelection, Paths};
 
 /// One row of `status`; also the documented `-o json|yaml` schema.
@@ -123,7 +124,7 @@ pub fn status_command(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitStat
         })
         .collect();
     if !logins.is_empty() {
-        return Err(ManageError::NotAlive { logins }.into());
+        return Err(EndedError::NotAlive { logins }.into());
     }
     Ok(ExitStatus::Success)
 }

@@ -2,11 +2,11 @@
 //! work is in `session::token`; here only its dispatch, and the failure of
 //! the stanza `logout` leaves (`token --logged-out`).
 
-use super::target::ManageError;
 use crate::cli::{GlobalArgs, TokenArgs};
 use crate::error::{Error, ExitStatus};
 use crate::openunison::Host;
 use crate::session;
+use crate::session::ended::EndedError;
 use crate::settings::{Paths, TokenSettings};
 
 /// `token`: hands kubectl a fresh id_token (refreshed under the session's lock).
@@ -29,5 +29,5 @@ fn logged_out_error(host: Option<&str>, context: Option<&str>) -> Error {
         })
         .map(|note| note.remembered.without_removed_ca_file().login_flags())
         .unwrap_or_default();
-    ManageError::LoggedOut { context: context.map(str::to_string), host: host.map(str::to_string), flags }.into()
+    EndedError::LoggedOut { context: context.map(str::to_string), host: host.map(str::to_string), flags }.into()
 }

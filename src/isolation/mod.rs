@@ -2,9 +2,10 @@
 //! `exec`, running the command with signals forwarded and its exit status
 //! passed through, and removing what killed runs and discarded shells left.
 //!
-//! Every directory lives under `$KUBECACHEDIR/oulogin/isolated/`, is 0700, and
-//! holds `kubeconfig` and `session.json` (0600), the session's lock, cool-down
-//! and handouts files, and `active.lock`. The plugin creates `active.lock`
+//! Every directory lives under `$KUBECACHEDIR/oulogin/isolated/`, is
+//! owner-only (0700, or an owner-only access list on Windows), and holds
+//! `kubeconfig` and `session.json` (0600), the session's lock, cool-down and
+//! handouts files, and `active.lock`. The plugin creates `active.lock`
 //! already flocked and holds it while it logs in; `exec` hands the open file
 //! to its command, so the lock stays held for as long as the command (or
 //! anything it started) runs, even when the plugin is killed with SIGKILL.

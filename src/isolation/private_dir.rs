@@ -1,6 +1,7 @@
 //! A private directory holding one tool's kubeconfig and session: created
-//! 0700 under `$KUBECACHEDIR/oulogin/isolated/` with `active.lock` already
-//! held, then kept (`--isolated`) or removed (`exec`, and any failed run).
+//! owner-only (0700; Windows: an owner-only access list) under
+//! `$KUBECACHEDIR/oulogin/isolated/` with `active.lock` already held, then
+//! kept (`--isolated`) or removed (`exec`, and any failed run).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -45,7 +46,7 @@ pub fn private_root(session_dir: &Path) -> PathBuf {
 }
 
 impl PrivateDir {
-    /// Creates a new 0700 directory under `private_root`, with `active.lock`
+    /// Creates a new owner-only directory under `private_root`, with `active.lock`
     /// already locked by this process.
     pub fn create(session_dir: &Path, purpose: Purpose) -> Result<PrivateDir, FileError> {
         let root = private_root(session_dir);

@@ -10,6 +10,7 @@
 //! Beside them, `.logouts.json` notes the host of contexts logged out of.
 
 mod cooldown;
+pub mod ended;
 mod expiry;
 mod handouts;
 pub mod logouts;
@@ -72,12 +73,6 @@ pub enum SessionError {
     /// acted on once the rotated tokens were saved.
     #[error("stopped by {} (after saving any refreshed tokens)", crate::platform::process::signal_name(*signal))]
     Interrupted { signal: i32 },
-
-    #[error("cannot write the ExecCredential to stdout")]
-    Output {
-        #[source]
-        source: std::io::Error,
-    },
 
     #[error(transparent)]
     File(#[from] FileError),
@@ -167,7 +162,7 @@ impl Hint for SessionError {
             | SessionError::CoolingDown { host, isolated, remembered, .. } => {
                 Some(login_again_hint(Some(host), *isolated, remembered))
             }
-            SessionError::NoExpiry { .. } | SessionError::Output { .. } | SessionError::Interrupted { .. } => None,
+            SessionError::NoExpiry { .. } | SessionError::Interrupted { .. } => None,
             SessionError::File(err) => err.hint(),
         }
     }

@@ -5,7 +5,6 @@
 //! refreshes, or, when OpenUnison says the session is gone, logs in again in
 //! the browser once for every process waiting on the lock.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -148,12 +147,8 @@ pub trait Renewer {
 /// Runs `kubectl oulogin token`.
 pub fn run_token(request: TokenRequest) -> Result<(), Error> {
     let credential = issue(&request, &super::renewer::OpenUnison)?;
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(credential.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|source| SessionError::Output { source })?;
-    Ok(())
+    // The session is saved by now; a reader that has gone is its own business.
+    crate::output::stdout(credential)
 }
 
 /// The ExecCredential text for `request`, doing whatever the session needs.

@@ -3,7 +3,7 @@
 //! directory's entries are safe when only we or root may rename them.
 
 use std::fs::{self, File, Metadata, OpenOptions};
-use std::io;
+use std::io::{self, Write as _};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -142,6 +142,23 @@ pub fn give_to(file: &File, owner: Owner) -> io::Result<()> {
 /// and replaces whatever is there, open or not).
 pub fn replace_with(temp: tempfile::NamedTempFile, target: &Path) -> io::Result<()> {
     temp.persist(target).map(drop).map_err(|err| err.error)
+}
+
+/// Gives the finished, locked temporary file the name `path` only if nothing
+/// has that name yet: link(2) fails on an existing name, and the temporary
+/// name goes with the returned file. A file system without hard links gets
+/// create-exclusive, then write.
+pub fn publish_new(temp: tempfile::NamedTempFile, path: &Path, content: &[u8], mode: u32) -> io::Result<File> {
+    match fs::hard_link(temp.path(), path) {
+        Ok(()) => Ok(temp.into_file()),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(err),
+        Err(_) => {
+            let mut file = create_mode(OpenOptions::new().write(true).create_new(true), mode).open(path)?;
+            let _ = file.try_lock();
+            file.write_all(content)?;
+            Ok(file)
+        }
+    }
 }
 
 /// Whether `path` (not following a final symlink) names the file we hold open.

@@ -235,6 +235,15 @@ pub fn replace_with(temp: tempfile::NamedTempFile, target: &Path) -> io::Result<
     )
 }
 
+/// Gives the finished, locked temporary file the name `path` only if nothing
+/// has that name yet, by a rename that refuses an existing name. (A hard
+/// link would leave the temporary name in the directory while the file is
+/// open, wherever deletion keeps an open file's name: wine, FAT, Windows
+/// before 10.)
+pub fn publish_new(temp: tempfile::NamedTempFile, path: &Path, _content: &[u8], _mode: u32) -> io::Result<File> {
+    temp.persist_noclobber(path).map_err(|err| err.error)
+}
+
 /// Whether `path` (not following a final symlink) names the file we hold open.
 pub fn still_names(held: &File, path: &Path) -> bool {
     let named = OpenOptions::new()

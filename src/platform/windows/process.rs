@@ -345,7 +345,11 @@ fn console_readable(handle: HANDLE, timeout: Duration) -> io::Result<bool> {
         // Only focus, mouse, resize or key-up events: a line read would skip
         // them anyway, and left queued they would keep the handle signalled.
         // SAFETY: as for the peek; exactly the peeked events are taken off.
-        unsafe { ReadConsoleInputW(handle, records.as_mut_ptr(), count, &mut count) };
+        // A failure is an error: the events would stay queued and the
+        // handle signalled, and the caller's wait would spin.
+        if unsafe { ReadConsoleInputW(handle, records.as_mut_ptr(), count, &mut count) } == FALSE {
+            return Err(io::Error::last_os_error());
+        }
     }
     Ok(typed)
 }
