@@ -14,6 +14,7 @@
 //! `OULOGIN_WINE_RUN` (`scripts/wine-run`) set.
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -69,7 +70,6 @@ impl Wine {
     /// with the test's Windows paths, and notes each call in `calls`: kubectl
     /// runs it for the exec stanza the Windows plugin wrote. Returns its directory.
     fn kubectl_plugin_shim(&self, env: &TestEnv) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
         let dir = env.root().join("windows-bin");
         std::fs::create_dir_all(&dir).unwrap();
         let script = format!(
@@ -88,16 +88,41 @@ impl Wine {
     }
 }
 
-/// A fake started with `config` and a private world under cargo's
-/// `target/tmp`, not `/tmp`: wine gives `Z:\tmp` (mode 1777) an access list
-/// that lets Everyone delete what is in it, and the plugin rightly refuses to
-/// keep private files below such a directory. A Windows user's files are in
-/// their profile, which only they and the administrators may change. The
-/// browser is unused: these logins take the URL by paste or by the test.
+/// A fake started with `config` and a private world in a directory no
+/// ancestor of which others may write: wine gives a world-writable directory
+/// such as `Z:\tmp` (mode 1777) an access list that lets Everyone delete what
+/// is in it, and the plugin rightly refuses to keep private files below
+/// such a directory. A Windows user's files are in their profile, which only
+/// they and the administrators may change. The browser is unused: these
+/// logins take the URL by paste or by the test.
 fn windows_context(config: FakeConfig) -> TestContext {
     let fake = FakeOpenUnison::start(config);
     let browser = FakeBrowser::for_fake(&fake, BrowserMode::Ignore);
-    TestContext { env: TestEnv::new_in(Path::new(env!("CARGO_TARGET_TMPDIR"))), fake, browser }
+    TestContext { env: TestEnv::new_in(&private_parent()), fake, browser }
+}
+
+/// cargo's `target/tmp` when no directory above it is world-writable (a
+/// checkout under `/tmp` has one), else `$HOME/.cache/kubectl-oulogin-tests`.
+fn private_parent() -> PathBuf {
+    fn others_may_write_above(dir: &Path) -> bool {
+        dir.ancestors()
+            .any(|ancestor| std::fs::metadata(ancestor).is_ok_and(|meta| meta.permissions().mode() & 0o002 != 0))
+    }
+    let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    if !others_may_write_above(&target_tmp) {
+        return target_tmp;
+    }
+    let home = PathBuf::from(std::env::var_os("HOME").expect("HOME"));
+    let cache = home.join(".cache").join("kubectl-oulogin-tests");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(
+        !others_may_write_above(&cache),
+        "neither {} nor {} is below directories only their owners may write",
+        target_tmp.display(),
+        cache.display()
+    );
+    cache
 }
 
 /// `/tmp/x/y` as the Windows process sees it: `Z:\tmp\x\y`.
