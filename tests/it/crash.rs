@@ -139,12 +139,7 @@ fn killing_the_plugin_at_random_moments_never_tears_a_file_or_leaves_a_lock() {
     let session_lock = scene.env.session_dir().join(format!("{}.lock", scene.stem()));
     {
         let kubeconfig_before = std::fs::read(&scene.env.kubeconfig).unwrap();
-        scene.expire_session_token();
-        let session_before = std::fs::read(scene.session_file()).unwrap();
-        let lock_file = std::fs::File::open(&session_lock).unwrap();
-        lock_file.lock().unwrap();
-        let running = spawn_token(&scene);
-        std::thread::sleep(Duration::from_millis(150));
+        let (session_before, lock_file, running) = refresh_held_by_the_session_lock(&scene, &session_lock);
         let run = running.kill();
         drop(lock_file);
         let written = check_after_kill(&scene, &kubeconfig_before, &session_before, "held-by-lock", &run);
@@ -206,12 +201,7 @@ fn killing_the_plugin_at_random_moments_never_tears_a_file_or_leaves_a_lock() {
             // A refresh, killed around its write: the session lock holds it
             // up, then is released.
             _ => {
-                scene.expire_session_token();
-                let session_before = std::fs::read(scene.session_file()).unwrap();
-                let lock_file = std::fs::File::open(&session_lock).unwrap();
-                lock_file.lock().unwrap();
-                let running = spawn_token(&scene);
-                std::thread::sleep(Duration::from_millis(150));
+                let (session_before, lock_file, running) = refresh_held_by_the_session_lock(&scene, &session_lock);
                 lock_file.unlock().unwrap();
                 std::thread::sleep(Duration::from_micros(random_below(millis(refresh_time) * 1000)));
                 let run = running.kill();
@@ -237,6 +227,19 @@ fn killing_the_plugin_at_random_moments_never_tears_a_file_or_leaves_a_lock() {
             assert!(config[list].as_array().unwrap().contains(entry), "{list} entry {entry} changed");
         }
     }
+}
+
+/// Expires the session's token and starts a `token` run while this test
+/// holds the session lock: the run waits on it. Returns the session file as
+/// it was, the held lock and the waiting run.
+fn refresh_held_by_the_session_lock(scene: &Scene, session_lock: &Path) -> (Vec<u8>, std::fs::File, Running) {
+    scene.expire_session_token();
+    let session_before = std::fs::read(scene.session_file()).unwrap();
+    let lock_file = std::fs::File::open(session_lock).unwrap();
+    lock_file.lock().unwrap();
+    let running = spawn_token(scene);
+    std::thread::sleep(Duration::from_millis(150));
+    (session_before, lock_file, running)
 }
 
 fn spawn_token(scene: &Scene) -> Running {
